@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+pub use error::{Error, Result};
+
+// -- attribute inference (issue 2): collateral adversaries and classic baselines --
+pub mod classic;
+pub mod collateral;
+
+// -- input reconstruction (issue 4): metrics, c-GAN, inverse network, rMLE, partition sweep --
+pub mod cgan;
+pub mod inverse;
+pub mod metrics;
+pub mod rmle;
+pub mod sweep;

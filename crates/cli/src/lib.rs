@@ -1,0 +1,6 @@
+//! The `privsplit` command line: a thin clap front over the library crates.
+//!
+//! Every subcommand lives in [`cmd`], one module each, as a clap `Args` struct and a `run` function, so that
+//! integration tests can call them without spawning the binary.
+
+pub mod cmd;

@@ -1,0 +1,28 @@
+//! The error type of `privsplit-data`.
+
+/// Errors of dataset generation, reading and writing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation on `path` failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder involved.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// An argument or a dataset does not have the expected form.
+    #[error("{what}: expected {expected}, got {got}")]
+    Invalid {
+        /// What was checked (an input name or a file).
+        what: String,
+        /// What was expected.
+        expected: String,
+        /// What was found.
+        got: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
