@@ -1,1 +1,177 @@
-//! To be written (issue 4).
+//! Weight files (safetensors) of staged models and partitions.
+//!
+//! Tensor names are `stages.<global stage index>.<Variant>.<layer>.<param>` for the full model and for both of
+//! its partitions, so a full-model file can be loaded into either partition alone (the other stages'
+//! tensors are ignored). Burn stores `Linear` weights as `[in, out]` (PyTorch: `[out, in]`).
+
+use std::path::{Path, PathBuf};
+
+use burn::store::{ApplyError, ApplyResult, ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Device;
+
+use crate::stage::{Partition, StagedModel};
+use crate::zoo::{build, ArchConfig};
+use crate::{Error, Result};
+
+/// Which side of partition point `k` to load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The trusted partition `[0, k)`.
+    Trusted,
+    /// The untrusted partition `[k, n)`.
+    Untrusted,
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".tmp{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+fn save_module<M: ModuleSnapshot>(module: &M, path: &Path) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+    }
+    let tmp = tmp_path(path);
+    let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
+    module.save_into(&mut store).map_err(|e| Error::Invalid {
+        what: format!("weights file {}", path.display()),
+        expected: "a writable safetensors file".into(),
+        got: e.to_string(),
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn load_module<M: ModuleSnapshot>(module: &mut M, path: &Path) -> Result<()> {
+    if !path.is_file() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found"),
+        });
+    }
+    let mut store = SafetensorsStore::from_file(path)
+        .validate(false)
+        .allow_partial(true);
+    let result: ApplyResult = module.load_from(&mut store).map_err(|e| Error::Invalid {
+        what: format!("weights file {}", path.display()),
+        expected: "a readable safetensors file".into(),
+        got: e.to_string(),
+    })?;
+    if let Some(err) = result.errors.first() {
+        let (what, expected, got) = match err {
+            ApplyError::ShapeMismatch {
+                path: t,
+                expected,
+                found,
+            } => (
+                format!("tensor `{t}` in {}", path.display()),
+                format!("shape {expected:?}"),
+                format!("shape {found:?}"),
+            ),
+            ApplyError::DTypeMismatch {
+                path: t,
+                expected,
+                found,
+            } => (
+                format!("tensor `{t}` in {}", path.display()),
+                format!("dtype {expected:?}"),
+                format!("dtype {found:?}"),
+            ),
+            ApplyError::AdapterError { path: t, message }
+            | ApplyError::LoadError { path: t, message } => (
+                format!("tensor `{t}` in {}", path.display()),
+                "a loadable tensor".into(),
+                message.clone(),
+            ),
+        };
+        return Err(Error::Invalid {
+            what,
+            expected,
+            got,
+        });
+    }
+    if let Some((t, _)) = result.missing.first() {
+        return Err(Error::Invalid {
+            what: format!("weights file {}", path.display()),
+            expected: format!(
+                "tensor `{t}` (and {} more missing) for this architecture",
+                result.missing.len() - 1
+            ),
+            got: format!(
+                "no such tensor; {} tensors applied, {} unused (e.g. {:?})",
+                result.applied.len(),
+                result.unused.len(),
+                result.unused.first()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Saves all weights of `model` to `path` (safetensors, written atomically: temp file + rename).
+///
+/// # Errors
+/// [`Error::Io`] / [`Error::Invalid`] when the file cannot be written.
+pub fn save_model(model: &StagedModel, path: &Path) -> Result<()> {
+    save_module(model, path)
+}
+
+/// Saves the weights of the stages of `partition` only.
+///
+/// # Errors
+/// As [`save_model`].
+pub fn save_partition(partition: &Partition, path: &Path) -> Result<()> {
+    save_module(partition, path)
+}
+
+/// Loads weights from `path` into `model` (every tensor of the model must be present with the same shape).
+///
+/// # Errors
+/// [`Error::Invalid`] naming the tensor and both shapes on a shape mismatch, or naming the first missing
+/// tensor when the file belongs to another architecture; [`Error::Io`] when the file does not exist.
+pub fn load_into_model(model: &mut StagedModel, path: &Path) -> Result<()> {
+    load_module(model, path)
+}
+
+/// Builds `arch` on `device` and loads its weights from `path`.
+///
+/// # Errors
+/// As [`build`] and [`load_into_model`].
+pub fn load_model(arch: &ArchConfig, path: &Path, device: &Device) -> Result<StagedModel> {
+    let mut model = build(arch, device)?;
+    load_module(&mut model, path)?;
+    Ok(model)
+}
+
+/// Builds `arch`, keeps only one side of partition point `k` and loads that side's weights from `path` (a
+/// full-model file or a file saved by [`save_partition`] for that side).
+///
+/// # Errors
+/// [`Error::Invalid`] when `k` is not a partition point of `arch`, and as [`load_into_model`].
+pub fn load_partition(
+    arch: &ArchConfig,
+    k: usize,
+    side: Side,
+    path: &Path,
+    device: &Device,
+) -> Result<Partition> {
+    let model = build(arch, device)?;
+    let (trusted, untrusted) = model.split(k)?;
+    let mut part = match side {
+        Side::Trusted => trusted,
+        Side::Untrusted => untrusted,
+    };
+    load_module(&mut part, path)?;
+    Ok(part)
+}

@@ -1,1 +1,706 @@
-//! To be written (issue 4).
+//! The zoo of splittable architectures: VGG-16, ResNet-50, EfficientNet-B0, EfficientNet-Lite0 and a small CNN
+//! for 28x28 grey images, each built as a [`StagedModel`] whose stages are the natural cut units.
+//!
+//! Sources: VGG-16 — Simonyan & Zisserman 2015, Table 1 (configuration D); ResNet-50 — He et al. 2016,
+//! Table 1 (bottleneck blocks, stride on the 3x3 conv as in torchvision v1.5); EfficientNet-B0 — Tan & Le 2019,
+//! Table 1 (MBConv with squeeze-excitation ratio 0.25, SiLU); EfficientNet-Lite0 — the TensorFlow
+//! `efficientnet-lite` variant (no squeeze-excitation, ReLU6, fixed 32-channel stem and 1280-channel head,
+//! TensorFlow "SAME" padding, batch-norm epsilon 1e-3).
+
+use burn::nn::conv::Conv2dConfig;
+use burn::nn::pool::{AdaptiveAvgPool2dConfig, MaxPool2dConfig};
+use burn::nn::{BatchNormConfig, LinearConfig, PaddingConfig2d};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::stage::{
+    Act, Bottleneck, ConvBnAct, DenseStage, HeadStage, MbConv, ModelMeta, PoolStage, SqueezeExcite,
+    Stage, StageInfo, StagedModel, StemStage,
+};
+use crate::{Error, Result};
+
+/// Which architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchKind {
+    /// Small CNN for 28x28 grey images: conv1, pool1, conv2, pool2, fc1, fc2 (6 stages).
+    SmallCnn,
+    /// VGG-16: 13 conv stages, 5 pool stages, fc6, fc7, fc8 (21 stages).
+    Vgg16,
+    /// ResNet-50: stem, 16 bottleneck blocks, head (18 stages).
+    ResNet50,
+    /// EfficientNet-B0: stem, 16 MBConv blocks, head (18 stages).
+    EfficientNetB0,
+    /// EfficientNet-Lite0: stem, 16 MBConv blocks, head (18 stages).
+    EfficientNetLite0,
+}
+
+/// An architecture with its input size, class count and width multiplier (serde; named constructors).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchConfig {
+    /// The architecture.
+    pub kind: ArchKind,
+    /// Input channels (1 for grey, 3 for RGB).
+    pub in_channels: usize,
+    /// Input height and width in pixels (square).
+    pub input_size: usize,
+    /// Number of output classes.
+    pub classes: usize,
+    /// Channel width multiplier (1.0 = the paper's widths; smaller for CPU tests).
+    pub width: f64,
+}
+
+impl ArchConfig {
+    /// The small Fashion-MNIST CNN: 1x28x28 input, 10 classes, conv 32/64 channels, 128 hidden units.
+    pub fn small_cnn() -> Self {
+        Self {
+            kind: ArchKind::SmallCnn,
+            in_channels: 1,
+            input_size: 28,
+            classes: 10,
+            width: 1.0,
+        }
+    }
+    /// VGG-16 on 3 x `input_size` x `input_size` (`input_size` a multiple of 32).
+    pub fn vgg16(input_size: usize, classes: usize) -> Self {
+        Self {
+            kind: ArchKind::Vgg16,
+            in_channels: 3,
+            input_size,
+            classes,
+            width: 1.0,
+        }
+    }
+    /// ResNet-50 on 3 x `input_size` x `input_size`.
+    pub fn resnet50(input_size: usize, classes: usize) -> Self {
+        Self {
+            kind: ArchKind::ResNet50,
+            in_channels: 3,
+            input_size,
+            classes,
+            width: 1.0,
+        }
+    }
+    /// EfficientNet-B0 on 3 x `input_size` x `input_size`.
+    pub fn efficientnet_b0(input_size: usize, classes: usize) -> Self {
+        Self {
+            kind: ArchKind::EfficientNetB0,
+            in_channels: 3,
+            input_size,
+            classes,
+            width: 1.0,
+        }
+    }
+    /// EfficientNet-Lite0 on 3 x `input_size` x `input_size` (1000 classes for the ImageNet weights).
+    pub fn efficientnet_lite0(input_size: usize, classes: usize) -> Self {
+        Self {
+            kind: ArchKind::EfficientNetLite0,
+            in_channels: 3,
+            input_size,
+            classes,
+            width: 1.0,
+        }
+    }
+    /// Same architecture with channel widths scaled by `width` (e.g. 0.25 for fast CPU tests).
+    pub fn with_width(mut self, width: f64) -> Self {
+        self.width = width;
+        self
+    }
+    /// Same architecture with another input channel count.
+    pub fn with_in_channels(mut self, c: usize) -> Self {
+        self.in_channels = c;
+        self
+    }
+
+    fn ch(&self, c: usize) -> usize {
+        if (self.width - 1.0).abs() < f64::EPSILON {
+            c
+        } else {
+            ((c as f64 * self.width).round() as usize).max(4)
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |expected: &str, got: String| {
+            Err(Error::Invalid {
+                what: "architecture config".into(),
+                expected: expected.into(),
+                got,
+            })
+        };
+        if self.in_channels == 0 || self.classes == 0 {
+            return bad(
+                "in_channels >= 1 and classes >= 1",
+                format!("in_channels {}, classes {}", self.in_channels, self.classes),
+            );
+        }
+        if !(self.width > 0.0 && self.width <= 4.0) {
+            return bad("width multiplier in (0, 4]", self.width.to_string());
+        }
+        let min = match self.kind {
+            ArchKind::SmallCnn => 4,
+            _ => 32,
+        };
+        if self.input_size < min {
+            return bad(&format!("input_size >= {min}"), self.input_size.to_string());
+        }
+        if self.kind == ArchKind::Vgg16 && self.input_size % 32 != 0 {
+            return bad(
+                "VGG-16 input_size a multiple of 32",
+                self.input_size.to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Tracks the running feature-map shape while stages are appended.
+struct Builder<'a> {
+    dev: &'a Device,
+    shape: [usize; 3],
+    stages: Vec<Stage>,
+    infos: Vec<StageInfo>,
+    /// Batch-norm running statistics created since the last `push` (burn counts them in `num_params`).
+    running: std::cell::Cell<usize>,
+}
+
+fn conv_out(size: usize, k: usize, s: usize, pad_lo: usize, pad_hi: usize) -> usize {
+    (size + pad_lo + pad_hi).saturating_sub(k) / s + 1
+}
+
+/// Padding `(lo, hi)`: TensorFlow "SAME" when `tf_same`, else symmetric `k / 2`.
+fn padding(size: usize, k: usize, s: usize, tf_same: bool) -> (usize, usize) {
+    if tf_same {
+        let out = size.div_ceil(s);
+        let total = ((out - 1) * s + k).saturating_sub(size);
+        (total / 2, total - total / 2)
+    } else {
+        (k / 2, k / 2)
+    }
+}
+
+/// A conv block spec.
+#[derive(Clone, Copy)]
+struct ConvSpec {
+    out: usize,
+    k: usize,
+    s: usize,
+    groups: usize,
+    bn: bool,
+    bias: bool,
+    act: Act,
+    tf_same: bool,
+}
+
+impl<'a> Builder<'a> {
+    fn conv(&self, shape: [usize; 3], spec: ConvSpec) -> (ConvBnAct, [usize; 3], u64) {
+        let [c, h, w] = shape;
+        let (pt, pb) = padding(h, spec.k, spec.s, spec.tf_same);
+        let (pl, pr) = padding(w, spec.k, spec.s, spec.tf_same);
+        let conv = Conv2dConfig::new([c, spec.out], [spec.k, spec.k])
+            .with_stride([spec.s, spec.s])
+            .with_padding(PaddingConfig2d::Explicit(pt, pl, pb, pr))
+            .with_groups(spec.groups)
+            .with_bias(spec.bias)
+            .init(self.dev);
+        if spec.bn {
+            self.running.set(self.running.get() + 2 * spec.out);
+        }
+        let bn = spec.bn.then(|| {
+            BatchNormConfig::new(spec.out)
+                .with_epsilon(if spec.tf_same { 1e-3 } else { 1e-5 })
+                .init(self.dev)
+        });
+        let oh = conv_out(h, spec.k, spec.s, pt, pb);
+        let ow = conv_out(w, spec.k, spec.s, pl, pr);
+        let out_el = (spec.out * oh * ow) as u64;
+        let macs = out_el * (c / spec.groups * spec.k * spec.k) as u64;
+        let extra = out_el * (u64::from(spec.bn) * 2 + u64::from(spec.act != Act::None));
+        (
+            ConvBnAct {
+                conv,
+                bn,
+                act: spec.act,
+            },
+            [spec.out, oh, ow],
+            2 * macs + extra,
+        )
+    }
+
+    fn push(&mut self, name: String, stage: Stage, out: [usize; 3], flops: u64) {
+        use burn::module::Module;
+        let params = stage.num_params() - self.running.take();
+        self.infos.push(StageInfo {
+            name,
+            output_shape: out,
+            params,
+            flops,
+        });
+        self.stages.push(stage);
+        self.shape = out;
+    }
+
+    fn maxpool(
+        &self,
+        shape: [usize; 3],
+        k: usize,
+        s: usize,
+        p: usize,
+    ) -> (burn::nn::pool::MaxPool2d, [usize; 3], u64) {
+        let pool = MaxPool2dConfig::new([k, k])
+            .with_strides([s, s])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .init();
+        let out = [
+            shape[0],
+            conv_out(shape[1], k, s, p, p),
+            conv_out(shape[2], k, s, p, p),
+        ];
+        let flops = (out[0] * out[1] * out[2] * k * k) as u64;
+        (pool, out, flops)
+    }
+
+    fn dense(&mut self, name: &str, out: usize, act: Act) {
+        let inp = self.shape.iter().product::<usize>();
+        let linear = LinearConfig::new(inp, out).init(self.dev);
+        let flops = 2 * (inp * out) as u64 + out as u64;
+        self.push(
+            name.into(),
+            Stage::Dense(DenseStage { linear, act }),
+            [out, 1, 1],
+            flops,
+        );
+    }
+
+    fn head(&mut self, conv: Option<ConvSpec>, classes: usize) {
+        let (conv, shape, mut flops) = match conv {
+            Some(spec) => {
+                let (c, s, f) = self.conv(self.shape, spec);
+                (Some(c), s, f)
+            }
+            None => (None, self.shape, 0),
+        };
+        flops += (shape[0] * shape[1] * shape[2]) as u64 + 2 * (shape[0] * classes) as u64;
+        let fc = LinearConfig::new(shape[0], classes).init(self.dev);
+        let head = HeadStage {
+            conv,
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc,
+        };
+        self.push("head".into(), Stage::Head(head), [classes, 1, 1], flops);
+    }
+}
+
+/// Builds the staged model `arch` with freshly initialised weights on `device`.
+///
+/// # Errors
+/// [`Error::Invalid`] for a zero class/channel count, a width multiplier outside (0, 4], an input size too small
+/// for the architecture, or a VGG-16 input size that is not a multiple of 32.
+pub fn build(arch: &ArchConfig, device: &Device) -> Result<StagedModel> {
+    arch.validate()?;
+    let input_shape = [arch.in_channels, arch.input_size, arch.input_size];
+    let mut b = Builder {
+        dev: device,
+        shape: input_shape,
+        stages: Vec::new(),
+        infos: Vec::new(),
+        running: std::cell::Cell::new(0),
+    };
+    let plain = |out, k, s, act| ConvSpec {
+        out,
+        k,
+        s,
+        groups: 1,
+        bn: false,
+        bias: true,
+        act,
+        tf_same: false,
+    };
+    let bn = |out, k, s, act| ConvSpec {
+        out,
+        k,
+        s,
+        groups: 1,
+        bn: true,
+        bias: false,
+        act,
+        tf_same: false,
+    };
+    match arch.kind {
+        ArchKind::SmallCnn => {
+            for (i, c) in [32usize, 64].into_iter().enumerate() {
+                let (conv, out, f) = b.conv(b.shape, plain(arch.ch(c), 3, 1, Act::Relu));
+                b.push(format!("conv{}", i + 1), Stage::Conv(conv), out, f);
+                let (pool, out, f) = b.maxpool(b.shape, 2, 2, 0);
+                b.push(
+                    format!("pool{}", i + 1),
+                    Stage::Pool(PoolStage { pool }),
+                    out,
+                    f,
+                );
+            }
+            b.dense("fc1", arch.ch(128), Act::Relu);
+            b.dense("fc2", arch.classes, Act::None);
+        }
+        ArchKind::Vgg16 => {
+            let cfg: [&[usize]; 5] = [
+                &[64, 64],
+                &[128, 128],
+                &[256, 256, 256],
+                &[512, 512, 512],
+                &[512, 512, 512],
+            ];
+            for (blk, convs) in cfg.iter().enumerate() {
+                for (j, &c) in convs.iter().enumerate() {
+                    let (conv, out, f) = b.conv(b.shape, plain(arch.ch(c), 3, 1, Act::Relu));
+                    b.push(
+                        format!("conv{}_{}", blk + 1, j + 1),
+                        Stage::Conv(conv),
+                        out,
+                        f,
+                    );
+                }
+                let (pool, out, f) = b.maxpool(b.shape, 2, 2, 0);
+                b.push(
+                    format!("pool{}", blk + 1),
+                    Stage::Pool(PoolStage { pool }),
+                    out,
+                    f,
+                );
+            }
+            b.dense("fc6", arch.ch(4096), Act::Relu);
+            b.dense("fc7", arch.ch(4096), Act::Relu);
+            b.dense("fc8", arch.classes, Act::None);
+        }
+        ArchKind::ResNet50 => {
+            let (conv, s1, f1) = b.conv(b.shape, bn(arch.ch(64), 7, 2, Act::Relu));
+            let (pool, out, f2) = b.maxpool(s1, 3, 2, 1);
+            b.push(
+                "stem".into(),
+                Stage::Stem(StemStage {
+                    conv,
+                    pool: Some(pool),
+                }),
+                out,
+                f1 + f2,
+            );
+            for (layer, (planes, blocks, stride)) in
+                [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]
+                    .into_iter()
+                    .enumerate()
+            {
+                for i in 0..blocks {
+                    let s = if i == 0 { stride } else { 1 };
+                    let p = arch.ch(planes);
+                    let inp = b.shape;
+                    let (conv1, o1, fa) = b.conv(inp, bn(p, 1, 1, Act::Relu));
+                    let (conv2, o2, fb) = b.conv(o1, bn(p, 3, s, Act::Relu));
+                    let (conv3, o3, fc) = b.conv(o2, bn(p * 4, 1, 1, Act::None));
+                    let (downsample, fd) = if s != 1 || inp[0] != p * 4 {
+                        let (d, _, fd) = b.conv(inp, bn(p * 4, 1, s, Act::None));
+                        (Some(d), fd)
+                    } else {
+                        (None, 0)
+                    };
+                    let sum = 2 * (o3[0] * o3[1] * o3[2]) as u64;
+                    b.push(
+                        format!("layer{}.{}", layer + 1, i),
+                        Stage::Bottleneck(Bottleneck {
+                            conv1,
+                            conv2,
+                            conv3,
+                            downsample,
+                        }),
+                        o3,
+                        fa + fb + fc + fd + sum,
+                    );
+                }
+            }
+            b.head(None, arch.classes);
+        }
+        ArchKind::EfficientNetB0 | ArchKind::EfficientNetLite0 => {
+            let lite = arch.kind == ArchKind::EfficientNetLite0;
+            let act = if lite { Act::Relu6 } else { Act::Silu };
+            let spec = |out, k, s, groups, act| ConvSpec {
+                out,
+                k,
+                s,
+                groups,
+                bn: true,
+                bias: false,
+                act,
+                tf_same: lite,
+            };
+            let stem_c = if lite { 32 } else { arch.ch(32) };
+            let (conv, out, f) = b.conv(b.shape, spec(stem_c, 3, 2, 1, act));
+            b.push(
+                "stem".into(),
+                Stage::Stem(StemStage { conv, pool: None }),
+                out,
+                f,
+            );
+            // (expand ratio, kernel, stride, output channels, repeats): Tan & Le 2019, Table 1.
+            let table = [
+                (1, 3, 1, 16, 1),
+                (6, 3, 2, 24, 2),
+                (6, 5, 2, 40, 2),
+                (6, 3, 2, 80, 3),
+                (6, 5, 1, 112, 3),
+                (6, 5, 2, 192, 4),
+                (6, 3, 1, 320, 1),
+            ];
+            let mut idx = 0;
+            for (e, k, stride, c_out, reps) in table {
+                for r in 0..reps {
+                    let s = if r == 0 { stride } else { 1 };
+                    let inp = b.shape;
+                    let c_in = inp[0];
+                    let c_out = arch.ch(c_out);
+                    let hidden = c_in * e;
+                    let mut flops = 0;
+                    let (expand, o1) = if e != 1 {
+                        let (c, o, f) = b.conv(inp, spec(hidden, 1, 1, 1, act));
+                        flops += f;
+                        (Some(c), o)
+                    } else {
+                        (None, inp)
+                    };
+                    let (depthwise, o2, f) = b.conv(o1, spec(hidden, k, s, hidden, act));
+                    flops += f;
+                    let se = (!lite).then(|| {
+                        let sq = ((c_in as f64 * 0.25) as usize).max(1);
+                        flops += (o2[0] * o2[1] * o2[2]) as u64 * 2 + 4 * (hidden * sq) as u64;
+                        SqueezeExcite {
+                            reduce: Conv2dConfig::new([hidden, sq], [1, 1]).init(b.dev),
+                            expand: Conv2dConfig::new([sq, hidden], [1, 1]).init(b.dev),
+                            act,
+                        }
+                    });
+                    let (project, o3, f) = b.conv(o2, spec(c_out, 1, 1, 1, Act::None));
+                    flops += f;
+                    let residual = s == 1 && c_in == c_out;
+                    if residual {
+                        flops += (o3[0] * o3[1] * o3[2]) as u64;
+                    }
+                    b.push(
+                        format!("block{idx}"),
+                        Stage::MbConv(MbConv {
+                            expand,
+                            depthwise,
+                            se,
+                            project,
+                            residual,
+                        }),
+                        o3,
+                        flops,
+                    );
+                    idx += 1;
+                }
+            }
+            let head_c = if lite { 1280 } else { arch.ch(1280) };
+            b.head(Some(spec(head_c, 1, 1, 1, act)), arch.classes);
+        }
+    }
+    let meta = ModelMeta {
+        arch: arch.clone(),
+        input_shape,
+        infos: b.infos,
+    };
+    StagedModel::from_parts(b.stages, meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::weights::{load_model, load_partition, save_model, save_partition, Side};
+    use burn::module::Module;
+    use burn::tensor::{Distribution, Tensor};
+
+    fn max_abs_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        (a - b).abs().max().into_scalar()
+    }
+
+    fn tiny_zoo() -> Vec<ArchConfig> {
+        vec![
+            ArchConfig::small_cnn(),
+            ArchConfig::vgg16(32, 5).with_width(1.0 / 16.0),
+            ArchConfig::resnet50(32, 5).with_width(1.0 / 16.0),
+            ArchConfig::efficientnet_b0(32, 5).with_width(0.25),
+            ArchConfig::efficientnet_lite0(32, 5),
+        ]
+    }
+
+    #[test]
+    fn split_equals_full_model_at_every_partition_point() {
+        let dev = Device::flex();
+        for arch in tiny_zoo() {
+            let model = build(&arch, &dev).expect("build").valid();
+            let n = model.num_stages();
+            let [c, h, w] = model.input_shape();
+            let x = Tensor::<4>::random([2, c, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let full = model.forward_range(x.clone(), 0, n).expect("full");
+            // Every stage's output has the shape its StageInfo announces.
+            let mut y = x.clone();
+            for (i, info) in model.stage_infos().iter().enumerate() {
+                y = model.forward_range(y, i, i + 1).expect("stage");
+                assert_eq!(
+                    y.dims()[1..],
+                    info.output_shape,
+                    "{:?} stage {} ({})",
+                    arch.kind,
+                    i,
+                    info.name
+                );
+            }
+            for k in 0..=n {
+                let (trusted, untrusted) = model.clone().split(k).expect("split");
+                assert_eq!(trusted.range(), (0, k));
+                assert_eq!(untrusted.input_shape(), trusted.output_shape());
+                let fm = trusted.forward(x.clone()).expect("trusted");
+                let out = untrusted.forward(fm).expect("untrusted");
+                assert_eq!(out.dims(), full.dims());
+                assert_eq!(
+                    max_abs_diff(out, full.clone()),
+                    0.0,
+                    "{:?} k={k}",
+                    arch.kind
+                );
+            }
+            assert!(model.clone().split(n + 1).is_err());
+        }
+    }
+
+    #[test]
+    fn small_cnn_stage_shapes_and_names() {
+        let model = build(&ArchConfig::small_cnn(), &Device::flex()).expect("build");
+        let infos = model.stage_infos();
+        let names: Vec<_> = infos.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2"]);
+        let shapes: Vec<_> = infos.iter().map(|i| i.output_shape).collect();
+        assert_eq!(
+            shapes,
+            [
+                [32, 28, 28],
+                [32, 14, 14],
+                [64, 14, 14],
+                [64, 7, 7],
+                [128, 1, 1],
+                [10, 1, 1]
+            ]
+        );
+        // conv1: 32*(9+1); conv2: 64*(32*9+1); fc1: 3136*128+128; fc2: 128*10+10.
+        let params: Vec<_> = infos.iter().map(|i| i.params).collect();
+        assert_eq!(params, [320, 0, 18_496, 0, 401_536, 1_290]);
+        assert_eq!(infos[0].flops, 2 * 32 * 28 * 28 * 9 + 32 * 28 * 28);
+    }
+
+    #[test]
+    fn imagenet_size_architectures_have_the_published_parameter_counts() {
+        // torchvision resnet50: 25,557,032; efficientnet_b0: 5,288,548; EfficientNet-Lite0 (TF): 4,652,008.
+        let dev = Device::flex();
+        for (arch, params, stages, last_fm) in [
+            (
+                ArchConfig::resnet50(224, 1000),
+                25_557_032usize,
+                18usize,
+                [2048, 7, 7],
+            ),
+            (
+                ArchConfig::efficientnet_b0(224, 1000),
+                5_288_548,
+                18,
+                [320, 7, 7],
+            ),
+            (
+                ArchConfig::efficientnet_lite0(224, 1000),
+                4_652_008,
+                18,
+                [320, 7, 7],
+            ),
+        ] {
+            let m = build(&arch, &dev).expect("build");
+            // burn's num_params also counts batch-norm running mean/variance; StageInfo counts trainable ones.
+            assert_eq!(
+                m.stage_infos().iter().map(|i| i.params).sum::<usize>(),
+                params,
+                "{:?}",
+                arch.kind
+            );
+            assert_eq!(m.num_stages(), stages);
+            assert_eq!(m.shape_at(stages - 1).expect("k"), last_fm);
+        }
+        let stem = build(&ArchConfig::resnet50(224, 1000), &dev)
+            .expect("build")
+            .stage_infos()[0]
+            .clone();
+        assert_eq!(stem.output_shape, [64, 56, 56]);
+    }
+
+    #[test]
+    fn bad_inputs_are_rejected_with_the_input_named() {
+        let dev = Device::flex();
+        let model = build(&ArchConfig::small_cnn(), &dev).expect("build");
+        let x = Tensor::<4>::zeros([1, 3, 28, 28], &dev);
+        let err = model
+            .forward_range(x, 0, 6)
+            .expect_err("channels")
+            .to_string();
+        assert!(
+            err.contains("[batch, 1, 28, 28]") && err.contains("[1, 3, 28, 28]"),
+            "{err}"
+        );
+        let err = model.clone().split(7).expect_err("k").to_string();
+        assert!(
+            err.contains("partition point") && err.contains("0..=6"),
+            "{err}"
+        );
+        assert!(build(&ArchConfig::vgg16(40, 10), &dev).is_err());
+        assert!(build(&ArchConfig::small_cnn().with_width(0.0), &dev).is_err());
+    }
+
+    #[test]
+    fn weights_round_trip_partition_loading_and_mismatch_rejection() {
+        let dev = Device::flex();
+        let dir = std::env::temp_dir().join(format!("privsplit-weights-{}", std::process::id()));
+        let arch = ArchConfig::small_cnn().with_width(0.25);
+        let model = build(&arch, &dev).expect("build");
+        let path = dir.join("cnn.safetensors");
+        save_model(&model, &path).expect("save");
+        let x = Tensor::<4>::random([3, 1, 28, 28], Distribution::Default, &dev);
+        let want = model.forward_range(x.clone(), 0, 6).expect("fwd");
+        let loaded = load_model(&arch, &path, &dev).expect("load");
+        assert_eq!(
+            max_abs_diff(
+                loaded.forward_range(x.clone(), 0, 6).expect("fwd"),
+                want.clone()
+            ),
+            0.0
+        );
+        // Each side alone from the full-model file.
+        let t = load_partition(&arch, 3, Side::Trusted, &path, &dev).expect("trusted");
+        let u = load_partition(&arch, 3, Side::Untrusted, &path, &dev).expect("untrusted");
+        let got = u.forward(t.forward(x.clone()).expect("t")).expect("u");
+        assert_eq!(max_abs_diff(got, want.clone()), 0.0);
+        // A partition file holds only its own stages.
+        let upath = dir.join("untrusted.safetensors");
+        save_partition(&u, &upath).expect("save partition");
+        let u2 = load_partition(&arch, 3, Side::Untrusted, &upath, &dev).expect("untrusted file");
+        assert_eq!(
+            max_abs_diff(u2.forward(t.forward(x).expect("t")).expect("u"), want),
+            0.0
+        );
+        assert!(load_partition(&arch, 3, Side::Trusted, &upath, &dev).is_err());
+        assert!(load_model(&arch, &upath, &dev).is_err());
+        // Another width: the error names the tensor and both shapes.
+        let err = load_model(&ArchConfig::small_cnn(), &path, &dev)
+            .expect_err("mismatch")
+            .to_string();
+        assert!(err.contains("stages.0") && err.contains("shape"), "{err}");
+        // Another architecture entirely.
+        let err = load_model(&ArchConfig::vgg16(32, 10).with_width(0.0625), &path, &dev)
+            .expect_err("arch")
+            .to_string();
+        assert!(err.contains("stages."), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
