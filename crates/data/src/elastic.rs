@@ -1,0 +1,165 @@
+//! Elastic deformation of images (Simard, Steinkraus and Platt, "Best practices for convolutional neural
+//! networks applied to visual document analysis", ICDAR 2003, §2).
+//!
+//! Two random fields `Δx(x, y)`, `Δy(x, y)` with values uniform in `[-1, 1]` are convolved with a Gaussian of
+//! standard deviation `σ` (pixels) and multiplied by `α` (pixels); the deformed image is
+//! `out(x, y) = in(x + Δx(x, y), y + Δy(x, y))`, sampled with bilinear interpolation.
+//!
+//! Because the smoothed field's standard deviation falls as `1 / σ` (it is about
+//! `(1/√3) / (2 √π σ)` per component for a normalised 2-D Gaussian), a field meant for an image `f` times
+//! larger must use `σ' = f σ` **and** `α' = f² α` to move the same features by `f` times as many pixels.
+//! The font generator avoids that rescaling by drawing the field on the 28x28 output grid itself (where the
+//! paper's values apply unchanged) and interpolating it onto its larger render canvas, see
+//! [`crate::fonts`].
+
+use rand::Rng;
+
+/// A normalised 1-D Gaussian kernel of standard deviation `sigma` (pixels), truncated at radius
+/// `ceil(3 sigma)`; taps sum to 1. `sigma <= 0` gives the identity kernel `[1]`.
+pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
+    if sigma.is_nan() || sigma <= 0.0 {
+        return vec![1.0];
+    }
+    let r = (3.0 * sigma).ceil() as i32;
+    let mut k: Vec<f32> = (-r..=r).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
+    let s: f32 = k.iter().sum();
+    k.iter_mut().for_each(|v| *v /= s);
+    k
+}
+
+/// Separable convolution of a row-major `[rows, cols]` field with `kernel` along both axes; values outside
+/// the field count as 0 (the `constant` border of `scipy.ndimage.gaussian_filter`, as in common
+/// implementations of Simard et al.).
+pub fn convolve_separable(field: &[f32], rows: usize, cols: usize, kernel: &[f32]) -> Vec<f32> {
+    let r = (kernel.len() / 2) as isize;
+    let mut tmp = vec![0.0f32; rows * cols];
+    for y in 0..rows {
+        for x in 0..cols {
+            let mut acc = 0.0;
+            for (k, &w) in kernel.iter().enumerate() {
+                let xx = x as isize + k as isize - r;
+                if xx >= 0 && (xx as usize) < cols {
+                    acc += w * field[y * cols + xx as usize];
+                }
+            }
+            tmp[y * cols + x] = acc;
+        }
+    }
+    let mut out = vec![0.0f32; rows * cols];
+    for y in 0..rows {
+        for x in 0..cols {
+            let mut acc = 0.0;
+            for (k, &w) in kernel.iter().enumerate() {
+                let yy = y as isize + k as isize - r;
+                if yy >= 0 && (yy as usize) < rows {
+                    acc += w * tmp[yy as usize * cols + x];
+                }
+            }
+            out[y * cols + x] = acc;
+        }
+    }
+    out
+}
+
+/// A random displacement field `(Δx, Δy)`, each row-major `[rows, cols]` in pixels: uniform `[-1, 1]`
+/// noise, Gaussian-smoothed with `sigma` (pixels), scaled by `alpha` (Simard et al. 2003, §2).
+/// The same `rng` state gives the same field.
+pub fn displacement_field<R: Rng>(rng: &mut R, rows: usize, cols: usize, alpha: f32, sigma: f32) -> [Vec<f32>; 2] {
+    let k = gaussian_kernel(sigma);
+    let mut draw = || {
+        let noise: Vec<f32> = (0..rows * cols).map(|_| rng.gen_range(-1.0f32..=1.0)).collect();
+        let mut f = convolve_separable(&noise, rows, cols, &k);
+        f.iter_mut().for_each(|v| *v *= alpha);
+        f
+    };
+    let dx = draw();
+    let dy = draw();
+    [dx, dy]
+}
+
+/// Bilinear sample of a row-major `[rows, cols]` image at index coordinates `(x, y)` (pixel `(i, j)` sits at
+/// `x = j, y = i`); outside the image the value is 0 (background).
+pub fn bilinear_zero(img: &[f32], rows: usize, cols: usize, x: f32, y: f32) -> f32 {
+    let x0 = x.floor();
+    let y0 = y.floor();
+    let (fx, fy) = (x - x0, y - y0);
+    let (x0, y0) = (x0 as isize, y0 as isize);
+    let at = |xi: isize, yi: isize| -> f32 {
+        if xi < 0 || yi < 0 || xi as usize >= cols || yi as usize >= rows {
+            0.0
+        } else {
+            img[yi as usize * cols + xi as usize]
+        }
+    };
+    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+    let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Bilinear sample like [`bilinear_zero`] but clamping coordinates to the border (for fields, not images).
+pub fn bilinear_clamped(img: &[f32], rows: usize, cols: usize, x: f32, y: f32) -> f32 {
+    let x = x.clamp(0.0, cols.saturating_sub(1) as f32);
+    let y = y.clamp(0.0, rows.saturating_sub(1) as f32);
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(cols - 1), (y0 + 1).min(rows - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let top = img[y0 * cols + x0] * (1.0 - fx) + img[y0 * cols + x1] * fx;
+    let bottom = img[y1 * cols + x0] * (1.0 - fx) + img[y1 * cols + x1] * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// Applies a displacement field to a row-major `[rows, cols]` image:
+/// `out(x, y) = in(x + Δx(x, y), y + Δy(x, y))`, bilinear, background 0 outside (Simard et al. 2003, §2).
+///
+/// `dx` and `dy` must have `rows * cols` values (pixels); a zero field returns the image unchanged.
+pub fn deform(img: &[f32], rows: usize, cols: usize, dx: &[f32], dy: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; rows * cols];
+    for y in 0..rows {
+        for x in 0..cols {
+            let i = y * cols + x;
+            out[i] = bilinear_zero(img, rows, cols, x as f32 + dx[i], y as f32 + dy[i]);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn kernel_is_normalised_and_symmetric() {
+        let k = gaussian_kernel(4.0);
+        assert_eq!(k.len(), 25);
+        assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!((k[0] - k[24]).abs() < 1e-9 && k[12] > k[11]);
+    }
+
+    #[test]
+    fn zero_field_is_identity_and_shift_moves_pixels() {
+        let img: Vec<f32> = (0..20).map(|v| v as f32).collect();
+        let zero = vec![0.0; 20];
+        assert_eq!(deform(&img, 4, 5, &zero, &zero), img);
+        // Δx = 1 everywhere: out(x, y) = in(x + 1, y).
+        let one = vec![1.0; 20];
+        let out = deform(&img, 4, 5, &one, &zero);
+        assert_eq!(out[0], 1.0);
+        assert_eq!(out[4], 0.0); // sampled outside: background
+    }
+
+    #[test]
+    fn field_amplitude_matches_theory() {
+        // std of smoothed U[-1,1] noise ≈ (1/√3)/(2√π σ) per component, times α.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let (alpha, sigma) = (34.0, 4.0);
+        let [dx, _] = displacement_field(&mut rng, 200, 200, alpha, sigma);
+        // interior only (the zero border lowers the amplitude near edges)
+        let inner: Vec<f32> =
+            (20..180).flat_map(|y| (20..180).map(move |x| (y, x))).map(|(y, x)| dx[y * 200 + x]).collect();
+        let var = inner.iter().map(|v| v * v).sum::<f32>() / inner.len() as f32;
+        let theory = alpha * (1.0 / 3f32.sqrt()) / (2.0 * std::f32::consts::PI.sqrt() * sigma);
+        let rel = (var.sqrt() - theory).abs() / theory;
+        assert!(rel < 0.1, "std {} vs theory {theory}", var.sqrt());
+    }
+}
