@@ -1,0 +1,303 @@
+//! Attestation: evidence, the [`Attester`] / [`Verifier`] traits, the [`Policy`], and backends.
+//!
+//! - Verification: Intel SGX and TDX DCAP quotes with `dcap-qvl` ([`dcap::DcapVerifier`]; offline, with
+//!   collateral and a given time), AMD SEV-SNP reports with `sev` ([`snp::SnpVerifier`]; built-in
+//!   ARK/ASK, the VCEK shipped with the evidence). [`PolicyVerifier`] dispatches on the evidence kind.
+//! - Evidence sources ([`sources`]): Linux configfs-tsm (TDX / SNP, kernel >= 6.7), `/dev/sev-guest`
+//!   through `sev`, Gramine's `/dev/attestation/*`; each file protocol has an injectable root.
+//! - [`InsecureDevAttester`]: **NO SECURITY.** Unsigned evidence that says it is insecure, for machines
+//!   without a TEE; accepted only when the verifier's policy sets `allow_insecure_dev` (the client's
+//!   `--allow-insecure-dev` flag).
+//!
+//! Every verifier checks, in this order: signatures / certificate chain at the policy's time; that the
+//! evidence's 64-byte report data equals the expected value (`SHA-512(domain || handshake hash)`, see
+//! [`crate::channel::report_data_for`]); debug mode (rejected unless allowed); the measurement (in the
+//! allow-list unless `allow_any_measurement`); the TCB (DCAP status in the accepted list, SNP reported
+//! TCB >= the minimum and equal to the VCEK's).
+
+pub mod dcap;
+mod hex;
+pub mod snp;
+pub mod sources;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{attest, AttestReason, Result};
+
+pub use hex::{decode_hex, encode_hex};
+
+/// Attestation evidence as sent by the trusted service (JSON in an `Evidence` frame, `docs/WIRE.md`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Evidence {
+    /// **NO SECURITY.** Development evidence from a machine without a TEE: unsigned, says so.
+    InsecureDev {
+        /// The report data the server was asked to bind (hex, 64 bytes).
+        #[serde(with = "hex::serde_hex")]
+        report_data: Vec<u8>,
+        /// Always [`INSECURE_DEV_WARNING`].
+        warning: String,
+    },
+    /// An Intel SGX or TDX DCAP quote (v3/v4/v5), with the collateral when the server has it.
+    DcapQuote {
+        /// The raw quote bytes.
+        #[serde(with = "hex::serde_hex")]
+        quote: Vec<u8>,
+        /// Intel PCS / PCCS collateral (signed by Intel, so its carrier need not be trusted).
+        collateral: Option<dcap_qvl::QuoteCollateralV3>,
+    },
+    /// An AMD SEV-SNP attestation report (1184 bytes) and the VCEK certificate (DER) that signed it.
+    SevSnp {
+        /// Raw report bytes as returned by the firmware.
+        #[serde(with = "hex::serde_hex")]
+        report: Vec<u8>,
+        /// VCEK certificate, DER.
+        #[serde(with = "hex::serde_hex")]
+        vcek_der: Vec<u8>,
+    },
+}
+
+/// The text every insecure development evidence, reply marker and log line carries.
+pub const INSECURE_DEV: &str = "insecure-dev";
+/// The warning carried in [`Evidence::InsecureDev`].
+pub const INSECURE_DEV_WARNING: &str =
+    "insecure-dev: NO TEE, NO SECURITY - this evidence is unsigned and proves nothing";
+
+/// Which kind of TEE produced verified evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TeeKind {
+    /// No TEE: development mode.
+    InsecureDev,
+    /// Intel SGX enclave.
+    Sgx,
+    /// Intel TDX trust domain.
+    Tdx,
+    /// AMD SEV-SNP confidential VM.
+    SevSnp,
+}
+
+/// What a verifier established about the peer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The TEE type.
+    pub tee: TeeKind,
+    /// The measurement: MRENCLAVE (32 bytes, SGX), MRTD (48 bytes, TDX), MEASUREMENT (48 bytes, SNP);
+    /// empty in development mode.
+    pub measurement: Vec<u8>,
+    /// DCAP TCB status (`UpToDate`, ...), or `snp-reported-tcb bl.tee.snp.ucode`, or `insecure-dev`.
+    pub tcb_status: String,
+    /// Intel security advisories that apply (DCAP), empty otherwise.
+    pub advisory_ids: Vec<String>,
+    /// True for development evidence: the channel is encrypted but nothing is attested.
+    pub insecure_dev: bool,
+}
+
+/// An SEV-SNP TCB version (security version numbers of the firmware components).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SnpTcb {
+    /// PSP bootloader SVN.
+    pub bootloader: u8,
+    /// PSP OS (TEE) SVN.
+    pub tee: u8,
+    /// SNP firmware SVN.
+    pub snp: u8,
+    /// Microcode patch level.
+    pub microcode: u8,
+}
+
+impl SnpTcb {
+    /// True when every component is at least `min`'s.
+    pub fn at_least(&self, min: &SnpTcb) -> bool {
+        self.bootloader >= min.bootloader
+            && self.tee >= min.tee
+            && self.snp >= min.snp
+            && self.microcode >= min.microcode
+    }
+}
+
+/// What a verifier accepts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Policy {
+    /// Allowed measurements (MRENCLAVE / MRTD / SNP MEASUREMENT). Hardware evidence whose measurement
+    /// is not listed is rejected unless [`Policy::allow_any_measurement`] is set.
+    pub allowed_measurements: Vec<Vec<u8>>,
+    /// Skip the measurement check (only for inspecting unknown evidence; never in production).
+    pub allow_any_measurement: bool,
+    /// DCAP TCB statuses accepted (default: only `UpToDate`).
+    pub accepted_tcb_statuses: Vec<String>,
+    /// Minimum SEV-SNP reported TCB.
+    pub min_snp_tcb: SnpTcb,
+    /// Accept debug-enabled TEEs (default false: a debug enclave's memory is readable by the host).
+    pub allow_debug: bool,
+    /// Accept [`Evidence::InsecureDev`] (default false; the client's explicit `--allow-insecure-dev`).
+    pub allow_insecure_dev: bool,
+    /// Verification time, Unix seconds; `None` = the system clock.
+    pub now_unix: Option<u64>,
+    /// Collateral to use for DCAP quotes that arrive without it.
+    #[serde(skip)]
+    pub dcap_collateral: Option<dcap_qvl::QuoteCollateralV3>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            allowed_measurements: Vec::new(),
+            allow_any_measurement: false,
+            accepted_tcb_statuses: vec!["UpToDate".to_string()],
+            min_snp_tcb: SnpTcb::default(),
+            allow_debug: false,
+            allow_insecure_dev: false,
+            now_unix: None,
+            dcap_collateral: None,
+        }
+    }
+}
+
+impl Policy {
+    /// **NO SECURITY.** A policy that accepts only insecure development evidence.
+    pub fn insecure_dev() -> Self {
+        Self {
+            allow_insecure_dev: true,
+            ..Self::default()
+        }
+    }
+
+    /// The verification time in Unix seconds.
+    pub fn now(&self) -> u64 {
+        self.now_unix.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        })
+    }
+
+    pub(crate) fn check_measurement(&self, m: &[u8]) -> Result<()> {
+        if self.allow_any_measurement || self.allowed_measurements.iter().any(|a| a == m) {
+            Ok(())
+        } else {
+            Err(attest(AttestReason::Measurement(encode_hex(m))))
+        }
+    }
+}
+
+pub(crate) fn check_report_data(got: &[u8], expected: &[u8; 64]) -> Result<()> {
+    // Not secret: a plain comparison is fine.
+    if got == expected.as_slice() {
+        Ok(())
+    } else {
+        Err(attest(AttestReason::ReportData))
+    }
+}
+
+/// Produces attestation evidence binding 64 bytes of report data.
+pub trait Attester: Send + Sync {
+    /// Short name for logs (`insecure-dev`, `configfs-tsm`, `sev-guest`, `gramine`).
+    fn name(&self) -> &'static str;
+    /// True for the insecure development attester.
+    fn is_insecure_dev(&self) -> bool {
+        false
+    }
+    /// Evidence whose report data field is exactly `report_data`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Attestation`] when the source fails. Never falls back to another source.
+    fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence>;
+}
+
+/// Checks evidence against a policy and the expected report data.
+pub trait Verifier: Send + Sync {
+    /// Verifies `evidence`, requiring its report data to equal `expected_report_data`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Attestation`] naming the failed check.
+    fn verify(&self, evidence: &Evidence, expected_report_data: &[u8; 64]) -> Result<Claims>;
+}
+
+/// **NO SECURITY.** Attester for machines without a TEE: unsigned evidence that says so.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InsecureDevAttester;
+
+impl Attester for InsecureDevAttester {
+    fn name(&self) -> &'static str {
+        INSECURE_DEV
+    }
+    fn is_insecure_dev(&self) -> bool {
+        true
+    }
+    fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence> {
+        Ok(Evidence::InsecureDev {
+            report_data: report_data.to_vec(),
+            warning: INSECURE_DEV_WARNING.to_string(),
+        })
+    }
+}
+
+/// The verifier a client uses: dispatches on the evidence kind under one [`Policy`].
+#[derive(Debug, Clone, Default)]
+pub struct PolicyVerifier {
+    /// The policy applied to every kind.
+    pub policy: Policy,
+}
+
+impl PolicyVerifier {
+    /// A verifier with `policy`.
+    pub fn new(policy: Policy) -> Self {
+        Self { policy }
+    }
+}
+
+impl Verifier for PolicyVerifier {
+    fn verify(&self, evidence: &Evidence, expected: &[u8; 64]) -> Result<Claims> {
+        match evidence {
+            Evidence::InsecureDev {
+                report_data,
+                warning,
+            } => {
+                if !self.policy.allow_insecure_dev {
+                    return Err(attest(AttestReason::InsecureDevRejected));
+                }
+                if warning != INSECURE_DEV_WARNING {
+                    return Err(attest(AttestReason::Parse(
+                        "insecure-dev evidence without its warning text".into(),
+                    )));
+                }
+                check_report_data(report_data, expected)?;
+                Ok(Claims {
+                    tee: TeeKind::InsecureDev,
+                    measurement: Vec::new(),
+                    tcb_status: INSECURE_DEV.to_string(),
+                    advisory_ids: Vec::new(),
+                    insecure_dev: true,
+                })
+            }
+            Evidence::DcapQuote { .. } => dcap::DcapVerifier::new(self.policy.clone()).verify(evidence, expected),
+            Evidence::SevSnp { .. } => snp::SnpVerifier::new(self.policy.clone()).verify(evidence, expected),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insecure_dev_needs_opt_in_and_binding() {
+        let rd = [3u8; 64];
+        let ev = InsecureDevAttester.evidence(&rd).unwrap();
+        let strict = PolicyVerifier::default();
+        let e = strict.verify(&ev, &rd).unwrap_err().to_string();
+        assert!(e.contains("allow-insecure-dev"), "{e}");
+        let dev = PolicyVerifier::new(Policy::insecure_dev());
+        let c = dev.verify(&ev, &rd).unwrap();
+        assert!(c.insecure_dev);
+        assert_eq!(c.tee, TeeKind::InsecureDev);
+        assert!(dev.verify(&ev, &[4u8; 64]).is_err());
+        // JSON round trip keeps it verifiable and says what it is.
+        let json = serde_json::to_string(&ev).unwrap();
+        assert!(json.contains("insecure-dev"));
+        let back: Evidence = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ev);
+    }
+}

@@ -1,0 +1,234 @@
+//! What the services run: a partition of a layer-indexed model behind [`PartitionExec`].
+//!
+//! The trusted-partition service runs layers `[0, k)`, the untrusted-partition service `[k, n)`.
+//! [`ToyMlp`] is a tiny deterministic multilayer perceptron (seeded weights, no training) used by the
+//! load and fault tests and as a smoke model; [`crate::staged`] adapts the real staged models.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::wire::TensorMsg;
+
+/// One side of a split model, as the services see it.
+pub trait PartitionExec: Send + Sync {
+    /// Input shape with the batch axis first; 0 means "any size" on that axis (normally only the batch),
+    /// e.g. `[0, 1, 28, 28]` = `[batch, channels, height, width]`.
+    fn input_shape(&self) -> Vec<usize>;
+    /// Runs the partition on a batch.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for a wrongly shaped input; [`Error::Exec`] / [`Error::Models`] from the model.
+    fn run(&self, input: TensorMsg) -> Result<TensorMsg>;
+    /// A short description for logs (model name and layer range).
+    fn describe(&self) -> String;
+}
+
+/// Checks `got` against `expected` (0 = any size on that axis).
+///
+/// # Errors
+/// [`Error::Shape`] naming `what`.
+pub fn check_shape(what: &'static str, expected: &[usize], got: &[usize]) -> Result<()> {
+    let ok = expected.len() == got.len()
+        && expected
+            .iter()
+            .zip(got)
+            .all(|(&e, &g)| (e == 0 && g > 0) || e == g);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Shape {
+            what,
+            expected: expected.to_vec(),
+            got: got.to_vec(),
+        })
+    }
+}
+
+/// Two partitions run back to back in one process (the in-process split run, or "TEE-only" serving).
+pub struct ChainExec {
+    /// Runs first.
+    pub first: Arc<dyn PartitionExec>,
+    /// Runs on the first one's output.
+    pub second: Arc<dyn PartitionExec>,
+}
+
+impl PartitionExec for ChainExec {
+    fn input_shape(&self) -> Vec<usize> {
+        self.first.input_shape()
+    }
+    fn run(&self, input: TensorMsg) -> Result<TensorMsg> {
+        self.second.run(self.first.run(input)?)
+    }
+    fn describe(&self) -> String {
+        format!("{} + {}", self.first.describe(), self.second.describe())
+    }
+}
+
+/// A tiny deterministic MLP: layer `i` is `y = W_i x + b_i`, followed by ReLU except after the last
+/// layer. Weights are drawn from a SplitMix64 stream (Steele et al., "Fast splittable pseudorandom
+/// number generators", OOPSLA 2014) seeded by `seed`, uniform in `[-1/sqrt(fan_in), 1/sqrt(fan_in))`.
+#[derive(Debug, Clone)]
+pub struct ToyMlp {
+    dims: Vec<usize>,
+    weights: Vec<Vec<f32>>,
+    biases: Vec<Vec<f32>>,
+}
+
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl ToyMlp {
+    /// An MLP with layer widths `dims` (`dims.len() - 1` layers), weights from `seed`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when fewer than two widths or a zero width is given.
+    pub fn new(dims: &[usize], seed: u64) -> Result<Self> {
+        if dims.len() < 2 || dims.contains(&0) {
+            return Err(Error::Config {
+                what: "toy MLP widths",
+                reason: format!("need at least two positive widths, got {dims:?}"),
+            });
+        }
+        let mut s = seed;
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        for w in dims.windows(2) {
+            let (fi, fo) = (w[0], w[1]);
+            let scale = 1.0 / (fi as f32).sqrt();
+            let mut u = || ((splitmix(&mut s) >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale;
+            weights.push((0..fi * fo).map(|_| u()).collect());
+            biases.push((0..fo).map(|_| u()).collect());
+        }
+        Ok(Self {
+            dims: dims.to_vec(),
+            weights,
+            biases,
+        })
+    }
+
+    /// Number of layers (stages) `n`.
+    pub fn num_layers(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Runs layers `[from, to)` on `x` of shape `[batch, dims[from]]`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad range, [`Error::Shape`] for a bad input.
+    pub fn forward_range(&self, x: &TensorMsg, from: usize, to: usize) -> Result<TensorMsg> {
+        if from >= to || to > self.num_layers() {
+            return Err(Error::Config {
+                what: "layer range",
+                reason: format!("[{from}, {to}) is not inside [0, {})", self.num_layers()),
+            });
+        }
+        check_shape("toy MLP input", &[0, self.dims[from]], &x.shape)?;
+        let batch = x.shape[0];
+        let mut cur = x.data.clone();
+        for l in from..to {
+            let (fi, fo) = (self.dims[l], self.dims[l + 1]);
+            let w = &self.weights[l];
+            let b = &self.biases[l];
+            let mut next = vec![0f32; batch * fo];
+            for r in 0..batch {
+                let xin = &cur[r * fi..(r + 1) * fi];
+                for o in 0..fo {
+                    let row = &w[o * fi..(o + 1) * fi];
+                    let mut acc = b[o];
+                    for (a, c) in row.iter().zip(xin) {
+                        acc += a * c;
+                    }
+                    next[r * fo + o] = if l + 1 < self.num_layers() { acc.max(0.0) } else { acc };
+                }
+            }
+            cur = next;
+        }
+        TensorMsg::new(vec![batch, self.dims[to]], cur)
+    }
+}
+
+/// Layers `[from, to)` of a shared [`ToyMlp`], optionally slowed down by `delay` per call (fault tests).
+#[derive(Debug, Clone)]
+pub struct ToyPartition {
+    model: Arc<ToyMlp>,
+    from: usize,
+    to: usize,
+    delay: Duration,
+}
+
+impl ToyPartition {
+    /// Layers `[from, to)` of `model`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a range outside the model.
+    pub fn new(model: Arc<ToyMlp>, from: usize, to: usize) -> Result<Self> {
+        if from >= to || to > model.num_layers() {
+            return Err(Error::Config {
+                what: "layer range",
+                reason: format!("[{from}, {to}) is not inside [0, {})", model.num_layers()),
+            });
+        }
+        Ok(Self {
+            model,
+            from,
+            to,
+            delay: Duration::ZERO,
+        })
+    }
+
+    /// The same partition, sleeping `delay` in every call.
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+impl PartitionExec for ToyPartition {
+    fn input_shape(&self) -> Vec<usize> {
+        vec![0, self.model.dims[self.from]]
+    }
+    fn run(&self, input: TensorMsg) -> Result<TensorMsg> {
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
+        self.model.forward_range(&input, self.from, self.to)
+    }
+    fn describe(&self) -> String {
+        format!("toy-mlp{:?} layers [{}, {})", self.model.dims, self.from, self.to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_then_join_equals_full_and_is_seeded() {
+        let m = ToyMlp::new(&[6, 8, 5, 3], 42).unwrap();
+        let x = TensorMsg::new(vec![2, 6], (0..12).map(|i| i as f32 / 7.0 - 0.8).collect()).unwrap();
+        let full = m.forward_range(&x, 0, 3).unwrap();
+        for k in 1..3 {
+            let f = m.forward_range(&x, 0, k).unwrap();
+            assert_eq!(m.forward_range(&f, k, 3).unwrap(), full);
+        }
+        // Independent check of layer 0 for row 0.
+        let h0: f32 = (0..6).map(|i| m.weights[0][i] * x.data[i]).sum::<f32>() + m.biases[0][0];
+        assert!((m.forward_range(&x, 0, 1).unwrap().data[0] - h0.max(0.0)).abs() < 1e-6);
+        assert_eq!(ToyMlp::new(&[6, 8, 5, 3], 42).unwrap().weights, m.weights);
+        assert_ne!(ToyMlp::new(&[6, 8, 5, 3], 43).unwrap().weights, m.weights);
+        assert!(m.forward_range(&TensorMsg::new(vec![1, 5], vec![0.0; 5]).unwrap(), 0, 1).is_err());
+    }
+
+    #[test]
+    fn shape_check() {
+        assert!(check_shape("x", &[0, 1, 28, 28], &[4, 1, 28, 28]).is_ok());
+        assert!(check_shape("x", &[0, 1, 28, 28], &[4, 1, 28]).is_err());
+        assert!(check_shape("x", &[0, 1, 28, 28], &[4, 3, 28, 28]).is_err());
+    }
+}

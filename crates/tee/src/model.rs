@@ -1,0 +1,187 @@
+//! Which model the services run, and the adapter from `privsplit_models` partitions to
+//! [`PartitionExec`].
+//!
+//! A service loads only its own side: the trusted service layers `[0, k)`, the untrusted service
+//! `[k, n)` (`privsplit_models::weights::load_partition`, safetensors), so the untrusted host never
+//! holds the trusted partition's weights.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[cfg(feature = "staged")]
+pub use burn::tensor::Device;
+#[cfg(feature = "staged")]
+use burn::tensor::{Tensor, TensorData};
+#[cfg(feature = "staged")]
+use privsplit_models::stage::Partition;
+#[cfg(feature = "staged")]
+use privsplit_models::weights::{load_partition, Side};
+#[cfg(feature = "staged")]
+use privsplit_models::zoo::ArchConfig;
+
+use crate::error::{Error, Result};
+use crate::exec::{PartitionExec, ToyMlp, ToyPartition};
+#[cfg(feature = "staged")]
+use crate::{exec::check_shape, wire::TensorMsg};
+
+/// A model to serve.
+#[derive(Debug, Clone)]
+pub enum ModelSpec {
+    /// The deterministic toy MLP ([`ToyMlp`]) with widths `dims` and weight seed `seed`
+    /// (spec `toy:16,32,24,10` with an optional `@SEED`).
+    Toy {
+        /// Layer widths.
+        dims: Vec<usize>,
+        /// Weight seed.
+        seed: u64,
+    },
+    /// A staged model from the zoo with safetensors weights (spec `small-cnn` + `--weights FILE`).
+    #[cfg(feature = "staged")]
+    Staged {
+        /// Architecture.
+        arch: ArchConfig,
+        /// Weight file (a full-model file or the file of this side).
+        weights: PathBuf,
+    },
+}
+
+impl ModelSpec {
+    /// Parses `toy:W0,W1,...[@SEED]` or `small-cnn` (which needs `weights`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown spec or missing weights.
+    pub fn parse(spec: &str, weights: Option<PathBuf>) -> Result<Self> {
+        if let Some(rest) = spec.strip_prefix("toy:") {
+            let (dims, seed) = match rest.split_once('@') {
+                Some((d, s)) => (d, s),
+                None => (rest, "7"),
+            };
+            let dims = dims
+                .split(',')
+                .map(|d| d.trim().parse::<usize>())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::Config {
+                    what: "model",
+                    reason: format!("{spec:?}: widths must be integers ({e})"),
+                })?;
+            let seed = seed.parse().map_err(|e| Error::Config {
+                what: "model",
+                reason: format!("{spec:?}: seed must be an integer ({e})"),
+            })?;
+            ToyMlp::new(&dims, seed)?;
+            return Ok(Self::Toy { dims, seed });
+        }
+        #[cfg(not(feature = "staged"))]
+        {
+            let _ = weights;
+            Err(Error::Config {
+                what: "model",
+                reason: format!("{spec:?}: zoo models need the `staged` feature; expected toy:W0,W1,...[@SEED]"),
+            })
+        }
+        #[cfg(feature = "staged")]
+        {
+        let arch = match spec {
+            "small-cnn" | "fashion-mnist-cnn" => ArchConfig::small_cnn(),
+            _ => {
+                return Err(Error::Config {
+                    what: "model",
+                    reason: format!("{spec:?}: expected small-cnn or toy:W0,W1,...[@SEED]"),
+                })
+            }
+        };
+        let weights = weights.ok_or_else(|| Error::Config {
+            what: "model weights",
+            reason: format!("{spec} needs --weights FILE (safetensors)"),
+        })?;
+        Ok(Self::Staged { arch, weights })
+        }
+    }
+
+    /// Number of stages `n` (partition points are `0..=n`).
+    ///
+    /// # Errors
+    /// As `privsplit_models::zoo::build` for staged models.
+    pub fn num_stages(&self) -> Result<usize> {
+        match self {
+            Self::Toy { dims, .. } => Ok(dims.len() - 1),
+            #[cfg(feature = "staged")]
+            Self::Staged { arch, .. } => {
+                Ok(privsplit_models::zoo::build(arch, &Device::flex())?.num_stages())
+            }
+        }
+    }
+
+    /// Loads layers `[0, k)` (`trusted`) or `[k, n)` (untrusted) only.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for `k` outside `0..=n` (or an empty side), model-crate errors for weights.
+    pub fn load_side(&self, k: usize, trusted: bool) -> Result<Arc<dyn PartitionExec>> {
+        let n = self.num_stages()?;
+        let (from, to) = if trusted { (0, k) } else { (k, n) };
+        if k > n || from == to {
+            return Err(Error::Config {
+                what: "partition point",
+                reason: format!(
+                    "k = {k} leaves the {} side empty or is outside 0..={n}",
+                    if trusted { "trusted" } else { "untrusted" }
+                ),
+            });
+        }
+        match self {
+            Self::Toy { dims, seed } => {
+                let m = Arc::new(ToyMlp::new(dims, *seed)?);
+                Ok(Arc::new(ToyPartition::new(m, from, to)?))
+            }
+            #[cfg(feature = "staged")]
+            Self::Staged { arch, weights } => {
+                let dev = Device::flex();
+                let side = if trusted { Side::Trusted } else { Side::Untrusted };
+                let part = load_partition(arch, k, side, weights, &dev)?;
+                Ok(Arc::new(StagedExec::new(part, dev)))
+            }
+        }
+    }
+}
+
+/// A `privsplit_models` [`Partition`] as a [`PartitionExec`] (inputs `[batch, c, h, w]`).
+#[cfg(feature = "staged")]
+#[derive(Debug)]
+pub struct StagedExec {
+    part: Partition,
+    device: Device,
+}
+
+#[cfg(feature = "staged")]
+impl StagedExec {
+    /// Serves `part` on `device`.
+    pub fn new(part: Partition, device: Device) -> Self {
+        Self { part, device }
+    }
+}
+
+#[cfg(feature = "staged")]
+impl PartitionExec for StagedExec {
+    fn input_shape(&self) -> Vec<usize> {
+        let [c, h, w] = self.part.input_shape();
+        vec![0, c, h, w]
+    }
+
+    fn run(&self, input: TensorMsg) -> Result<TensorMsg> {
+        check_shape("partition input", &self.input_shape(), &input.shape)?;
+        let shape = [input.shape[0], input.shape[1], input.shape[2], input.shape[3]];
+        let x = Tensor::<4>::from_data(TensorData::new(input.data, shape), &self.device);
+        let y = self.part.forward(x)?;
+        let dims = y.dims().to_vec();
+        let data = y
+            .into_data()
+            .to_vec::<f32>()
+            .map_err(|e| Error::Exec(format!("reading the output tensor: {e:?}")))?;
+        TensorMsg::new(dims, data)
+    }
+
+    fn describe(&self) -> String {
+        let (from, to) = self.part.range();
+        format!("{:?} stages [{from}, {to})", self.part.arch().kind)
+    }
+}
