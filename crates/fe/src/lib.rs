@@ -1,1 +1,23 @@
 #![doc = include_str!("../README.md")]
+#![deny(unsafe_code)]
+
+mod error;
+
+pub mod comb;
+pub mod dlog;
+pub mod format;
+pub mod gt;
+mod internals;
+pub mod msm;
+pub mod quadratic;
+pub mod quant;
+pub mod sgp;
+
+pub use dlog::DlogTable;
+pub use error::{DecryptionFailure, Error, Result};
+pub use quadratic::{decrypt, setup, Ciphertext, FunctionalKey, MasterSecretKey, PreparedPublicKey, PublicKey};
+pub use quant::{FloatQuadratic, QuantConfig, QuantisedQuadratic};
+pub use sgp::{sgp_decrypt, BilinearForm, SgpCiphertext, SgpKey, SgpMasterKey};
+
+/// Re-export of the pairing library, so that callers name the same group types.
+pub use blstrs;
