@@ -22,6 +22,14 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Drawing or encoding a plot or an image grid for `path` failed.
+    #[error("{path}: rendering failed: {message}")]
+    Render {
+        /// The output file.
+        path: std::path::PathBuf,
+        /// What the drawing or encoding library reported.
+        message: String,
+    },
     // -- variants added by the collateral-learning work (issue 2) below this line --
     // -- variants added by the model-zoo / reconstruction work (issue 4) below this line --
 }
