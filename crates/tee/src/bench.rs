@@ -23,7 +23,7 @@ use crate::error::{io, Result};
 use crate::exec::PartitionExec;
 use crate::model::ModelSpec;
 use crate::service::{
-    serve_trusted, serve_untrusted, Client, ClientConfig, TrustedConfig, Upstream, UntrustedConfig,
+    serve_trusted, serve_untrusted, Client, ClientConfig, TrustedConfig, UntrustedConfig, Upstream,
 };
 use crate::wire::{TensorMsg, HEADER_BYTES};
 
@@ -110,7 +110,11 @@ pub struct BenchReport {
 fn stats(mut lat: Vec<f64>, throughput_rps: f64) -> Stats {
     lat.sort_by(f64::total_cmp);
     let n = lat.len().max(1);
-    let pct = |p: f64| lat.get(((n as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let pct = |p: f64| {
+        lat.get(((n as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     Stats {
         mean_ms: lat.iter().sum::<f64>() / n as f64,
         p50_ms: pct(0.5),
@@ -126,7 +130,9 @@ fn inputs(shape: &[usize], count: usize, seed: u64) -> Result<Vec<TensorMsg>> {
         .map(|_| {
             let data = (0..n)
                 .map(|_| {
-                    s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    s = s
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
                     (s >> 40) as f32 / (1u64 << 24) as f32
                 })
                 .collect();
@@ -182,7 +188,12 @@ async fn time_trusted(
     let t = Instant::now();
     let mut tasks = Vec::new();
     for ci in 0..cfg.concurrency {
-        let mine: Vec<TensorMsg> = xs.iter().skip(ci).step_by(cfg.concurrency).cloned().collect();
+        let mine: Vec<TensorMsg> = xs
+            .iter()
+            .skip(ci)
+            .step_by(cfg.concurrency)
+            .cloned()
+            .collect();
         let v = verifier.clone();
         tasks.push(tokio::spawn(async move {
             let mut c = Client::connect(addr, &v, ClientConfig::default()).await?;
@@ -253,7 +264,13 @@ pub async fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
 
     // Partitioned at k.
     let u = serve_untrusted(local().await?, back.clone(), UntrustedConfig::default()).await?;
-    let t = serve_trusted(local().await?, front.clone(), dev.clone(), tcfg(Some(u.local_addr()))).await?;
+    let t = serve_trusted(
+        local().await?,
+        front.clone(),
+        dev.clone(),
+        tcfg(Some(u.local_addr())),
+    )
+    .await?;
     let partitioned = time_trusted(t.local_addr(), &xs, cfg).await?;
     t.shutdown();
     u.shutdown();
@@ -275,7 +292,11 @@ pub async fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
 
     // Untrusted-only, plain frames.
     let u = serve_untrusted(local().await?, all_untrusted, UntrustedConfig::default()).await?;
-    let up = Arc::new(Upstream::new(u.local_addr(), Duration::from_secs(30), crate::wire::DEFAULT_MAX_FRAME_BYTES));
+    let up = Arc::new(Upstream::new(
+        u.local_addr(),
+        Duration::from_secs(30),
+        crate::wire::DEFAULT_MAX_FRAME_BYTES,
+    ));
     for x in xs.iter().take(cfg.warmup) {
         up.call(x.clone()).await?;
     }
@@ -288,7 +309,12 @@ pub async fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for ci in 0..cfg.concurrency {
-        let mine: Vec<TensorMsg> = xs.iter().skip(ci).step_by(cfg.concurrency).cloned().collect();
+        let mine: Vec<TensorMsg> = xs
+            .iter()
+            .skip(ci)
+            .step_by(cfg.concurrency)
+            .cloned()
+            .collect();
         let up = up.clone();
         tasks.push(tokio::spawn(async move {
             for x in mine {
@@ -305,7 +331,8 @@ pub async fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
     u.shutdown();
 
     let frame = |t: &TensorMsg| 4 + HEADER_BYTES + 4 * t.shape.len() + t.payload_bytes();
-    let sealed = |t: &TensorMsg| 4 + sealed_len(HEADER_BYTES + 4 * t.shape.len() + t.payload_bytes());
+    let sealed =
+        |t: &TensorMsg| 4 + sealed_len(HEADER_BYTES + 4 * t.shape.len() + t.payload_bytes());
     let bytes = Bytes {
         client_to_trusted: sealed(&xs[0]),
         trusted_to_client: sealed(&logits),
@@ -343,7 +370,11 @@ impl BenchReport {
                 s.mean_ms,
                 s.p50_ms,
                 s.p99_ms,
-                if s.throughput_rps > 0.0 { format!("{:.0}", s.throughput_rps) } else { "-".into() }
+                if s.throughput_rps > 0.0 {
+                    format!("{:.0}", s.throughput_rps)
+                } else {
+                    "-".into()
+                }
             )
         };
         let mut m = format!(

@@ -71,7 +71,9 @@ fn hs_err(e: snow::Error) -> Error {
 
 fn builder() -> Result<snow::Builder<'static>> {
     let params = NOISE_PARAMS.parse().map_err(hs_err)?;
-    snow::Builder::new(params).prologue(PROLOGUE).map_err(hs_err)
+    snow::Builder::new(params)
+        .prologue(PROLOGUE)
+        .map_err(hs_err)
 }
 
 impl Session {
@@ -248,12 +250,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SecureChannel<S> {
     /// [`Error::Channel`] on authentication failure (the session ends), [`Error::Frame`] for a
     /// malformed plaintext frame, [`Error::Io`] on read errors.
     pub async fn recv(&mut self) -> Result<Option<Frame>> {
-        let rec = match read_record(
-            &mut self.stream,
-            sealed_len(self.max_plaintext),
-            &self.peer,
-        )
-        .await?
+        let rec = match read_record(&mut self.stream, sealed_len(self.max_plaintext), &self.peer)
+            .await?
         {
             Some(r) => r,
             None => return Ok(None),

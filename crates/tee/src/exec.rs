@@ -101,7 +101,8 @@ impl ToyMlp {
         for w in dims.windows(2) {
             let (fi, fo) = (w[0], w[1]);
             let scale = 1.0 / (fi as f32).sqrt();
-            let mut u = || ((splitmix(&mut s) >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale;
+            let mut u =
+                || ((splitmix(&mut s) >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale;
             weights.push((0..fi * fo).map(|_| u()).collect());
             biases.push((0..fo).map(|_| u()).collect());
         }
@@ -144,7 +145,11 @@ impl ToyMlp {
                     for (a, c) in row.iter().zip(xin) {
                         acc += a * c;
                     }
-                    next[r * fo + o] = if l + 1 < self.num_layers() { acc.max(0.0) } else { acc };
+                    next[r * fo + o] = if l + 1 < self.num_layers() {
+                        acc.max(0.0)
+                    } else {
+                        acc
+                    };
                 }
             }
             cur = next;
@@ -200,7 +205,10 @@ impl PartitionExec for ToyPartition {
         self.model.forward_range(&input, self.from, self.to)
     }
     fn describe(&self) -> String {
-        format!("toy-mlp{:?} layers [{}, {})", self.model.dims, self.from, self.to)
+        format!(
+            "toy-mlp{:?} layers [{}, {})",
+            self.model.dims, self.from, self.to
+        )
     }
 }
 
@@ -211,7 +219,8 @@ mod tests {
     #[test]
     fn split_then_join_equals_full_and_is_seeded() {
         let m = ToyMlp::new(&[6, 8, 5, 3], 42).unwrap();
-        let x = TensorMsg::new(vec![2, 6], (0..12).map(|i| i as f32 / 7.0 - 0.8).collect()).unwrap();
+        let x =
+            TensorMsg::new(vec![2, 6], (0..12).map(|i| i as f32 / 7.0 - 0.8).collect()).unwrap();
         let full = m.forward_range(&x, 0, 3).unwrap();
         for k in 1..3 {
             let f = m.forward_range(&x, 0, k).unwrap();
@@ -222,7 +231,9 @@ mod tests {
         assert!((m.forward_range(&x, 0, 1).unwrap().data[0] - h0.max(0.0)).abs() < 1e-6);
         assert_eq!(ToyMlp::new(&[6, 8, 5, 3], 42).unwrap().weights, m.weights);
         assert_ne!(ToyMlp::new(&[6, 8, 5, 3], 43).unwrap().weights, m.weights);
-        assert!(m.forward_range(&TensorMsg::new(vec![1, 5], vec![0.0; 5]).unwrap(), 0, 1).is_err());
+        assert!(m
+            .forward_range(&TensorMsg::new(vec![1, 5], vec![0.0; 5]).unwrap(), 0, 1)
+            .is_err());
     }
 
     #[test]

@@ -76,25 +76,27 @@ impl ModelSpec {
             let _ = weights;
             Err(Error::Config {
                 what: "model",
-                reason: format!("{spec:?}: zoo models need the `staged` feature; expected toy:W0,W1,...[@SEED]"),
+                reason: format!(
+                    "{spec:?}: zoo models need the `staged` feature; expected toy:W0,W1,...[@SEED]"
+                ),
             })
         }
         #[cfg(feature = "staged")]
         {
-        let arch = match spec {
-            "small-cnn" | "fashion-mnist-cnn" => ArchConfig::small_cnn(),
-            _ => {
-                return Err(Error::Config {
-                    what: "model",
-                    reason: format!("{spec:?}: expected small-cnn or toy:W0,W1,...[@SEED]"),
-                })
-            }
-        };
-        let weights = weights.ok_or_else(|| Error::Config {
-            what: "model weights",
-            reason: format!("{spec} needs --weights FILE (safetensors)"),
-        })?;
-        Ok(Self::Staged { arch, weights })
+            let arch = match spec {
+                "small-cnn" | "fashion-mnist-cnn" => ArchConfig::small_cnn(),
+                _ => {
+                    return Err(Error::Config {
+                        what: "model",
+                        reason: format!("{spec:?}: expected small-cnn or toy:W0,W1,...[@SEED]"),
+                    })
+                }
+            };
+            let weights = weights.ok_or_else(|| Error::Config {
+                what: "model weights",
+                reason: format!("{spec} needs --weights FILE (safetensors)"),
+            })?;
+            Ok(Self::Staged { arch, weights })
         }
     }
 
@@ -136,7 +138,11 @@ impl ModelSpec {
             #[cfg(feature = "staged")]
             Self::Staged { arch, weights } => {
                 let dev = Device::flex();
-                let side = if trusted { Side::Trusted } else { Side::Untrusted };
+                let side = if trusted {
+                    Side::Trusted
+                } else {
+                    Side::Untrusted
+                };
                 let part = load_partition(arch, k, side, weights, &dev)?;
                 Ok(Arc::new(StagedExec::new(part, dev)))
             }
@@ -169,13 +175,18 @@ impl PartitionExec for StagedExec {
 
     fn run(&self, input: TensorMsg) -> Result<TensorMsg> {
         check_shape("partition input", &self.input_shape(), &input.shape)?;
-        let shape = [input.shape[0], input.shape[1], input.shape[2], input.shape[3]];
+        let shape = [
+            input.shape[0],
+            input.shape[1],
+            input.shape[2],
+            input.shape[3],
+        ];
         let x = Tensor::<4>::from_data(TensorData::new(input.data, shape), &self.device);
         let y = self.part.forward(x)?;
         let dims = y.dims().to_vec();
         let data = y
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .map_err(|e| Error::Exec(format!("reading the output tensor: {e:?}")))?;
         TensorMsg::new(dims, data)
     }

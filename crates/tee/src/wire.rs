@@ -460,7 +460,8 @@ mod tests {
 
     #[test]
     fn round_trip_tensor_and_bytes() {
-        let t = TensorMsg::new(vec![2, 1, 2, 3], (0..12).map(|i| i as f32 - 5.5).collect()).unwrap();
+        let t =
+            TensorMsg::new(vec![2, 1, 2, 3], (0..12).map(|i| i as f32 - 5.5).collect()).unwrap();
         let f = Frame::tensor(FrameKind::Request, 0xDEAD_BEEF_0102, t);
         let b = f.to_bytes();
         assert_eq!(b.len(), HEADER_BYTES + 16 + 48);
@@ -525,7 +526,9 @@ mod tests {
             let err = Frame::parse(&b).unwrap_err().to_string();
             assert!(err.contains(field), "{field}: {err}");
         }
-        let err = Frame::parse(&good[..good.len() - 1]).unwrap_err().to_string();
+        let err = Frame::parse(&good[..good.len() - 1])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tensor payload"), "{err}");
     }
 }

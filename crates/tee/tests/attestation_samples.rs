@@ -1,7 +1,9 @@
 //! Verification of the recorded sample evidence shipped by `dcap-qvl` and `sev` (see fixtures/README.md):
 //! accepted as recorded, rejected when modified, expired, of the wrong measurement or report data.
 
-use privsplit_tee::attestation::{dcap, snp, Evidence, Policy, PolicyVerifier, SnpTcb, TeeKind, Verifier};
+use privsplit_tee::attestation::{
+    dcap, snp, Evidence, Policy, PolicyVerifier, SnpTcb, TeeKind, Verifier,
+};
 
 const NOW: u64 = 1_752_000_000;
 const SGX_QUOTE: &[u8] = include_bytes!("fixtures/sgx_quote");
@@ -37,7 +39,10 @@ fn sgx_sample_accepted_and_each_violation_rejected() {
     assert_eq!(tee, TeeKind::Sgx);
     assert_eq!(mr.len(), 32);
     let ev = dcap_evidence(SGX_QUOTE, SGX_COLL);
-    let ok = PolicyVerifier::new(policy_for(mr.clone(), &["ConfigurationAndSWHardeningNeeded"]));
+    let ok = PolicyVerifier::new(policy_for(
+        mr.clone(),
+        &["ConfigurationAndSWHardeningNeeded"],
+    ));
     let c = ok.verify(&ev, &rd).unwrap();
     assert_eq!(c.tee, TeeKind::Sgx);
     assert_eq!(c.measurement, mr);
@@ -49,7 +54,10 @@ fn sgx_sample_accepted_and_each_violation_rejected() {
     let strict = PolicyVerifier::new(policy_for(mr.clone(), &["UpToDate"]));
     assert!(err_of(&strict, &ev, &rd).contains("TCB below policy minimum"));
     // Wrong measurement.
-    let wrong_mr = PolicyVerifier::new(policy_for(vec![0u8; 32], &["ConfigurationAndSWHardeningNeeded"]));
+    let wrong_mr = PolicyVerifier::new(policy_for(
+        vec![0u8; 32],
+        &["ConfigurationAndSWHardeningNeeded"],
+    ));
     assert!(err_of(&wrong_mr, &ev, &rd).contains("measurement"));
     // Wrong report data.
     let mut rd2 = rd;
@@ -70,7 +78,10 @@ fn sgx_sample_accepted_and_each_violation_rejected() {
     }
     // Modified collateral (a digit of the TCB info JSON body).
     let coll = String::from_utf8(SGX_COLL.to_vec()).unwrap();
-    let pos = coll.find("\"tcbEvaluationDataNumber\\\":").or_else(|| coll.find("isvsvn")).unwrap();
+    let pos = coll
+        .find("\"tcbEvaluationDataNumber\\\":")
+        .or_else(|| coll.find("isvsvn"))
+        .unwrap();
     let mut bad = coll.into_bytes();
     let d = (pos..bad.len()).find(|&i| bad[i].is_ascii_digit()).unwrap();
     bad[d] = if bad[d] == b'9' { b'8' } else { bad[d] + 1 };
@@ -128,7 +139,10 @@ fn snp_sample_accepted_and_each_violation_rejected() {
     assert_eq!(c.measurement, mr);
     // The VCEK's TCB extensions equal the report's REPORTED_TCB (checked independently here).
     let vt = snp::vcek_tcb(SNP_VCEK).unwrap();
-    assert!(c.tcb_status.contains(&format!("bl={} tee={} snp={} ucode={}", vt.bootloader, vt.tee, vt.snp, vt.microcode)));
+    assert!(c.tcb_status.contains(&format!(
+        "bl={} tee={} snp={} ucode={}",
+        vt.bootloader, vt.tee, vt.snp, vt.microcode
+    )));
 
     assert!(err_of(&ok, &ev, &[7u8; 64]).contains("report data"));
     let wrong = PolicyVerifier::new(policy_for(vec![0u8; 48], &[]));

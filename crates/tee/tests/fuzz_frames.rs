@@ -25,7 +25,11 @@ fn valid(r: &mut SplitMix) -> Vec<u8> {
             let shape: Vec<usize> = (0..ndim).map(|_| 1 + r.below(4)).collect();
             let n: usize = shape.iter().product();
             let data = (0..n).map(|_| f32::from_bits(r.next() as u32)).collect();
-            let kind = if r.below(2) == 0 { FrameKind::Request } else { FrameKind::Response };
+            let kind = if r.below(2) == 0 {
+                FrameKind::Request
+            } else {
+                FrameKind::Response
+            };
             let mut f = Frame::tensor(kind, r.next(), TensorMsg::new(shape, data).unwrap());
             f.flags = (r.below(2)) as u8;
             f
@@ -75,20 +79,29 @@ fn fuzz_100k_frames() {
         }
         // The same record behind a length prefix, sometimes a lying one, in a stream.
         let mut stream = Vec::new();
-        let len = if i % 7 == 0 { r.next() as u32 } else { rec.len() as u32 };
+        let len = if i % 7 == 0 {
+            r.next() as u32
+        } else {
+            rec.len() as u32
+        };
         stream.extend_from_slice(&len.to_le_bytes());
         stream.extend_from_slice(&rec);
         stream.extend_from_slice(&(valid(&mut r).len() as u32).to_le_bytes());
         fuzz_frame_stream(&stream, MAX);
     }
-    eprintln!("fuzz: {parsed} parsed, {rejected} rejected in {:?}", t0.elapsed());
+    eprintln!(
+        "fuzz: {parsed} parsed, {rejected} rejected in {:?}",
+        t0.elapsed()
+    );
     assert!(parsed > 20_000, "valid frames must parse ({parsed})");
     assert!(rejected > 40_000, "mutations must be rejected ({rejected})");
 }
 
 #[test]
 fn oversized_length_prefix_is_rejected_without_allocation() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut bytes: &[u8] = &[0xff, 0xff, 0xff, 0x7f, 1, 2, 3];
         let e = privsplit_tee::wire::read_frame(&mut bytes, 1 << 20, "test")

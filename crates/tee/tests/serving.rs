@@ -40,8 +40,12 @@ async fn start_untrusted(m: &Arc<ToyMlp>, delay: Duration, at: Option<SocketAddr
         Some(a) => TcpListener::bind(a).await.unwrap(),
         None => local().await,
     };
-    let back = ToyPartition::new(m.clone(), K, DIMS.len() - 1).unwrap().with_delay(delay);
-    serve_untrusted(l, Arc::new(back), UntrustedConfig::default()).await.unwrap()
+    let back = ToyPartition::new(m.clone(), K, DIMS.len() - 1)
+        .unwrap()
+        .with_delay(delay);
+    serve_untrusted(l, Arc::new(back), UntrustedConfig::default())
+        .await
+        .unwrap()
 }
 
 async fn start_trusted(m: &Arc<ToyMlp>, upstream: SocketAddr, timeout: Duration) -> ServerHandle {
@@ -51,9 +55,14 @@ async fn start_trusted(m: &Arc<ToyMlp>, upstream: SocketAddr, timeout: Duration)
         upstream_timeout: timeout,
         ..TrustedConfig::default()
     };
-    serve_trusted(local().await, Arc::new(front), Arc::new(InsecureDevAttester), cfg)
-        .await
-        .unwrap()
+    serve_trusted(
+        local().await,
+        Arc::new(front),
+        Arc::new(InsecureDevAttester),
+        cfg,
+    )
+    .await
+    .unwrap()
 }
 
 fn dev_verifier() -> PolicyVerifier {
@@ -160,7 +169,10 @@ async fn untrusted_killed_mid_run_then_restarted() {
         .await
         .unwrap();
     let e = c.infer(input(5, 0)).await.unwrap_err().to_string();
-    assert!(e.contains("unavailable") && e.contains("connect failed"), "{e}");
+    assert!(
+        e.contains("unavailable") && e.contains("connect failed"),
+        "{e}"
+    );
     // Untrusted back on the same port: serving resumes on the same session.
     let _u2 = start_untrusted(&m, Duration::ZERO, Some(uaddr)).await;
     let x = input(6, 1);
@@ -188,15 +200,23 @@ async fn failing_hardware_attester_never_falls_back() {
     let tmp = tempfile::tempdir().unwrap();
     let front = ToyPartition::new(m.clone(), 0, DIMS.len() - 1).unwrap();
     let att = ConfigfsTsmAttester::new(tmp.path(), None, None);
-    let t = serve_trusted(local().await, Arc::new(front), Arc::new(att), TrustedConfig::default())
-        .await
-        .unwrap();
+    let t = serve_trusted(
+        local().await,
+        Arc::new(front),
+        Arc::new(att),
+        TrustedConfig::default(),
+    )
+    .await
+    .unwrap();
     // Even a client that would accept insecure-dev evidence gets none.
     let e = Client::connect(t.local_addr(), &dev_verifier(), ClientConfig::default())
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("cannot attest") && e.contains("evidence source failed"), "{e}");
+    assert!(
+        e.contains("cannot attest") && e.contains("evidence source failed"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,7 +255,10 @@ async fn relaying_man_in_the_middle_is_detected() {
         .to_string();
     assert!(e.contains("report data"), "{e}");
     let seen = relay.await.unwrap();
-    assert!(matches!(seen, Ok(None)) || seen.is_err(), "client sent input to the relay");
+    assert!(
+        matches!(seen, Ok(None)) || seen.is_err(),
+        "client sent input to the relay"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

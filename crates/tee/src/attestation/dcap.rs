@@ -55,7 +55,9 @@ impl Verifier for DcapVerifier {
             ),
             other => {
                 let td = other.as_td10().ok_or_else(|| {
-                    attest(AttestReason::Parse("quote body is neither SGX nor TDX".into()))
+                    attest(AttestReason::Parse(
+                        "quote body is neither SGX nor TDX".into(),
+                    ))
                 })?;
                 (
                     TeeKind::Tdx,
@@ -109,4 +111,3 @@ pub fn unverified_fields(quote: &[u8]) -> Result<(TeeKind, [u8; 64], Vec<u8>)> {
         }
     })
 }
-

@@ -272,8 +272,12 @@ impl Verifier for PolicyVerifier {
                     insecure_dev: true,
                 })
             }
-            Evidence::DcapQuote { .. } => dcap::DcapVerifier::new(self.policy.clone()).verify(evidence, expected),
-            Evidence::SevSnp { .. } => snp::SnpVerifier::new(self.policy.clone()).verify(evidence, expected),
+            Evidence::DcapQuote { .. } => {
+                dcap::DcapVerifier::new(self.policy.clone()).verify(evidence, expected)
+            }
+            Evidence::SevSnp { .. } => {
+                snp::SnpVerifier::new(self.policy.clone()).verify(evidence, expected)
+            }
         }
     }
 }

@@ -41,7 +41,10 @@ pub fn parse_report(bytes: &[u8]) -> Result<AttestationReport> {
 
 fn chains() -> Vec<(&'static str, Result<ca::Chain, std::io::Error>)> {
     let mk = |ark: std::io::Result<Certificate>, ask: std::io::Result<Certificate>| {
-        Ok(ca::Chain { ark: ark?, ask: ask? })
+        Ok(ca::Chain {
+            ark: ark?,
+            ask: ask?,
+        })
     };
     vec![
         ("milan", mk(builtin::milan::ark(), builtin::milan::ask())),
@@ -204,5 +207,9 @@ impl Verifier for SnpVerifier {
 /// [`crate::Error::Attestation`] if the bytes do not parse.
 pub fn unverified_fields(report: &[u8]) -> Result<([u8; 64], Vec<u8>, String)> {
     let r = parse_report(report)?;
-    Ok((r.report_data, r.measurement.to_vec(), encode_hex(&r.chip_id)))
+    Ok((
+        r.report_data,
+        r.measurement.to_vec(),
+        encode_hex(&r.chip_id),
+    ))
 }

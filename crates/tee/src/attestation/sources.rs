@@ -92,7 +92,9 @@ pub fn tsm_request_in_entry(entry: &Path, report_data: &[u8; 64]) -> Result<TsmO
     let provider = String::from_utf8_lossy(&read(&entry.join("provider"))?)
         .trim()
         .to_string();
-    let auxblob = fs::read(entry.join("auxblob")).ok().filter(|a| !a.is_empty());
+    let auxblob = fs::read(entry.join("auxblob"))
+        .ok()
+        .filter(|a| !a.is_empty());
     Ok(TsmOutput {
         provider,
         outblob,
@@ -310,14 +312,12 @@ pub fn attester_from_spec(
             root.unwrap_or_else(|| PathBuf::from(GRAMINE_ROOT)),
             collateral,
         )),
-        _ => {
-            return Err(Error::Config {
-                what: "attester",
-                reason: format!(
-                    "{spec:?}: expected insecure-dev, configfs-tsm[:ROOT], sev-guest or gramine[:ROOT]"
-                ),
-            })
-        }
+        _ => return Err(Error::Config {
+            what: "attester",
+            reason: format!(
+                "{spec:?}: expected insecure-dev, configfs-tsm[:ROOT], sev-guest or gramine[:ROOT]"
+            ),
+        }),
     })
 }
 
@@ -380,7 +380,11 @@ mod tests {
             outblob: b"R".to_vec(),
             auxblob: None,
         };
-        assert!(a.evidence_from_output(out).unwrap_err().to_string().contains("VCEK"));
+        assert!(a
+            .evidence_from_output(out)
+            .unwrap_err()
+            .to_string()
+            .contains("VCEK"));
     }
 
     #[test]
@@ -404,7 +408,10 @@ mod tests {
         let g = GramineAttester::new(tmp.path(), None);
         let rd = [5u8; 64];
         let ev = g.evidence(&rd).unwrap();
-        assert_eq!(fs::read(tmp.path().join("user_report_data")).unwrap(), rd.to_vec());
+        assert_eq!(
+            fs::read(tmp.path().join("user_report_data")).unwrap(),
+            rd.to_vec()
+        );
         assert_eq!(
             ev,
             Evidence::DcapQuote {
@@ -420,12 +427,18 @@ mod tests {
     fn sev_guest_absent_device_is_an_error() {
         let tmp = tempfile::tempdir().unwrap();
         let a = SevGuestAttester::new(tmp.path().join("sev-guest"), None);
-        assert!(a.evidence(&[0u8; 64]).unwrap_err().to_string().contains("does not exist"));
+        assert!(a
+            .evidence(&[0u8; 64])
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist"));
     }
 
     #[test]
     fn spec_parsing() {
-        assert!(attester_from_spec("insecure-dev", None, None).unwrap().is_insecure_dev());
+        assert!(attester_from_spec("insecure-dev", None, None)
+            .unwrap()
+            .is_insecure_dev());
         let a = attester_from_spec("gramine:/tmp/x", None, None).unwrap();
         assert_eq!(a.name(), "gramine");
         assert!(!a.is_insecure_dev());

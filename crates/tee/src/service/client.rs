@@ -52,7 +52,10 @@ impl Prediction {
             .map(|row| {
                 row.iter()
                     .enumerate()
-                    .fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                    )
                     .0
             })
             .collect()
@@ -78,17 +81,25 @@ impl Client {
     /// [`Error::Io`] / [`Error::Timeout`] for connection problems, [`Error::Channel`] for handshake
     /// failures, [`Error::Attestation`] when the evidence is rejected, [`Error::Remote`] when the
     /// service reports that it cannot attest.
-    pub async fn connect(addr: SocketAddr, verifier: &dyn Verifier, cfg: ClientConfig) -> Result<Self> {
+    pub async fn connect(
+        addr: SocketAddr,
+        verifier: &dyn Verifier,
+        cfg: ClientConfig,
+    ) -> Result<Self> {
         let t0 = Instant::now();
         let ms = cfg.handshake_timeout.as_millis() as u64;
         let fut = async {
-            let mut stream = TcpStream::connect(addr).await.map_err(|e| io(addr.to_string(), e))?;
+            let mut stream = TcpStream::connect(addr)
+                .await
+                .map_err(|e| io(addr.to_string(), e))?;
             let _ = stream.set_nodelay(true);
             let peer = addr.to_string();
             let session = handshake_initiator(&mut stream, &peer).await?;
             let mut chan = SecureChannel::new(stream, session, cfg.max_frame_bytes, peer);
             let f = chan.recv().await?.ok_or_else(|| {
-                attest(AttestReason::Source("service closed before sending evidence".into()))
+                attest(AttestReason::Source(
+                    "service closed before sending evidence".into(),
+                ))
             })?;
             let evidence: Evidence = match (f.kind, &f.body) {
                 (FrameKind::Evidence, Body::Bytes(b)) => serde_json::from_slice(b)
@@ -147,14 +158,17 @@ impl Client {
     /// request id or the session's insecure-dev mode.
     pub async fn infer(&mut self, input: TensorMsg) -> Result<Prediction> {
         if self.broken {
-            return Err(crate::error::channel(crate::error::ChannelReason::SessionEnded));
+            return Err(crate::error::channel(
+                crate::error::ChannelReason::SessionEnded,
+            ));
         }
         let id = self.next_id;
         self.next_id += 1;
         let ms = self.cfg.request_timeout.as_millis() as u64;
         let chan = &mut self.chan;
         let f = tokio::time::timeout(self.cfg.request_timeout, async {
-            chan.send(&Frame::tensor(FrameKind::Request, id, input)).await?;
+            chan.send(&Frame::tensor(FrameKind::Request, id, input))
+                .await?;
             chan.recv().await
         })
         .await

@@ -70,7 +70,9 @@ pub async fn serve_trusted(
     attester: Arc<dyn Attester>,
     cfg: TrustedConfig,
 ) -> Result<ServerHandle> {
-    let addr = listener.local_addr().map_err(|e| io("trusted listener", e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| io("trusted listener", e))?;
     let dev = attester.is_insecure_dev();
     let mode = if dev { INSECURE_DEV } else { attester.name() };
     let span = tracing::info_span!("trusted", mode);
@@ -125,12 +127,15 @@ async fn handle_conn(mut stream: TcpStream, sh: Arc<Shared>) -> Result<()> {
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "client".into());
     let hs_ms = sh.cfg.handshake_timeout.as_millis() as u64;
-    let session = tokio::time::timeout(sh.cfg.handshake_timeout, handshake_responder(&mut stream, &peer))
-        .await
-        .map_err(|_| Error::Timeout {
-            what: "Noise handshake",
-            ms: hs_ms,
-        })??;
+    let session = tokio::time::timeout(
+        sh.cfg.handshake_timeout,
+        handshake_responder(&mut stream, &peer),
+    )
+    .await
+    .map_err(|_| Error::Timeout {
+        what: "Noise handshake",
+        ms: hs_ms,
+    })??;
     let mut chan = SecureChannel::new(stream, session, sh.cfg.max_frame_bytes, peer.clone());
     let rd = chan.session().report_data();
     let attester = sh.attester.clone();
@@ -169,7 +174,10 @@ async fn handle_conn(mut stream: TcpStream, sh: Arc<Shared>) -> Result<()> {
                     Frame::error(id, &format!("trusted service: {e}"))
                 }
             },
-            (k, _) => Frame::error(id, &format!("trusted service: expected a request, got {k:?}")),
+            (k, _) => Frame::error(
+                id,
+                &format!("trusted service: expected a request, got {k:?}"),
+            ),
         };
         let mut reply = reply;
         reply.flags = sh.flags;
@@ -178,7 +186,10 @@ async fn handle_conn(mut stream: TcpStream, sh: Arc<Shared>) -> Result<()> {
     Ok(())
 }
 
-async fn process(sh: &Arc<Shared>, input: crate::wire::TensorMsg) -> Result<crate::wire::TensorMsg> {
+async fn process(
+    sh: &Arc<Shared>,
+    input: crate::wire::TensorMsg,
+) -> Result<crate::wire::TensorMsg> {
     let front = sh.front.clone();
     let features = tokio::task::spawn_blocking(move || {
         check_shape("input", &front.input_shape(), &input.shape)?;

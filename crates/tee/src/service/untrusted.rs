@@ -12,7 +12,9 @@ use tracing::{debug, info, warn};
 use super::ServerHandle;
 use crate::error::{io, Error, Result};
 use crate::exec::{check_shape, PartitionExec};
-use crate::wire::{read_frame, write_record, Body, Frame, FrameKind, TensorMsg, DEFAULT_MAX_FRAME_BYTES};
+use crate::wire::{
+    read_frame, write_record, Body, Frame, FrameKind, TensorMsg, DEFAULT_MAX_FRAME_BYTES,
+};
 
 /// Settings of the untrusted-partition service.
 #[derive(Debug, Clone)]
@@ -147,7 +149,10 @@ async fn handle_conn(
                 _ => {
                     let _ = tx.send(Frame::error(
                         id,
-                        &format!("untrusted service: expected a request frame, got {:?}", frame.kind),
+                        &format!(
+                            "untrusted service: expected a request frame, got {:?}",
+                            frame.kind
+                        ),
                     ));
                     continue;
                 }

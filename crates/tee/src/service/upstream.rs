@@ -100,7 +100,12 @@ impl Upstream {
         *guard = None;
         let stream = tokio::time::timeout(self.timeout, TcpStream::connect(self.addr))
             .await
-            .map_err(|_| self.err(format!("connect timed out after {} ms", self.timeout.as_millis())))?
+            .map_err(|_| {
+                self.err(format!(
+                    "connect timed out after {} ms",
+                    self.timeout.as_millis()
+                ))
+            })?
             .map_err(|e| self.err(format!("connect failed: {e}")))?;
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
@@ -126,9 +131,15 @@ impl Upstream {
             loop {
                 match read_frame(&mut rd, max, &a_r).await {
                     Ok(Some(f)) => {
-                        let w = p_r.lock().ok().and_then(|mut p| p.waiters.remove(&f.request_id));
+                        let w = p_r
+                            .lock()
+                            .ok()
+                            .and_then(|mut p| p.waiters.remove(&f.request_id));
                         let Some(w) = w else {
-                            warn!("upstream {a_r}: reply for unknown request id {}", f.request_id);
+                            warn!(
+                                "upstream {a_r}: reply for unknown request id {}",
+                                f.request_id
+                            );
                             continue;
                         };
                         let r = match (f.kind, f.body) {
@@ -150,7 +161,11 @@ impl Upstream {
                         return;
                     }
                     Err(e) => {
-                        fail_all(&p_r, &a_r, &format!("connection lost with the request in flight: {e}"));
+                        fail_all(
+                            &p_r,
+                            &a_r,
+                            &format!("connection lost with the request in flight: {e}"),
+                        );
                         return;
                     }
                 }
