@@ -213,11 +213,35 @@ impl DlogTable {
         &self.storage.bytes()[HEADER..]
     }
 
-    /// Baby-step indices `j` whose key equals `key`.
+    /// Baby-step indices `j` whose key equals `key`. Keys are uniform 64-bit values, so the first probe is
+    /// interpolated (`key / 2^64 * m`) and the search then narrows by doubling steps: about two cache
+    /// misses per look-up instead of `log2 m`.
     fn lookup(&self, key: u64, out: &mut Vec<u32>) {
         out.clear();
         let recs = self.records();
-        let (mut lo, mut hi) = (0usize, self.m as usize);
+        let m = self.m as usize;
+        let guess = ((key as u128 * m as u128) >> 64) as usize;
+        // Find lo <= first index with k >= key <= hi by galloping from the guess.
+        let (mut lo, mut hi);
+        if rec(recs, guess.min(m - 1)).0 < key {
+            lo = guess.min(m - 1) + 1;
+            let mut step = 1usize;
+            hi = lo;
+            while hi < m && rec(recs, hi).0 < key {
+                lo = hi + 1;
+                hi = (hi + step).min(m);
+                step *= 2;
+            }
+        } else {
+            hi = guess.min(m - 1);
+            let mut step = 1usize;
+            lo = hi;
+            while lo > 0 && rec(recs, lo - 1).0 >= key {
+                hi = lo - 1;
+                lo = lo.saturating_sub(step);
+                step *= 2;
+            }
+        }
         while lo < hi {
             let mid = (lo + hi) / 2;
             if rec(recs, mid).0 < key {
@@ -226,7 +250,7 @@ impl DlogTable {
                 hi = mid;
             }
         }
-        while lo < self.m as usize {
+        while lo < m {
             let (k, j) = rec(recs, lo);
             if k != key {
                 break;

@@ -9,22 +9,13 @@ use group::{Curve, Group};
 use pairing::{MillerLoopResult as _, MultiMillerLoop};
 use rand_core::{CryptoRng, RngCore};
 
-use crate::comb::Comb;
+use crate::comb::FixedBase;
 use crate::msm::vartime_msm_small;
 
-/// Teeth of the generator comb tables (256 entries: 24 KB for G1, 48 KB for G2).
-const GEN_TEETH: usize = 8;
-
-/// Comb tables of the fixed generators `g1`, `g2`.
-pub(crate) fn generator_combs() -> &'static (Comb<G1Projective>, Comb<G2Projective>) {
-    static T: OnceLock<(Comb<G1Projective>, Comb<G2Projective>)> = OnceLock::new();
-    T.get_or_init(|| {
-        // `new` fails only for h outside 1..=12; GEN_TEETH = 8.
-        match (Comb::new(&G1Projective::generator(), GEN_TEETH), Comb::new(&G2Projective::generator(), GEN_TEETH)) {
-            (Ok(a), Ok(b)) => (a, b),
-            _ => unreachable!("GEN_TEETH is a valid comb size"),
-        }
-    })
+/// Fixed-base tables of the generators `g1`, `g2` (built once per process, about 20 ms).
+pub(crate) fn generator_combs() -> &'static (FixedBase<G1Projective>, FixedBase<G2Projective>) {
+    static T: OnceLock<(FixedBase<G1Projective>, FixedBase<G2Projective>)> = OnceLock::new();
+    T.get_or_init(|| (FixedBase::new(&G1Projective::generator()), FixedBase::new(&G2Projective::generator())))
 }
 
 /// Per-ciphertext randomness of Dufour-Sans–Gay–Pointcheval (ePrint 2018/206, §3): `gamma` and

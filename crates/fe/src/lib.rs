@@ -3,10 +3,12 @@
 
 mod error;
 
+pub mod bench;
 pub mod comb;
 pub mod dlog;
 pub mod format;
 pub mod gt;
+pub mod inference;
 mod internals;
 pub mod msm;
 pub mod quadratic;

@@ -25,33 +25,32 @@ use crate::msm::vartime_msm_small;
 use crate::quant::MAX_DIM;
 use crate::{Error, Result};
 
-/// Square integer matrix `F` (`[n][n]` row-major) of a bilinear form `x^T F y`.
+/// Square integer matrix `F` (`n x n`) of a bilinear form `x^T F y`, stored sparse (non-zero entries in
+/// row-major order), so that diagonal forms cost `O(n)` everywhere.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BilinearForm {
     n: usize,
-    f: Vec<i64>,
+    /// `(row i, column j, F_ij)` for `F_ij != 0`, sorted by `(i, j)`.
+    entries: Vec<(usize, usize, i64)>,
 }
 
 impl BilinearForm {
     /// `F` from its `[n][n]` row-major entries.
     ///
     /// # Errors
-    /// [`Error::Length`] when `f.len() != n * n`.
+    /// [`Error::Length`] when `f.len() != n * n` or `n == 0`.
     pub fn new(n: usize, f: Vec<i64>) -> Result<Self> {
         if f.len() != n * n || n == 0 {
             return Err(Error::Length { what: "bilinear form F [n][n]", expected: n * n, got: f.len() });
         }
-        Ok(BilinearForm { n, f })
+        let entries = f.iter().enumerate().filter(|(_, v)| **v != 0).map(|(k, v)| (k / n, k % n, *v)).collect();
+        Ok(BilinearForm { n, entries })
     }
 
-    /// Diagonal `F`.
+    /// Diagonal `F` (`[n]` diagonal entries).
     pub fn diagonal(d: &[i64]) -> Self {
-        let n = d.len();
-        let mut f = vec![0; n * n];
-        for (i, v) in d.iter().enumerate() {
-            f[i * n + i] = *v;
-        }
-        BilinearForm { n, f }
+        let entries = d.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, v)| (i, i, *v)).collect();
+        BilinearForm { n: d.len(), entries }
     }
 
     /// Dimension `n`.
@@ -66,13 +65,7 @@ impl BilinearForm {
     pub fn eval(&self, x: &[i64], y: &[i64]) -> Result<i128> {
         check_len("x", x, self.n)?;
         check_len("y", y, self.n)?;
-        let mut acc = 0i128;
-        for i in 0..self.n {
-            for j in 0..self.n {
-                acc += self.f[i * self.n + j] as i128 * x[i] as i128 * y[j] as i128;
-            }
-        }
-        Ok(acc)
+        Ok(self.entries.iter().map(|(i, j, v)| *v as i128 * x[*i] as i128 * y[*j] as i128).sum())
     }
 
     /// Worst case `sum |F_ij| * bx * by`: the discrete-log bound for `|x_i| <= bx`, `|y_j| <= by`.
@@ -80,7 +73,7 @@ impl BilinearForm {
     /// # Errors
     /// [`Error::Overflow`] above `2^62`.
     pub fn dlog_bound(&self, bx: u64, by: u64) -> Result<u64> {
-        let s: u128 = self.f.iter().map(|v| v.unsigned_abs() as u128).sum();
+        let s: u128 = self.entries.iter().map(|e| e.2.unsigned_abs() as u128).sum();
         let b = s.saturating_mul(bx as u128).saturating_mul(by as u128);
         if b > 1 << 62 {
             return Err(Error::Overflow { what: "SGP discrete-log bound", reason: format!("{b} exceeds 2^62") });
@@ -89,12 +82,23 @@ impl BilinearForm {
     }
 
     fn digest(&self) -> [u8; 32] {
-        let mut b = Vec::with_capacity(8 + 8 * self.f.len());
+        let mut b = Vec::with_capacity(8 + 24 * self.entries.len());
         b.extend_from_slice(&(self.n as u64).to_le_bytes());
-        for v in &self.f {
+        for (i, j, v) in &self.entries {
+            b.extend_from_slice(&(*i as u64).to_le_bytes());
+            b.extend_from_slice(&(*j as u64).to_le_bytes());
             b.extend_from_slice(&v.to_le_bytes());
         }
         digest(&b)
+    }
+
+    /// Non-zero entries grouped by column: `[n]` lists of `(row, F_ij)`.
+    fn columns(&self) -> Vec<Vec<(usize, i64)>> {
+        let mut c = vec![Vec::new(); self.n];
+        for (i, j, v) in &self.entries {
+            c[*j].push((*i, *v));
+        }
+        c
     }
 }
 
@@ -216,18 +220,10 @@ impl SgpMasterKey {
         if form.n != n {
             return Err(Error::Dimension { what: "bilinear form", expected: n, got: form.n });
         }
-        let e: Scalar = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let mut ft = Scalar::ZERO;
-                for j in 0..n {
-                    let v = form.f[i * n + j];
-                    if v != 0 {
-                        ft += scalar_i64(v) * self.t[j];
-                    }
-                }
-                self.s[i] * ft
-            })
+        let e: Scalar = form
+            .entries
+            .par_iter()
+            .map(|(i, j, v)| scalar_i64(*v) * self.s[*i] * self.t[*j])
             .reduce(|| Scalar::ZERO, |a, b| a + b);
         Ok(SgpKey { id: self.id, form: form.digest(), k: (G2Projective::generator() * e).to_affine() })
     }
@@ -251,23 +247,16 @@ pub fn sgp_decrypt(ct: &SgpCiphertext, key: &SgpKey, form: &BilinearForm, table:
         return Err(Error::Dimension { what: "SGP ciphertext", expected: n, got: ct.body.a[0].len() });
     }
     // A_j = sum_i F_ij a_i, both components; only columns with a non-zero entry.
-    let cols: Vec<(usize, G1Projective, G1Projective)> = (0..n)
-        .into_par_iter()
-        .filter_map(|j| {
-            let (mut pts0, mut pts1, mut sc) = (Vec::new(), Vec::new(), Vec::new());
-            for i in 0..n {
-                let v = form.f[i * n + j];
-                if v != 0 {
-                    pts0.push(ct.body.a[0][i]);
-                    pts1.push(ct.body.a[1][i]);
-                    sc.push(v);
-                }
-            }
-            if sc.is_empty() {
-                None
-            } else {
-                Some((j, vartime_msm_small::<G1Projective>(&pts0, &sc), vartime_msm_small::<G1Projective>(&pts1, &sc)))
-            }
+    let columns = form.columns();
+    let cols: Vec<(usize, G1Projective, G1Projective)> = columns
+        .par_iter()
+        .enumerate()
+        .filter(|(_, col)| !col.is_empty())
+        .map(|(j, col)| {
+            let pts0: Vec<G1Affine> = col.iter().map(|(i, _)| ct.body.a[0][*i]).collect();
+            let pts1: Vec<G1Affine> = col.iter().map(|(i, _)| ct.body.a[1][*i]).collect();
+            let sc: Vec<i64> = col.iter().map(|(_, v)| *v).collect();
+            (j, vartime_msm_small::<G1Projective>(&pts0, &sc), vartime_msm_small::<G1Projective>(&pts1, &sc))
         })
         .collect();
     let a0 = to_affine_g1(&cols.iter().map(|c| c.1).collect::<Vec<_>>());
