@@ -9,7 +9,10 @@ pub mod collateral;
 
 // -- input reconstruction (issue 4): metrics, c-GAN, inverse network, rMLE, partition sweep --
 pub mod cgan;
+pub mod decoder;
 pub mod inverse;
 pub mod metrics;
+pub mod natural;
 pub mod rmle;
 pub mod sweep;
+pub mod victim;
