@@ -1,10 +1,65 @@
-//! `privsplit run` (to be written).
+//! `privsplit run [CONFIG]`: the main job (see [`crate::experiment`]).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::experiment::{self, RunConfig, DEFAULT_CONFIG};
 
 /// Arguments of `privsplit run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Experiment config (TOML). Without it, the embedded default experiment runs.
+    pub config: Option<PathBuf>,
+    /// Override a config value, e.g. `--set collateral.alphas=[0,1.5,3]` or `--set fonts.train=2000`
+    /// (repeatable; the value is TOML).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Parent folder of the run folder (overrides `out_dir`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Name of the run (overrides `name`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print the effective config and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
 
 /// Runs `privsplit run`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("privsplit run is not written yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let text = match &args.config {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the experiment config {}", path.display()))?,
+        None => DEFAULT_CONFIG.to_string(),
+    };
+    let mut sets = args.set.clone();
+    if let Some(out) = &args.out {
+        sets.push(format!(
+            "out_dir={}",
+            toml::Value::String(out.display().to_string())
+        ));
+    }
+    if let Some(name) = &args.name {
+        sets.push(format!("name={}", toml::Value::String(name.clone())));
+    }
+    let cfg = RunConfig::from_toml(&text, &sets).with_context(|| match &args.config {
+        Some(p) => format!("in {}", p.display()),
+        None => "in the embedded default config".to_string(),
+    })?;
+    let effective = toml::to_string_pretty(&cfg).context("serialising the effective config")?;
+    if args.print_config {
+        print!("{effective}");
+        return Ok(());
+    }
+    let summary = experiment::run(&cfg, &effective, args.quiet)?;
+    println!(
+        "run folder: {} ({:.1} s)",
+        summary.folder.display(),
+        summary.seconds
+    );
+    Ok(())
 }

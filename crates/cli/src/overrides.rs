@@ -1,0 +1,76 @@
+//! `--set key.path=value` overrides applied to a TOML config before it is validated.
+//!
+//! The value is parsed as a TOML value (`3`, `1.5`, `"text"`, `[0, 1.5, 3]`, `true`); a bare word that is not
+//! valid TOML is taken as a string, so `--set name=quick` works without quotes.
+
+use anyhow::{bail, Context};
+
+/// Applies one `key.path=value` override to `doc`, creating intermediate tables as needed.
+///
+/// # Errors
+/// When the override has no `=`, an empty key segment, or a path goes through a non-table value.
+pub fn apply(doc: &mut toml::Table, assignment: &str) -> anyhow::Result<()> {
+    let (path, raw) = assignment
+        .split_once('=')
+        .with_context(|| format!("--set {assignment:?}: expected KEY.PATH=VALUE"))?;
+    let keys: Vec<&str> = path.trim().split('.').map(str::trim).collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        bail!(
+            "--set {assignment:?}: expected a dotted key such as collateral.alphas, got {path:?}"
+        );
+    }
+    let value = parse_value(raw.trim());
+    let (last, parents) = keys.split_last().context("empty key")?;
+    let mut table = doc;
+    for key in parents {
+        let entry = table
+            .entry((*key).to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = match entry {
+            toml::Value::Table(t) => t,
+            other => bail!(
+                "--set {assignment:?}: {key:?} is a {}, not a table",
+                other.type_str()
+            ),
+        };
+    }
+    table.insert((*last).to_string(), value);
+    Ok(())
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    let wrapped = format!("v = {raw}");
+    match wrapped.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_nested_values_with_toml_types() {
+        let mut doc: toml::Table = "name = 'a'\n[collateral]\nseed = 1\n".parse().unwrap();
+        apply(&mut doc, "collateral.alphas=[0, 1.5]").unwrap();
+        apply(&mut doc, "collateral.seed=7").unwrap();
+        apply(&mut doc, "name=quick").unwrap();
+        apply(&mut doc, "sweep.enabled=false").unwrap();
+        assert_eq!(doc["collateral"]["seed"].as_integer(), Some(7));
+        let alphas = doc["collateral"]["alphas"].as_array().unwrap();
+        assert_eq!(alphas[1].as_float(), Some(1.5));
+        assert_eq!(doc["name"].as_str(), Some("quick"));
+        assert_eq!(doc["sweep"]["enabled"].as_bool(), Some(false));
+    }
+
+    #[test]
+    fn rejects_malformed_overrides() {
+        let mut doc: toml::Table = "name = 'a'\n".parse().unwrap();
+        assert!(apply(&mut doc, "no-equals-sign").is_err());
+        assert!(apply(&mut doc, "a..b=1").is_err());
+        assert!(apply(&mut doc, "name.inner=1").is_err());
+    }
+}
