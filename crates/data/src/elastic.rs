@@ -21,7 +21,9 @@ pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
         return vec![1.0];
     }
     let r = (3.0 * sigma).ceil() as i32;
-    let mut k: Vec<f32> = (-r..=r).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
+    let mut k: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
     let s: f32 = k.iter().sum();
     k.iter_mut().for_each(|v| *v /= s);
     k
@@ -64,10 +66,18 @@ pub fn convolve_separable(field: &[f32], rows: usize, cols: usize, kernel: &[f32
 /// A random displacement field `(Δx, Δy)`, each row-major `[rows, cols]` in pixels: uniform `[-1, 1]`
 /// noise, Gaussian-smoothed with `sigma` (pixels), scaled by `alpha` (Simard et al. 2003, §2).
 /// The same `rng` state gives the same field.
-pub fn displacement_field<R: Rng>(rng: &mut R, rows: usize, cols: usize, alpha: f32, sigma: f32) -> [Vec<f32>; 2] {
+pub fn displacement_field<R: Rng>(
+    rng: &mut R,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    sigma: f32,
+) -> [Vec<f32>; 2] {
     let k = gaussian_kernel(sigma);
     let mut draw = || {
-        let noise: Vec<f32> = (0..rows * cols).map(|_| rng.gen_range(-1.0f32..=1.0)).collect();
+        let noise: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.gen_range(-1.0f32..=1.0))
+            .collect();
         let mut f = convolve_separable(&noise, rows, cols, &k);
         f.iter_mut().for_each(|v| *v *= alpha);
         f
@@ -124,6 +134,7 @@ pub fn deform(img: &[f32], rows: usize, cols: usize, dx: &[f32], dy: &[f32]) -> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic with the error is the failure report
 mod tests {
     use super::*;
     use rand::SeedableRng;
@@ -155,8 +166,10 @@ mod tests {
         let (alpha, sigma) = (34.0, 4.0);
         let [dx, _] = displacement_field(&mut rng, 200, 200, alpha, sigma);
         // interior only (the zero border lowers the amplitude near edges)
-        let inner: Vec<f32> =
-            (20..180).flat_map(|y| (20..180).map(move |x| (y, x))).map(|(y, x)| dx[y * 200 + x]).collect();
+        let inner: Vec<f32> = (20..180)
+            .flat_map(|y| (20..180).map(move |x| (y, x)))
+            .map(|(y, x)| dx[y * 200 + x])
+            .collect();
         let var = inner.iter().map(|v| v * v).sum::<f32>() / inner.len() as f32;
         let theory = alpha * (1.0 / 3f32.sqrt()) / (2.0 * std::f32::consts::PI.sqrt() * sigma);
         let rel = (var.sqrt() - theory).abs() / theory;

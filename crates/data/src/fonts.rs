@@ -133,12 +133,19 @@ impl Default for FontCharConfig {
 impl FontCharConfig {
     /// The 26 upper-case Latin letters `A..Z` with the default fonts and sizes.
     pub fn letters() -> Self {
-        Self { chars: ('A'..='Z').collect(), ..Self::default() }
+        Self {
+            chars: ('A'..='Z').collect(),
+            ..Self::default()
+        }
     }
 
     /// The default configuration with `train` + `test` images (for tests and quick runs).
     pub fn small(train: usize, test: usize) -> Self {
-        Self { train, test, ..Self::default() }
+        Self {
+            train,
+            test,
+            ..Self::default()
+        }
     }
 
     /// Checks the configuration without loading fonts.
@@ -149,19 +156,35 @@ impl FontCharConfig {
     /// `supersample` outside `1..=8`.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str, expected: &str, got: String| {
-            Err(Error::Invalid { what: format!("font generator {what}"), expected: expected.into(), got })
+            Err(Error::Invalid {
+                what: format!("font generator {what}"),
+                expected: expected.into(),
+                got,
+            })
         };
         let chars: Vec<char> = self.chars.chars().collect();
         if chars.is_empty() || chars.len() > 256 {
-            return bad("chars", "1 to 256 characters", format!("{} characters", chars.len()));
+            return bad(
+                "chars",
+                "1 to 256 characters",
+                format!("{} characters", chars.len()),
+            );
         }
         for (i, c) in chars.iter().enumerate() {
             if chars[..i].contains(c) {
-                return bad("chars", "distinct characters", format!("{c:?} repeated in {:?}", self.chars));
+                return bad(
+                    "chars",
+                    "distinct characters",
+                    format!("{c:?} repeated in {:?}", self.chars),
+                );
             }
         }
         if self.fonts.is_empty() || self.fonts.len() > 256 {
-            return bad("fonts", "1 to 256 fonts", format!("{} fonts", self.fonts.len()));
+            return bad(
+                "fonts",
+                "1 to 256 fonts",
+                format!("{} fonts", self.fonts.len()),
+            );
         }
         for (i, f) in self.fonts.iter().enumerate() {
             if self.fonts[..i].contains(f) {
@@ -179,7 +202,11 @@ impl FontCharConfig {
             }
         }
         if !(self.box_size > 0.0 && self.box_size <= IMAGE_SIZE as f32) {
-            return bad("box_size", "a value in (0, 28] pixels", self.box_size.to_string());
+            return bad(
+                "box_size",
+                "a value in (0, 28] pixels",
+                self.box_size.to_string(),
+            );
         }
         if !(1..=8).contains(&self.supersample) {
             return bad("supersample", "1..=8", self.supersample.to_string());
@@ -199,7 +226,9 @@ pub struct LoadedFont {
 
 impl std::fmt::Debug for LoadedFont {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedFont").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("LoadedFont")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -215,14 +244,20 @@ pub fn load_font(spec: &str) -> Result<LoadedFont> {
             expected: "a parseable font".into(),
             got: e.to_string(),
         })?;
-        return Ok(LoadedFont { name: spec.to_string(), font });
+        return Ok(LoadedFont {
+            name: spec.to_string(),
+            font,
+        });
     }
     let path = Path::new(spec);
     let bytes = std::fs::read(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: std::io::Error::new(
             e.kind(),
-            format!("font file: {e} (built-in fonts: {})", BUILTIN_FONTS.join(", ")),
+            format!(
+                "font file: {e} (built-in fonts: {})",
+                BUILTIN_FONTS.join(", ")
+            ),
         ),
     })?;
     let len = bytes.len();
@@ -231,7 +266,9 @@ pub fn load_font(spec: &str) -> Result<LoadedFont> {
         expected: "a TrueType/OpenType font".into(),
         got: format!("{e} ({len} bytes)"),
     })?;
-    let name = path.file_stem().map_or_else(|| spec.to_string(), |s| s.to_string_lossy().into_owned());
+    let name = path
+        .file_stem()
+        .map_or_else(|| spec.to_string(), |s| s.to_string_lossy().into_owned());
     Ok(LoadedFont { name, font })
 }
 
@@ -253,12 +290,20 @@ fn rasterise(font: &LoadedFont, c: char, px: f32) -> Result<Prototype> {
     };
     let id = font.font.glyph_id(c);
     if id.0 == 0 {
-        return Err(missing("no glyph (the font maps it to .notdef, glyph id 0)"));
+        return Err(missing(
+            "no glyph (the font maps it to .notdef, glyph id 0)",
+        ));
     }
     let glyph = id.with_scale_and_position(PxScale::from(px), ab_glyph::point(0.0, 0.0));
-    let outlined = font.font.outline_glyph(glyph).ok_or_else(|| missing("an empty outline"))?;
+    let outlined = font
+        .font
+        .outline_glyph(glyph)
+        .ok_or_else(|| missing("an empty outline"))?;
     let b = outlined.px_bounds();
-    let (w, h) = (b.width().ceil().max(1.0) as usize, b.height().ceil().max(1.0) as usize);
+    let (w, h) = (
+        b.width().ceil().max(1.0) as usize,
+        b.height().ceil().max(1.0) as usize,
+    );
     let mut coverage = vec![0.0f32; w * h];
     outlined.draw(|x, y, v| {
         let (x, y) = (x as usize, y as usize);
@@ -278,7 +323,12 @@ fn rasterise(font: &LoadedFont, c: char, px: f32) -> Result<Prototype> {
     if m <= 0.0 {
         return Err(missing("an outline that covers no pixel"));
     }
-    Ok(Prototype { w, h, coverage, com: ((mx / m) as f32, (my / m) as f32) })
+    Ok(Prototype {
+        w,
+        h,
+        coverage,
+        com: ((mx / m) as f32, (my / m) as f32),
+    })
 }
 
 /// Rasterises `c` so that its larger bounding-box side is about `target` pixels.
@@ -308,8 +358,15 @@ fn render(proto: &Prototype, cfg: &FontCharConfig, rng: &mut ChaCha8Rng, out: &m
     let s = (base * (1.0 + cfg.scale_sd * z_scale)).max(1e-3);
     let (sin, cos) = theta.sin_cos();
     let centre = (canvas as f32 - 1.0) / 2.0;
-    let field = (cfg.elastic_alpha > 0.0)
-        .then(|| displacement_field(rng, IMAGE_SIZE, IMAGE_SIZE, cfg.elastic_alpha, cfg.elastic_sigma));
+    let field = (cfg.elastic_alpha > 0.0).then(|| {
+        displacement_field(
+            rng,
+            IMAGE_SIZE,
+            IMAGE_SIZE,
+            cfg.elastic_alpha,
+            cfg.elastic_sigma,
+        )
+    });
     let ssf = ss as f32;
     let mut canvas_px = vec![0.0f32; canvas * canvas];
     let (mut mass, mut mx, mut my) = (0.0f32, 0.0f32, 0.0f32);
@@ -337,7 +394,10 @@ fn render(proto: &Prototype, cfg: &FontCharConfig, rng: &mut ChaCha8Rng, out: &m
     // Re-centre after the deformation (MNIST's centring on the centre of mass): translate by a whole number
     // of canvas pixels, i.e. to within half a canvas pixel.
     let (ox, oy) = if mass > 0.0 {
-        ((mx / mass - centre).round() as isize, (my / mass - centre).round() as isize)
+        (
+            (mx / mass - centre).round() as isize,
+            (my / mass - centre).round() as isize,
+        )
     } else {
         (0, 0)
     };
@@ -379,10 +439,17 @@ pub fn generate(cfg: &FontCharConfig) -> Result<Split> {
 ///
 /// # Errors
 /// As [`generate`].
-pub fn generate_with_progress(cfg: &FontCharConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Split> {
+pub fn generate_with_progress(
+    cfg: &FontCharConfig,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Split> {
     cfg.validate()?;
     let chars: Vec<char> = cfg.chars.chars().collect();
-    let fonts: Vec<LoadedFont> = cfg.fonts.iter().map(|f| load_font(f)).collect::<Result<_>>()?;
+    let fonts: Vec<LoadedFont> = cfg
+        .fonts
+        .iter()
+        .map(|f| load_font(f))
+        .collect::<Result<_>>()?;
     let target = cfg.box_size * cfg.supersample as f32;
     // protos[char * n_fonts + font]
     let mut protos = Vec::with_capacity(chars.len() * fonts.len());
@@ -405,7 +472,7 @@ pub fn generate_with_progress(cfg: &FontCharConfig, progress: &(dyn Fn(usize, us
             let mut rng = image_rng(cfg.seed, part, i);
             render(&protos[combos[i]], cfg, &mut rng, out);
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d % 500 == 0 || d == total {
+            if d.is_multiple_of(500) || d == total {
                 progress(d, total);
             }
         });
@@ -440,4 +507,3 @@ pub fn check_coverage(chars: &str, fonts: &[String]) -> Result<()> {
     }
     Ok(())
 }
-

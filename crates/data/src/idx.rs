@@ -27,7 +27,11 @@ pub struct IdxArray {
 }
 
 fn invalid(what: impl Into<String>, expected: impl Into<String>, got: impl Into<String>) -> Error {
-    Error::Invalid { what: what.into(), expected: expected.into(), got: got.into() }
+    Error::Invalid {
+        what: what.into(),
+        expected: expected.into(),
+        got: got.into(),
+    }
 }
 
 fn type_name(t: u8) -> &'static str {
@@ -59,7 +63,14 @@ pub fn decode(bytes: &[u8], what: &str) -> Result<IdxArray> {
         return Err(invalid(
             what,
             "IDX magic 00 00 <type> <ndims>",
-            format!("bytes {}", if got.is_empty() { "(empty)".into() } else { got.join(" ") }),
+            format!(
+                "bytes {}",
+                if got.is_empty() {
+                    "(empty)".into()
+                } else {
+                    got.join(" ")
+                }
+            ),
         ));
     }
     if bytes[2] != TYPE_U8 {
@@ -86,17 +97,30 @@ pub fn decode(bytes: &[u8], what: &str) -> Result<IdxArray> {
     let count = dims
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| invalid(what, "dimensions whose product fits in memory", format!("{dims:?}")))?;
+        .ok_or_else(|| {
+            invalid(
+                what,
+                "dimensions whose product fits in memory",
+                format!("{dims:?}"),
+            )
+        })?;
     let body = &bytes[header..];
     if body.len() != count {
-        let kind = if body.len() < count { "truncated body" } else { "trailing bytes after the body" };
+        let kind = if body.len() < count {
+            "truncated body"
+        } else {
+            "trailing bytes after the body"
+        };
         return Err(invalid(
             what,
             format!("{count} data bytes for dimensions {dims:?}"),
             format!("{} bytes ({kind})", body.len()),
         ));
     }
-    Ok(IdxArray { dims, data: body.to_vec() })
+    Ok(IdxArray {
+        dims,
+        data: body.to_vec(),
+    })
 }
 
 /// Encodes an array as uncompressed IDX bytes (type `0x08`).
@@ -113,13 +137,23 @@ pub fn encode(arr: &IdxArray) -> Result<Vec<u8>> {
             format!("{} bytes", arr.data.len()),
         ));
     }
-    let nd = u8::try_from(arr.dims.len())
-        .map_err(|_| invalid("IDX array to encode", "at most 255 dimensions", arr.dims.len().to_string()))?;
+    let nd = u8::try_from(arr.dims.len()).map_err(|_| {
+        invalid(
+            "IDX array to encode",
+            "at most 255 dimensions",
+            arr.dims.len().to_string(),
+        )
+    })?;
     let mut out = Vec::with_capacity(4 + 4 * arr.dims.len() + arr.data.len());
     out.extend_from_slice(&[0, 0, TYPE_U8, nd]);
     for &d in &arr.dims {
-        let d = u32::try_from(d)
-            .map_err(|_| invalid("IDX array to encode", "dimensions <= 4294967295", d.to_string()))?;
+        let d = u32::try_from(d).map_err(|_| {
+            invalid(
+                "IDX array to encode",
+                "dimensions <= 4294967295",
+                d.to_string(),
+            )
+        })?;
         out.extend_from_slice(&d.to_be_bytes());
     }
     out.extend_from_slice(&arr.data);
@@ -132,12 +166,18 @@ pub fn encode(arr: &IdxArray) -> Result<Vec<u8>> {
 /// [`Error::Io`] when the file cannot be read or the gzip stream is corrupt; [`Error::Invalid`] as in
 /// [`decode`], naming the path.
 pub fn read(path: &Path) -> Result<IdxArray> {
-    let raw = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let raw = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let bytes = if is_gzip(&raw) {
         let mut out = Vec::with_capacity(raw.len() * 4);
         MultiGzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
-            .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+            .map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         out
     } else {
         raw
@@ -152,9 +192,18 @@ pub fn read(path: &Path) -> Result<IdxArray> {
 pub fn write(path: &Path, arr: &IdxArray) -> Result<()> {
     let plain = encode(arr)?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
-        let mut enc = GzEncoder::new(Vec::with_capacity(plain.len() / 4), flate2::Compression::default());
-        enc.write_all(&plain).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        enc.finish().map_err(|source| Error::Io { path: path.to_path_buf(), source })?
+        let mut enc = GzEncoder::new(
+            Vec::with_capacity(plain.len() / 4),
+            flate2::Compression::default(),
+        );
+        enc.write_all(&plain).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        enc.finish().map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
     } else {
         plain
     };
@@ -221,7 +270,10 @@ pub fn image_set_from_files(
             if s.len() != n {
                 return Err(invalid(
                     p.display().to_string(),
-                    format!("{n} sensitive values, one per image of {}", images.display()),
+                    format!(
+                        "{n} sensitive values, one per image of {}",
+                        images.display()
+                    ),
                     format!("{} values", s.len()),
                 ));
             }
@@ -293,20 +345,44 @@ pub fn write_split(dir: &Path, prefix: &str, split: &Split) -> Result<()> {
             "train and test with the same image size, class names and sensitive attribute",
             format!(
                 "train {}x{} {:?}/{:?}, test {}x{} {:?}/{:?}",
-                tr.rows, tr.cols, tr.class_names, tr.sensitive_names, te.rows, te.cols, te.class_names,
+                tr.rows,
+                tr.cols,
+                tr.class_names,
+                tr.sensitive_names,
+                te.rows,
+                te.cols,
+                te.class_names,
                 te.sensitive_names
             ),
         ));
     }
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     for (part, set) in [("train", tr), ("test", te)] {
         write(
             &split_file(dir, prefix, part, "images"),
-            &IdxArray { dims: vec![set.n, set.rows, set.cols], data: set.pixels.clone() },
+            &IdxArray {
+                dims: vec![set.n, set.rows, set.cols],
+                data: set.pixels.clone(),
+            },
         )?;
-        write(&split_file(dir, prefix, part, "labels"), &IdxArray { dims: vec![set.n], data: set.labels.clone() })?;
+        write(
+            &split_file(dir, prefix, part, "labels"),
+            &IdxArray {
+                dims: vec![set.n],
+                data: set.labels.clone(),
+            },
+        )?;
         if let Some(s) = &set.sensitive {
-            write(&split_file(dir, prefix, part, "sensitive"), &IdxArray { dims: vec![set.n], data: s.clone() })?;
+            write(
+                &split_file(dir, prefix, part, "sensitive"),
+                &IdxArray {
+                    dims: vec![set.n],
+                    data: s.clone(),
+                },
+            )?;
         }
     }
     let meta = SplitMeta {
@@ -318,8 +394,13 @@ pub fn write_split(dir: &Path, prefix: &str, split: &Split) -> Result<()> {
         cols: tr.cols,
     };
     let path = meta_file(dir, prefix);
-    let json = serde_json::to_vec_pretty(&meta)
-        .map_err(|e| invalid(path.display().to_string(), "serialisable metadata", e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&meta).map_err(|e| {
+        invalid(
+            path.display().to_string(),
+            "serialisable metadata",
+            e.to_string(),
+        )
+    })?;
     write_atomic(&path, &json)
 }
 
@@ -330,9 +411,17 @@ pub fn write_split(dir: &Path, prefix: &str, split: &Split) -> Result<()> {
 /// disagree with it (counts, image size) or with each other.
 pub fn read_split(dir: &Path, prefix: &str) -> Result<Split> {
     let path = meta_file(dir, prefix);
-    let raw = std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-    let meta: SplitMeta = serde_json::from_slice(&raw)
-        .map_err(|e| invalid(path.display().to_string(), "split metadata JSON", e.to_string()))?;
+    let raw = std::fs::read(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let meta: SplitMeta = serde_json::from_slice(&raw).map_err(|e| {
+        invalid(
+            path.display().to_string(),
+            "split metadata JSON",
+            e.to_string(),
+        )
+    })?;
     let has_sensitive = !meta.sensitive_names.is_empty();
     let mut sets = Vec::with_capacity(2);
     for (part, want) in [("train", meta.train), ("test", meta.test)] {
@@ -347,7 +436,12 @@ pub fn read_split(dir: &Path, prefix: &str) -> Result<Split> {
         if (set.n, set.rows, set.cols) != (want, meta.rows, meta.cols) {
             return Err(invalid(
                 format!("{part} images in {}", dir.display()),
-                format!("{want} images of {}x{} (from {})", meta.rows, meta.cols, path.display()),
+                format!(
+                    "{want} images of {}x{} (from {})",
+                    meta.rows,
+                    meta.cols,
+                    path.display()
+                ),
                 format!("{} images of {}x{}", set.n, set.rows, set.cols),
             ));
         }

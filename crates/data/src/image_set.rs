@@ -40,7 +40,11 @@ pub struct Split {
 }
 
 fn invalid(what: &str, expected: impl Into<String>, got: impl Into<String>) -> Error {
-    Error::Invalid { what: what.to_string(), expected: expected.into(), got: got.into() }
+    Error::Invalid {
+        what: what.to_string(),
+        expected: expected.into(),
+        got: got.into(),
+    }
 }
 
 impl ImageSet {
@@ -76,7 +80,10 @@ impl ImageSet {
         if want != Some(self.pixels.len()) {
             return Err(invalid(
                 "image set pixels",
-                format!("n * rows * cols = {} * {} * {} bytes", self.n, self.rows, self.cols),
+                format!(
+                    "n * rows * cols = {} * {} * {} bytes",
+                    self.n, self.rows, self.cols
+                ),
                 format!("{} bytes", self.pixels.len()),
             ));
         }
@@ -87,12 +94,18 @@ impl ImageSet {
                 format!("{}", self.labels.len()),
             ));
         }
-        if let Some((i, &l)) =
-            self.labels.iter().enumerate().find(|(_, &l)| usize::from(l) >= self.class_names.len())
+        if let Some((i, &l)) = self
+            .labels
+            .iter()
+            .enumerate()
+            .find(|(_, &l)| usize::from(l) >= self.class_names.len())
         {
             return Err(invalid(
                 "image set labels",
-                format!("labels < {} (the number of class names)", self.class_names.len()),
+                format!(
+                    "labels < {} (the number of class names)",
+                    self.class_names.len()
+                ),
                 format!("label {l} at image {i}"),
             ));
         }
@@ -105,12 +118,17 @@ impl ImageSet {
                         format!("{}", s.len()),
                     ));
                 }
-                if let Some((i, &v)) =
-                    s.iter().enumerate().find(|(_, &v)| usize::from(v) >= self.sensitive_names.len())
+                if let Some((i, &v)) = s
+                    .iter()
+                    .enumerate()
+                    .find(|(_, &v)| usize::from(v) >= self.sensitive_names.len())
                 {
                     return Err(invalid(
                         "image set sensitive attribute",
-                        format!("values < {} (the number of sensitive names)", self.sensitive_names.len()),
+                        format!(
+                            "values < {} (the number of sensitive names)",
+                            self.sensitive_names.len()
+                        ),
                         format!("value {v} at image {i}"),
                     ));
                 }
@@ -135,7 +153,11 @@ impl ImageSet {
     pub fn subset(&self, indices: &[usize]) -> Result<ImageSet> {
         let p = self.pixels_per_image();
         if let Some(&bad) = indices.iter().find(|&&i| i >= self.n) {
-            return Err(invalid("subset index", format!("< {} (the number of images)", self.n), bad.to_string()));
+            return Err(invalid(
+                "subset index",
+                format!("< {} (the number of images)", self.n),
+                bad.to_string(),
+            ));
         }
         let mut pixels = Vec::with_capacity(indices.len() * p);
         for &i in indices {
@@ -148,7 +170,10 @@ impl ImageSet {
             cols: self.cols,
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             class_names: self.class_names.clone(),
-            sensitive: self.sensitive.as_ref().map(|s| indices.iter().map(|&i| s[i]).collect()),
+            sensitive: self
+                .sensitive
+                .as_ref()
+                .map(|s| indices.iter().map(|&i| s[i]).collect()),
             sensitive_names: self.sensitive_names.clone(),
         })
     }

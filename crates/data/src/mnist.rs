@@ -5,14 +5,22 @@ use std::path::{Path, PathBuf};
 use crate::{idx, Error, Result, Split};
 
 /// Standard file stems of an MNIST-layout folder: (train images, train labels, test images, test labels).
-pub const STANDARD_NAMES: [&str; 4] =
-    ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+pub const STANDARD_NAMES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
 
 /// Finds `{dir}/{stem}.gz` or `{dir}/{stem}` (also the `stem.idx3-ubyte` spelling with a dot).
 fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
     let dotted = stem.replacen("-idx", ".idx", 1);
-    let candidates =
-        [format!("{stem}.gz"), stem.to_string(), format!("{dotted}.gz"), dotted.clone()];
+    let candidates = [
+        format!("{stem}.gz"),
+        stem.to_string(),
+        format!("{dotted}.gz"),
+        dotted.clone(),
+    ];
     for c in &candidates {
         let p = dir.join(c);
         if p.is_file() {
@@ -23,7 +31,10 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
         path: dir.join(format!("{stem}[.gz]")),
         source: std::io::Error::new(
             std::io::ErrorKind::NotFound,
-            format!("no MNIST-layout file {stem} or {stem}.gz in {}", dir.display()),
+            format!(
+                "no MNIST-layout file {stem} or {stem}.gz in {}",
+                dir.display()
+            ),
         ),
     })
 }
@@ -53,14 +64,23 @@ pub fn load_with_names(dir: &Path, class_names: Option<Vec<String>>) -> Result<S
     if (train.rows, train.cols) != (test.rows, test.cols) {
         return Err(Error::Invalid {
             what: format!("MNIST-layout folder {}", dir.display()),
-            expected: format!("test images of the training size {}x{}", train.rows, train.cols),
+            expected: format!(
+                "test images of the training size {}x{}",
+                train.rows, train.cols
+            ),
             got: format!("{}x{}", test.rows, test.cols),
         });
     }
     let names = match class_names {
         Some(n) => n,
         None => {
-            let max = train.labels.iter().chain(&test.labels).copied().max().unwrap_or(0);
+            let max = train
+                .labels
+                .iter()
+                .chain(&test.labels)
+                .copied()
+                .max()
+                .unwrap_or(0);
             (0..=u16::from(max)).map(|i| i.to_string()).collect()
         }
     };
@@ -82,20 +102,35 @@ pub mod fashion_mnist {
     pub const DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
     /// The 10 class names, label order (Xiao et al. 2017, Table 1).
-    pub const CLASS_NAMES: [&str; 10] =
-        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+    pub const CLASS_NAMES: [&str; 10] = [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ];
 
     /// Loads Fashion-MNIST from `dir` (e.g. [`DEBIAN_DIR`]) with the 10 class names.
     ///
     /// # Errors
     /// As [`crate::load_mnist_dir`]; [`crate::Error::Invalid`] when a label is `>= 10`.
     pub fn load(dir: &Path) -> Result<Split> {
-        super::load_with_names(dir, Some(CLASS_NAMES.iter().map(|s| s.to_string()).collect()))
+        super::load_with_names(
+            dir,
+            Some(CLASS_NAMES.iter().map(|s| s.to_string()).collect()),
+        )
     }
 
     /// Whether the Debian-installed copy is present (all four files in [`DEBIAN_DIR`]).
     pub fn debian_available() -> bool {
         let d = Path::new(DEBIAN_DIR);
-        super::STANDARD_NAMES.iter().all(|s| d.join(format!("{s}.gz")).is_file() || d.join(s).is_file())
+        super::STANDARD_NAMES
+            .iter()
+            .all(|s| d.join(format!("{s}.gz")).is_file() || d.join(s).is_file())
     }
 }

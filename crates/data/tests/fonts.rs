@@ -1,11 +1,15 @@
 //! Font-character generator: determinism, balance, centring, and that the font (sensitive attribute)
 //! really changes the images.
+#![allow(clippy::unwrap_used)] // tests: a panic with the error is the failure report
 
 use privsplit_data::fonts::{self, FontCharConfig, IMAGE_SIZE};
 use privsplit_data::Error;
 
 fn small(train: usize, test: usize, seed: u64) -> FontCharConfig {
-    FontCharConfig { seed, ..FontCharConfig::small(train, test) }
+    FontCharConfig {
+        seed,
+        ..FontCharConfig::small(train, test)
+    }
 }
 
 #[test]
@@ -19,8 +23,13 @@ fn same_seed_same_bytes_other_seed_differs() {
     let d = fonts::generate(&small(100, 40, 7)).unwrap();
     assert_eq!(a.test, d.test);
     // independent of the thread count
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let e = pool.install(|| fonts::generate(&small(200, 40, 7))).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let e = pool
+        .install(|| fonts::generate(&small(200, 40, 7)))
+        .unwrap();
     assert_eq!(a, e);
 }
 
@@ -40,10 +49,16 @@ fn labels_exactly_balanced_and_named() {
         }
         assert_eq!(combo, vec![set.n / 20; 20]);
     }
-    assert_eq!(s.train.class_names, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+    assert_eq!(
+        s.train.class_names,
+        ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+    );
     assert_eq!(s.train.sensitive_names, ["dejavu-sans", "dejavu-serif"]);
     // not in a trivial cyclic order
-    assert_ne!(&s.train.labels[..20], &[0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9][..]);
+    assert_ne!(
+        &s.train.labels[..20],
+        &[0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9][..]
+    );
 }
 
 #[test]
@@ -64,10 +79,18 @@ fn images_not_blank_and_centred() {
         let d = ((mx / ink - 13.5).powi(2) + (my / ink - 13.5).powi(2)).sqrt();
         worst = worst.max(d);
         // the border rows/cols stay (almost) empty, like MNIST
-        let border: u32 = (0..28).map(|j| u32::from(img[j]) + u32::from(img[27 * 28 + j])).sum();
-        assert!(border < 255 * 4, "image {i} touches the top/bottom border: {border}");
+        let border: u32 = (0..28)
+            .map(|j| u32::from(img[j]) + u32::from(img[27 * 28 + j]))
+            .sum();
+        assert!(
+            border < 255 * 4,
+            "image {i} touches the top/bottom border: {border}"
+        );
     }
-    assert!(worst < 1.0, "centre of mass up to {worst:.2} px from the centre");
+    assert!(
+        worst < 1.0,
+        "centre of mass up to {worst:.2} px from the centre"
+    );
 }
 
 #[test]
@@ -80,8 +103,8 @@ fn font_changes_the_images() {
     let mean = |ch: u8, font: u8, parity: Option<usize>| -> Vec<f64> {
         let mut acc = vec![0.0; 784];
         let mut n = 0;
-        for i in 0..t.n {
-            if t.labels[i] == ch && sens[i] == font && parity.is_none_or(|p| i % 2 == p) {
+        for (i, (&l, &f)) in t.labels.iter().zip(sens).enumerate() {
+            if l == ch && f == font && parity.is_none_or(|p| i % 2 == p) {
                 n += 1;
                 for (a, &v) in acc.iter_mut().zip(t.image(i).unwrap()) {
                     *a += f64::from(v);
@@ -90,18 +113,31 @@ fn font_changes_the_images() {
         }
         acc.iter().map(|a| a / n as f64).collect()
     };
-    let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+    let dist = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
     for ch in [1u8, 4, 7] {
         let between = dist(&mean(ch, 0, None), &mean(ch, 1, None));
         let within = dist(&mean(ch, 0, Some(0)), &mean(ch, 0, Some(1)));
-        assert!(between > 1.5 * within, "char {ch}: between fonts {between:.0}, within a font {within:.0}");
+        assert!(
+            between > 1.5 * within,
+            "char {ch}: between fonts {between:.0}, within a font {within:.0}"
+        );
     }
 }
 
 #[test]
 fn letters_and_other_fonts() {
     let cfg = FontCharConfig {
-        fonts: vec!["dejavu-sans-mono".into(), "dejavu-serif-italic".into(), "dejavu-sans-bold".into()],
+        fonts: vec![
+            "dejavu-sans-mono".into(),
+            "dejavu-serif-italic".into(),
+            "dejavu-sans-bold".into(),
+        ],
         train: 78,
         test: 0,
         ..FontCharConfig::letters()
@@ -114,7 +150,10 @@ fn letters_and_other_fonts() {
 
 #[test]
 fn missing_font_file_is_an_io_error_naming_it() {
-    let cfg = FontCharConfig { fonts: vec!["/nonexistent/font.ttf".into()], ..FontCharConfig::small(10, 0) };
+    let cfg = FontCharConfig {
+        fonts: vec!["/nonexistent/font.ttf".into()],
+        ..FontCharConfig::small(10, 0)
+    };
     match fonts::generate(&cfg) {
         Err(Error::Io { path, .. }) => assert!(path.ends_with("font.ttf")),
         other => panic!("expected Io error, got {other:?}"),
@@ -126,7 +165,10 @@ fn unparseable_font_file_is_invalid() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("junk.ttf");
     std::fs::write(&p, b"not a font at all").unwrap();
-    let cfg = FontCharConfig { fonts: vec![p.display().to_string()], ..FontCharConfig::small(10, 0) };
+    let cfg = FontCharConfig {
+        fonts: vec![p.display().to_string()],
+        ..FontCharConfig::small(10, 0)
+    };
     let e = fonts::generate(&cfg).unwrap_err();
     assert!(matches!(e, Error::Invalid { .. }), "{e}");
     assert!(e.to_string().contains("junk.ttf"), "{e}");
@@ -148,11 +190,17 @@ fn font_from_path_works() {
 #[test]
 fn missing_glyph_is_invalid_naming_font_and_char() {
     // DejaVu Sans has no CJK ideographs.
-    let cfg = FontCharConfig { chars: "01\u{4E2D}".into(), ..FontCharConfig::small(10, 0) };
+    let cfg = FontCharConfig {
+        chars: "01\u{4E2D}".into(),
+        ..FontCharConfig::small(10, 0)
+    };
     let e = fonts::generate(&cfg).unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, Error::Invalid { .. }), "{msg}");
-    assert!(msg.contains("dejavu-sans") && msg.contains('\u{4E2D}'), "{msg}");
+    assert!(
+        msg.contains("dejavu-sans") && msg.contains('\u{4E2D}'),
+        "{msg}"
+    );
     // a space has a glyph but no outline
     let e = fonts::check_coverage(" ", &["dejavu-serif".into()]).unwrap_err();
     assert!(e.to_string().contains("dejavu-serif"), "{e}");
@@ -161,13 +209,31 @@ fn missing_glyph_is_invalid_naming_font_and_char() {
 #[test]
 fn bad_config_rejected() {
     for cfg in [
-        FontCharConfig { chars: String::new(), ..Default::default() },
-        FontCharConfig { chars: "00".into(), ..Default::default() },
-        FontCharConfig { fonts: vec![], ..Default::default() },
-        FontCharConfig { supersample: 0, ..Default::default() },
-        FontCharConfig { elastic_sigma: f32::NAN, ..Default::default() },
+        FontCharConfig {
+            chars: String::new(),
+            ..Default::default()
+        },
+        FontCharConfig {
+            chars: "00".into(),
+            ..Default::default()
+        },
+        FontCharConfig {
+            fonts: vec![],
+            ..Default::default()
+        },
+        FontCharConfig {
+            supersample: 0,
+            ..Default::default()
+        },
+        FontCharConfig {
+            elastic_sigma: f32::NAN,
+            ..Default::default()
+        },
     ] {
-        assert!(matches!(fonts::generate(&cfg), Err(Error::Invalid { .. })), "{cfg:?}");
+        assert!(
+            matches!(fonts::generate(&cfg), Err(Error::Invalid { .. })),
+            "{cfg:?}"
+        );
     }
 }
 

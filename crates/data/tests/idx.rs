@@ -1,4 +1,5 @@
 //! IDX reading and writing: round trips (plain and gzip), split files, rejection of malformed input.
+#![allow(clippy::unwrap_used)] // tests: a panic with the error is the failure report
 
 use std::io::Write;
 
@@ -6,13 +7,23 @@ use privsplit_data::idx::{self, IdxArray};
 use privsplit_data::{Error, ImageSet, Split};
 
 fn arr() -> IdxArray {
-    IdxArray { dims: vec![3, 2, 4], data: (0..24).map(|v| (v * 10) as u8).collect() }
+    IdxArray {
+        dims: vec![3, 2, 4],
+        data: (0..24).map(|v| (v * 10) as u8).collect(),
+    }
 }
 
 #[test]
 fn encode_matches_the_format_by_hand() {
-    let bytes = idx::encode(&IdxArray { dims: vec![2, 3], data: vec![1, 2, 3, 4, 5, 6] }).unwrap();
-    assert_eq!(bytes, [0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]);
+    let bytes = idx::encode(&IdxArray {
+        dims: vec![2, 3],
+        data: vec![1, 2, 3, 4, 5, 6],
+    })
+    .unwrap();
+    assert_eq!(
+        bytes,
+        [0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]
+    );
 }
 
 #[test]
@@ -32,7 +43,10 @@ fn round_trip_plain_and_gz() {
     std::fs::write(&p, enc.finish().unwrap()).unwrap();
     assert_eq!(idx::read(&p).unwrap(), arr());
     // no temporary files left behind
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 3, "{names:?}");
 }
 
@@ -82,7 +96,11 @@ fn set(n: usize, with_sensitive: bool) -> ImageSet {
         labels: (0..n).map(|i| (i % 3) as u8).collect(),
         class_names: vec!["a".into(), "b".into(), "c<".into()],
         sensitive: with_sensitive.then(|| (0..n).map(|i| (i % 2) as u8).collect()),
-        sensitive_names: if with_sensitive { vec!["f0".into(), "f1".into()] } else { vec![] },
+        sensitive_names: if with_sensitive {
+            vec!["f0".into(), "f1".into()]
+        } else {
+            vec![]
+        },
     }
 }
 
@@ -90,10 +108,16 @@ fn set(n: usize, with_sensitive: bool) -> ImageSet {
 fn split_round_trip_with_and_without_sensitive() {
     let dir = tempfile::tempdir().unwrap();
     for (prefix, sens) in [("fonts", true), ("plain", false)] {
-        let split = Split { train: set(7, sens), test: set(3, sens) };
+        let split = Split {
+            train: set(7, sens),
+            test: set(3, sens),
+        };
         idx::write_split(dir.path(), prefix, &split).unwrap();
         assert!(idx::split_file(dir.path(), prefix, "train", "images").is_file());
-        assert_eq!(idx::split_file(dir.path(), prefix, "test", "sensitive").is_file(), sens);
+        assert_eq!(
+            idx::split_file(dir.path(), prefix, "test", "sensitive").is_file(),
+            sens
+        );
         assert_eq!(idx::read_split(dir.path(), prefix).unwrap(), split);
     }
 }
@@ -101,17 +125,34 @@ fn split_round_trip_with_and_without_sensitive() {
 #[test]
 fn split_mismatched_counts_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let split = Split { train: set(7, true), test: set(3, true) };
+    let split = Split {
+        train: set(7, true),
+        test: set(3, true),
+    };
     idx::write_split(dir.path(), "x", &split).unwrap();
     // replace the train labels by a file with one label too few
-    idx::write(&idx::split_file(dir.path(), "x", "train", "labels"), &IdxArray { dims: vec![6], data: vec![0; 6] })
-        .unwrap();
+    idx::write(
+        &idx::split_file(dir.path(), "x", "train", "labels"),
+        &IdxArray {
+            dims: vec![6],
+            data: vec![0; 6],
+        },
+    )
+    .unwrap();
     let e = idx::read_split(dir.path(), "x").unwrap_err();
     assert!(e.to_string().contains("6 labels"), "{e}");
     // an inconsistent set is refused before anything is written
     let mut bad = set(4, false);
     bad.labels[0] = 9;
-    let e = idx::write_split(dir.path(), "y", &Split { train: bad, test: set(1, false) }).unwrap_err();
+    let e = idx::write_split(
+        dir.path(),
+        "y",
+        &Split {
+            train: bad,
+            test: set(1, false),
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("label 9"), "{e}");
     assert!(!idx::meta_file(dir.path(), "y").exists());
 }

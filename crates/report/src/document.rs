@@ -73,7 +73,10 @@ impl Section {
 
     /// Appends an image (path relative to the report) with a caption.
     pub fn figure(&mut self, path: impl Into<String>, caption: impl Into<String>) -> &mut Self {
-        self.blocks.push(Block::Figure(Figure { path: path.into(), caption: caption.into() }));
+        self.blocks.push(Block::Figure(Figure {
+            path: path.into(),
+            caption: caption.into(),
+        }));
         self
     }
 }
@@ -136,12 +139,18 @@ image-rendering:pixelated}figcaption{color:#555;font-size:.9em}caption{text-alig
 impl Report {
     /// An empty report with a title.
     pub fn new(title: impl Into<String>) -> Self {
-        Self { title: title.into(), sections: Vec::new() }
+        Self {
+            title: title.into(),
+            sections: Vec::new(),
+        }
     }
 
     /// Appends a section and returns it for filling.
     pub fn section(&mut self, heading: impl Into<String>) -> &mut Section {
-        self.sections.push(Section { heading: heading.into(), blocks: Vec::new() });
+        self.sections.push(Section {
+            heading: heading.into(),
+            blocks: Vec::new(),
+        });
         let last = self.sections.len() - 1;
         &mut self.sections[last]
     }
@@ -161,8 +170,13 @@ impl Report {
                         if let Some(c) = &t.caption {
                             let _ = writeln!(s, "**{}**\n", escape_md(c));
                         }
-                        let width = t.header.len().max(t.rows.iter().map(Vec::len).max().unwrap_or(0));
-                        let cell = |row: &[String], i: usize| md_cell(row.get(i).map_or("", String::as_str));
+                        let width = t
+                            .header
+                            .len()
+                            .max(t.rows.iter().map(Vec::len).max().unwrap_or(0));
+                        let cell = |row: &[String], i: usize| {
+                            md_cell(row.get(i).map_or("", String::as_str))
+                        };
                         let line = |row: &[String]| {
                             let cells: Vec<String> = (0..width).map(|i| cell(row, i)).collect();
                             format!("| {} |\n", cells.join(" | "))
@@ -175,7 +189,13 @@ impl Report {
                     }
                     Block::Figure(f) => {
                         let path = f.path.replace(' ', "%20").replace(['(', ')'], "");
-                        let _ = writeln!(s, "![{}]({})\n\n*{}*", md_cell(&f.caption), path, escape_md(&f.caption));
+                        let _ = writeln!(
+                            s,
+                            "![{}]({})\n\n*{}*",
+                            md_cell(&f.caption),
+                            path,
+                            escape_md(&f.caption)
+                        );
                     }
                 }
             }
@@ -211,7 +231,11 @@ impl Report {
                         for r in &t.rows {
                             s.push_str("<tr>");
                             for i in 0..t.header.len().max(r.len()) {
-                                let _ = write!(s, "<td>{}</td>", escape_html(r.get(i).map_or("", String::as_str)));
+                                let _ = write!(
+                                    s,
+                                    "<td>{}</td>",
+                                    escape_html(r.get(i).map_or("", String::as_str))
+                                );
                             }
                             s.push_str("</tr>\n");
                         }
@@ -265,7 +289,10 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
 /// # Errors
 /// [`Error::Io`] when the file cannot be read; [`Error::Invalid`] when it does not parse as `T`.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
         what: path.display().to_string(),
         expected: format!("JSON of {}", std::any::type_name::<T>()),

@@ -43,7 +43,9 @@ pub enum GridImage<'a> {
 impl GridImage<'_> {
     fn dims(&self) -> (usize, usize) {
         match *self {
-            GridImage::Grey { rows, cols, .. } | GridImage::GreyF32 { rows, cols, .. } => (rows, cols),
+            GridImage::Grey { rows, cols, .. } | GridImage::GreyF32 { rows, cols, .. } => {
+                (rows, cols)
+            }
             GridImage::Rgb { height, width, .. } => (height, width),
         }
     }
@@ -53,7 +55,9 @@ impl GridImage<'_> {
         let (len, want, shape) = match self {
             GridImage::Grey { pixels, .. } => (pixels.len(), h * w, format!("[{h}, {w}] grey u8")),
             GridImage::GreyF32 { data, .. } => (data.len(), h * w, format!("[{h}, {w}] grey f32")),
-            GridImage::Rgb { data, .. } => (data.len(), 3 * h * w, format!("[3, {h}, {w}] RGB f32")),
+            GridImage::Rgb { data, .. } => {
+                (data.len(), 3 * h * w, format!("[3, {h}, {w}] RGB f32"))
+            }
         };
         if len != want || h == 0 || w == 0 {
             return Err(Error::Invalid {
@@ -71,7 +75,11 @@ impl GridImage<'_> {
         match *self {
             GridImage::Grey { cols, pixels, .. } => [pixels[y * cols + x]; 3],
             GridImage::GreyF32 { cols, data, .. } => [q(data[y * cols + x]); 3],
-            GridImage::Rgb { height, width, data } => {
+            GridImage::Rgb {
+                height,
+                width,
+                data,
+            } => {
                 let i = y * width + x;
                 let plane = height * width;
                 [q(data[i]), q(data[plane + i]), q(data[2 * plane + i])]
@@ -88,18 +96,31 @@ pub const GRID_LABEL_HEIGHT: usize = 14;
 /// Size `(width, height)` in pixels of the grid [`image_grid`] draws: cells of
 /// `max_h * cell_scale` by `max_w * cell_scale` pixels (plus [`GRID_LABEL_HEIGHT`] with labels), `cols` per
 /// row, [`GRID_PAD`] pixels between cells and around the grid.
-pub fn grid_size(images: &[GridImage<'_>], cols: usize, cell_scale: usize, labels: bool) -> (usize, usize) {
-    let (mh, mw) = images.iter().map(GridImage::dims).fold((0, 0), |(a, b), (h, w)| (a.max(h), b.max(w)));
+pub fn grid_size(
+    images: &[GridImage<'_>],
+    cols: usize,
+    cell_scale: usize,
+    labels: bool,
+) -> (usize, usize) {
+    let (mh, mw) = images
+        .iter()
+        .map(GridImage::dims)
+        .fold((0, 0), |(a, b), (h, w)| (a.max(h), b.max(w)));
     let cols = cols.max(1);
     let rows = images.len().div_ceil(cols);
     let cell_h = mh * cell_scale + if labels { GRID_LABEL_HEIGHT } else { 0 };
-    (cols * (mw * cell_scale + GRID_PAD) + GRID_PAD, rows * (cell_h + GRID_PAD) + GRID_PAD)
+    (
+        cols * (mw * cell_scale + GRID_PAD) + GRID_PAD,
+        rows * (cell_h + GRID_PAD) + GRID_PAD,
+    )
 }
 
 /// Draws `text` (DejaVu Sans, 11 px) centred in the box `[x0, x0 + width) x [y0, y0 + GRID_LABEL_HEIGHT)`,
 /// clipped to it, black on the existing background.
 fn draw_label(img: &mut image::RgbImage, text: &str, x0: usize, y0: usize, width: usize) {
-    let Ok(font) = FontRef::try_from_slice(dejavu::sans::regular()) else { return };
+    let Ok(font) = FontRef::try_from_slice(dejavu::sans::regular()) else {
+        return;
+    };
     let scale = PxScale::from(11.0);
     let sf = font.as_scaled(scale);
     let total: f32 = text.chars().map(|c| sf.h_advance(font.glyph_id(c))).sum();
@@ -109,7 +130,9 @@ fn draw_label(img: &mut image::RgbImage, text: &str, x0: usize, y0: usize, width
         let id = font.glyph_id(c);
         let glyph = id.with_scale_and_position(scale, ab_glyph::point(pen, baseline));
         pen += sf.h_advance(id);
-        let Some(og) = font.outline_glyph(glyph) else { continue };
+        let Some(og) = font.outline_glyph(glyph) else {
+            continue;
+        };
         let b = og.px_bounds();
         og.draw(|gx, gy, cov| {
             let x = b.min.x as i64 + i64::from(gx);
@@ -147,7 +170,11 @@ pub fn image_grid(
     labels: Option<&[String]>,
 ) -> Result<()> {
     let bad = |what: &str, expected: &str, got: String| {
-        Err(Error::Invalid { what: format!("{what} of grid {}", path.display()), expected: expected.into(), got })
+        Err(Error::Invalid {
+            what: format!("{what} of grid {}", path.display()),
+            expected: expected.into(),
+            got,
+        })
     };
     if images.is_empty() {
         return bad("images", "at least one image", "none".into());
@@ -160,7 +187,11 @@ pub fn image_grid(
     }
     if let Some(l) = labels {
         if l.len() != images.len() {
-            return bad("labels", "one label per image", format!("{} labels for {} images", l.len(), images.len()));
+            return bad(
+                "labels",
+                "one label per image",
+                format!("{} labels for {} images", l.len(), images.len()),
+            );
         }
     }
     for (i, im) in images.iter().enumerate() {
@@ -170,9 +201,17 @@ pub fn image_grid(
     if w > 16_384 || h > 16_384 {
         return bad("size", "at most 16384 pixels per side", format!("{w}x{h}"));
     }
-    let (mh, mw) = images.iter().map(GridImage::dims).fold((0, 0), |(a, b), (h, w)| (a.max(h), b.max(w)));
+    let (mh, mw) = images
+        .iter()
+        .map(GridImage::dims)
+        .fold((0, 0), |(a, b), (h, w)| (a.max(h), b.max(w)));
     let cell_w = mw * cell_scale;
-    let cell_h = mh * cell_scale + if labels.is_some() { GRID_LABEL_HEIGHT } else { 0 };
+    let cell_h = mh * cell_scale
+        + if labels.is_some() {
+            GRID_LABEL_HEIGHT
+        } else {
+            0
+        };
     let mut img = image::RgbImage::from_pixel(w as u32, h as u32, image::Rgb([255, 255, 255]));
     for (i, im) in images.iter().enumerate() {
         let (r, c) = (i / cols, i % cols);

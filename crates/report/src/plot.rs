@@ -78,7 +78,10 @@ fn ensure_font() {
 }
 
 fn render_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Render { path: path.to_path_buf(), message: e.to_string() }
+    Error::Render {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// Range `[lo, hi]` of `values` widened by `margin` of its span (or by 1 when the span is 0).
@@ -86,7 +89,11 @@ fn padded_range(mut values: impl Iterator<Item = f64>, margin: f64) -> Option<(f
     let first = values.next()?;
     let (lo, hi) = values.fold((first, first), |(a, b), v| (a.min(v), b.max(v)));
     let span = hi - lo;
-    Some(if span > 0.0 { (lo - margin * span, hi + margin * span) } else { (lo - 1.0, hi + 1.0) })
+    Some(if span > 0.0 {
+        (lo - margin * span, hi + margin * span)
+    } else {
+        (lo - 1.0, hi + 1.0)
+    })
 }
 
 /// Encodes an RGB8 buffer `[height, width, 3]` as PNG bytes.
@@ -97,7 +104,8 @@ pub(crate) fn encode_png(path: &Path, rgb: Vec<u8>, w: u32, h: u32) -> Result<Ve
         got: "another length".into(),
     })?;
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).map_err(|e| render_err(path, e))?;
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| render_err(path, e))?;
     Ok(out.into_inner())
 }
 
@@ -117,9 +125,12 @@ pub fn line_plot(path: &Path, plot: &LinePlot) -> Result<()> {
         });
     }
     let all = || plot.series.iter().flat_map(|s| s.points.iter().copied());
-    if let Some((s, p)) =
-        plot.series.iter().find_map(|s| s.points.iter().find(|p| !(p.0.is_finite() && p.1.is_finite())).map(|p| (s, p)))
-    {
+    if let Some((s, p)) = plot.series.iter().find_map(|s| {
+        s.points
+            .iter()
+            .find(|p| !(p.0.is_finite() && p.1.is_finite()))
+            .map(|p| (s, p))
+    }) {
         return Err(Error::Invalid {
             what: format!("series {:?} of plot {:?}", s.name, plot.title),
             expected: "finite coordinates".into(),
@@ -169,10 +180,15 @@ pub fn line_plot(path: &Path, plot: &LinePlot) -> Result<()> {
             let (r, g, b) = PALETTE[i % PALETTE.len()];
             let color = RGBColor(r, g, b);
             chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
                 .map_err(|e| render_err(path, e))?
                 .label(s.name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
             chart
                 .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| render_err(path, e))?;

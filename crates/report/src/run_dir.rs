@@ -23,7 +23,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -32,7 +36,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     if let Err(source) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Io { path: path.to_path_buf(), source });
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        });
     }
     Ok(())
 }
@@ -51,7 +58,12 @@ pub fn utc_timestamp(t: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// A run folder under construction.
@@ -96,13 +108,25 @@ impl RunDir {
         if final_path.exists() {
             return Err(Error::Io {
                 path: final_path,
-                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "run folder already exists"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "run folder already exists",
+                ),
             });
         }
-        std::fs::create_dir_all(base).map_err(|source| Error::Io { path: base.to_path_buf(), source })?;
+        std::fs::create_dir_all(base).map_err(|source| Error::Io {
+            path: base.to_path_buf(),
+            source,
+        })?;
         // create_dir (not _all) fails if the partial folder exists: two writers never share it.
-        std::fs::create_dir(&partial).map_err(|source| Error::Io { path: partial.clone(), source })?;
-        Ok(RunDir { partial, final_path })
+        std::fs::create_dir(&partial).map_err(|source| Error::Io {
+            path: partial.clone(),
+            source,
+        })?;
+        Ok(RunDir {
+            partial,
+            final_path,
+        })
     }
 
     /// The folder to write into (the hidden `.partial` one until [`RunDir::finish`]).
@@ -134,11 +158,16 @@ impl RunDir {
         if self.final_path.exists() {
             return Err(Error::Io {
                 path: self.final_path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "run folder already exists"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "run folder already exists",
+                ),
             });
         }
-        std::fs::rename(&self.partial, &self.final_path)
-            .map_err(|source| Error::Io { path: self.final_path.clone(), source })?;
+        std::fs::rename(&self.partial, &self.final_path).map_err(|source| Error::Io {
+            path: self.final_path.clone(),
+            source,
+        })?;
         Ok(self.final_path.clone())
     }
 
@@ -147,11 +176,15 @@ impl RunDir {
     /// # Errors
     /// [`Error::Io`] when it cannot be removed.
     pub fn abandon(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.partial).map_err(|source| Error::Io { path: self.partial.clone(), source })
+        std::fs::remove_dir_all(&self.partial).map_err(|source| Error::Io {
+            path: self.partial.clone(),
+            source,
+        })
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic with the error is the failure report
 mod tests {
     use super::*;
     use std::time::Duration;

@@ -1,18 +1,22 @@
 //! Reports, JSON, run folders, plots and grids.
+#![allow(clippy::unwrap_used)] // tests: a panic with the error is the failure report
 
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use privsplit_report::{
-    grid_size, image_grid, line_plot, read_json, write_json, Error, GridImage, LinePlot, Report, RunDir, Series,
-    GRID_LABEL_HEIGHT, GRID_PAD,
+    grid_size, image_grid, line_plot, read_json, write_json, Error, GridImage, LinePlot, Report,
+    RunDir, Series, GRID_LABEL_HEIGHT, GRID_PAD,
 };
 
 fn sample_report() -> Report {
     let mut r = Report::new("Leak <check> & co");
     r.section("Results")
         .paragraph("Collateral accuracy drops when alpha > 1 & the <b>font</b> is hidden.")
-        .table(&["alpha", "acc|main", "acc<sens>"], vec![vec!["0.5".into(), "0.991".into(), "0.873".into()]])
+        .table(
+            &["alpha", "acc|main", "acc<sens>"],
+            vec![vec!["0.5".into(), "0.991".into(), "0.873".into()]],
+        )
         .figure("acc.png", "accuracy vs alpha");
     r
 }
@@ -39,7 +43,10 @@ fn html_contains_cells_and_escapes() {
     assert!(html.contains("<img src=\"acc.png\""), "{html}");
     assert!(html.contains("<style>"));
     // every opened table closes
-    assert_eq!(html.matches("<table>").count(), html.matches("</table>").count());
+    assert_eq!(
+        html.matches("<table>").count(),
+        html.matches("</table>").count()
+    );
 }
 
 #[test]
@@ -52,7 +59,10 @@ fn json_round_trip() {
     assert_eq!(back, r);
     // wrong type is an Invalid error naming the file
     let e = read_json::<Vec<u32>>(&p).unwrap_err();
-    assert!(matches!(e, Error::Invalid { .. }) && e.to_string().contains("r.json"), "{e}");
+    assert!(
+        matches!(e, Error::Invalid { .. }) && e.to_string().contains("r.json"),
+        "{e}"
+    );
     r.write_all(dir.path()).unwrap();
     for f in ["report.md", "report.html", "report.json"] {
         assert!(dir.path().join(f).is_file());
@@ -60,8 +70,10 @@ fn json_round_trip() {
 }
 
 fn entries(p: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -71,7 +83,10 @@ fn run_dir_lifecycle() {
     let base = tempfile::tempdir().unwrap();
     let t = UNIX_EPOCH + Duration::from_secs(1_795_313_171);
     let run = RunDir::create_at(base.path(), "sweep", t).unwrap();
-    assert_eq!(run.path(), base.path().join(".sweep-20261122-020611.partial"));
+    assert_eq!(
+        run.path(),
+        base.path().join(".sweep-20261122-020611.partial")
+    );
     run.write("a.txt", b"hello").unwrap();
     // nothing visible under the final name until finish
     assert!(!base.path().join("sweep-20261122-020611").exists());
@@ -83,7 +98,9 @@ fn run_dir_lifecycle() {
     assert_eq!(entries(base.path()), ["sweep-20261122-020611"]);
     // the final folder exists: refused, nothing new created
     match RunDir::create_at(base.path(), "sweep", t) {
-        Err(Error::Io { source, .. }) => assert_eq!(source.kind(), std::io::ErrorKind::AlreadyExists),
+        Err(Error::Io { source, .. }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::AlreadyExists)
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(entries(base.path()), ["sweep-20261122-020611"]);
@@ -101,7 +118,10 @@ fn run_dir_lifecycle() {
     assert!(base.path().join(".y-20261122-020611.partial").is_dir());
     // bad names
     for bad in ["", ".hidden", "a/b"] {
-        assert!(matches!(RunDir::create(base.path(), bad), Err(Error::Invalid { .. })), "{bad:?}");
+        assert!(
+            matches!(RunDir::create(base.path(), bad), Err(Error::Invalid { .. })),
+            "{bad:?}"
+        );
     }
     // no temporary files left anywhere
     assert!(entries(&done).iter().all(|n| !n.contains(".tmp-")));
@@ -116,21 +136,43 @@ fn grid_png_decodes_to_expected_size_and_pixels() {
     let mut rgb = vec![0.0f32; 3 * 12]; // [3, 3, 4]: red plane 1, others 0
     rgb[..12].iter_mut().for_each(|v| *v = 1.0);
     let images = [
-        GridImage::Grey { rows: 3, cols: 4, pixels: &a },
-        GridImage::GreyF32 { rows: 3, cols: 4, data: &b },
-        GridImage::Rgb { height: 3, width: 4, data: &rgb },
+        GridImage::Grey {
+            rows: 3,
+            cols: 4,
+            pixels: &a,
+        },
+        GridImage::GreyF32 {
+            rows: 3,
+            cols: 4,
+            data: &b,
+        },
+        GridImage::Rgb {
+            height: 3,
+            width: 4,
+            data: &rgb,
+        },
     ];
     let scale = 3;
     image_grid(&p, &images, 2, scale, None).unwrap();
     let img = image::open(&p).unwrap().to_rgb8();
     let (w, h) = grid_size(&images, 2, scale, false);
     assert_eq!((img.width() as usize, img.height() as usize), (w, h));
-    assert_eq!((w, h), (2 * (4 * 3 + GRID_PAD) + GRID_PAD, 2 * (3 * 3 + GRID_PAD) + GRID_PAD));
+    assert_eq!(
+        (w, h),
+        (
+            2 * (4 * 3 + GRID_PAD) + GRID_PAD,
+            2 * (3 * 3 + GRID_PAD) + GRID_PAD
+        )
+    );
     // image 0 pixel (row 2, col 3) = 11 * 20 = 220, at its 3x3 block
     let (x0, y0) = (GRID_PAD, GRID_PAD);
     for dy in 0..3 {
         for dx in 0..3 {
-            assert_eq!(img.get_pixel((x0 + 3 * scale + dx) as u32, (y0 + 2 * scale + dy) as u32).0, [220; 3]);
+            assert_eq!(
+                img.get_pixel((x0 + 3 * scale + dx) as u32, (y0 + 2 * scale + dy) as u32)
+                    .0,
+                [220; 3]
+            );
         }
     }
     assert_eq!(img.get_pixel(x0 as u32, y0 as u32).0, [0; 3]);
@@ -149,7 +191,11 @@ fn grid_labels_draw_text_and_bad_input_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("labelled.png");
     let a = vec![0u8; 28 * 28];
-    let images = [GridImage::Grey { rows: 28, cols: 28, pixels: &a }; 2];
+    let images = [GridImage::Grey {
+        rows: 28,
+        cols: 28,
+        pixels: &a,
+    }; 2];
     let labels = vec!["sans 0".to_string(), "serif 9".to_string()];
     image_grid(&p, &images, 2, 1, Some(&labels)).unwrap();
     let img = image::open(&p).unwrap().to_rgb8();
@@ -161,11 +207,27 @@ fn grid_labels_draw_text_and_bad_input_is_rejected() {
         .count();
     assert!(dark > 10, "label not drawn ({dark} dark pixels)");
     // wrong data length, wrong label count, zero columns
-    let short = [GridImage::Grey { rows: 28, cols: 28, pixels: &a[..10] }];
-    assert!(matches!(image_grid(&p, &short, 1, 1, None), Err(Error::Invalid { .. })));
-    assert!(matches!(image_grid(&p, &images, 2, 1, Some(&labels[..1])), Err(Error::Invalid { .. })));
-    assert!(matches!(image_grid(&p, &images, 0, 1, None), Err(Error::Invalid { .. })));
-    assert!(matches!(image_grid(&p, &[], 1, 1, None), Err(Error::Invalid { .. })));
+    let short = [GridImage::Grey {
+        rows: 28,
+        cols: 28,
+        pixels: &a[..10],
+    }];
+    assert!(matches!(
+        image_grid(&p, &short, 1, 1, None),
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        image_grid(&p, &images, 2, 1, Some(&labels[..1])),
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        image_grid(&p, &images, 0, 1, None),
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        image_grid(&p, &[], 1, 1, None),
+        Err(Error::Invalid { .. })
+    ));
 }
 
 #[test]
@@ -177,8 +239,14 @@ fn line_plot_writes_a_png() {
         x_label: "alpha".into(),
         y_label: "accuracy".into(),
         series: vec![
-            Series { name: "main task".into(), points: vec![(0.0, 0.99), (0.5, 0.985), (1.0, 0.97), (2.0, 0.95)] },
-            Series { name: "collateral (font)".into(), points: vec![(0.0, 0.97), (0.5, 0.8), (1.0, 0.6), (2.0, 0.52)] },
+            Series {
+                name: "main task".into(),
+                points: vec![(0.0, 0.99), (0.5, 0.985), (1.0, 0.97), (2.0, 0.95)],
+            },
+            Series {
+                name: "collateral (font)".into(),
+                points: vec![(0.0, 0.97), (0.5, 0.8), (1.0, 0.6), (2.0, 0.52)],
+            },
         ],
         y_range: Some((0.4, 1.0)),
         size: (640, 400),
@@ -190,10 +258,22 @@ fn line_plot_writes_a_png() {
     let has = |c: [u8; 3]| img.pixels().any(|px| px.0 == c);
     assert!(has([31, 119, 180]) && has([255, 127, 14]));
     // text was rendered (dark pixels in the title band)
-    let dark_title = (0..640).flat_map(|x| (0..30).map(move |y| (x, y))).filter(|&(x, y)| img.get_pixel(x, y).0[0] < 100).count();
+    let dark_title = (0..640)
+        .flat_map(|x| (0..30).map(move |y| (x, y)))
+        .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 100)
+        .count();
     assert!(dark_title > 50, "title not drawn: {dark_title}");
-    let bad = LinePlot { series: vec![Series { name: "x".into(), points: vec![(0.0, f64::NAN)] }], ..plot.clone() };
+    let bad = LinePlot {
+        series: vec![Series {
+            name: "x".into(),
+            points: vec![(0.0, f64::NAN)],
+        }],
+        ..plot.clone()
+    };
     assert!(matches!(line_plot(&p, &bad), Err(Error::Invalid { .. })));
-    let empty = LinePlot { series: vec![], ..plot };
+    let empty = LinePlot {
+        series: vec![],
+        ..plot
+    };
     assert!(matches!(line_plot(&p, &empty), Err(Error::Invalid { .. })));
 }

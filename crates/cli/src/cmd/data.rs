@@ -80,7 +80,11 @@ fn run_fonts(a: FontsArgs) -> anyhow::Result<()> {
     let defaults = FontCharConfig::default();
     let cfg = FontCharConfig {
         chars: a.chars,
-        fonts: if a.fonts.is_empty() { defaults.fonts.clone() } else { a.fonts },
+        fonts: if a.fonts.is_empty() {
+            defaults.fonts.clone()
+        } else {
+            a.fonts
+        },
         train: a.train,
         test: a.test,
         seed: a.seed,
@@ -93,8 +97,10 @@ fn run_fonts(a: FontsArgs) -> anyhow::Result<()> {
     let total = (cfg.train + cfg.test) as u64;
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message("rendering");
     let started = Instant::now();
@@ -104,10 +110,15 @@ fn run_fonts(a: FontsArgs) -> anyhow::Result<()> {
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(images = total, seconds = secs, "rendered font characters");
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    idx::write_split(&a.out, "fonts", &split).with_context(|| format!("writing IDX files to {}", a.out.display()))?;
+    idx::write_split(&a.out, "fonts", &split)
+        .with_context(|| format!("writing IDX files to {}", a.out.display()))?;
     write_json(&a.out.join("fonts-config.json"), &cfg).context("writing fonts-config.json")?;
     // Contact sheet: one row per font, `samples` images per character.
-    let set = if split.train.n > 0 { &split.train } else { &split.test };
+    let set = if split.train.n > 0 {
+        &split.train
+    } else {
+        &split.test
+    };
     let n_fonts = set.sensitive_names.len();
     let n_chars = set.class_names.len();
     let mut picks = Vec::new();
@@ -116,7 +127,10 @@ fn run_fonts(a: FontsArgs) -> anyhow::Result<()> {
     for f in 0..n_fonts {
         for c in 0..n_chars {
             let found: Vec<usize> = (0..set.n)
-                .filter(|&i| usize::from(set.labels[i]) == c && sens.get(i).is_some_and(|&s| usize::from(s) == f))
+                .filter(|&i| {
+                    usize::from(set.labels[i]) == c
+                        && sens.get(i).is_some_and(|&s| usize::from(s) == f)
+                })
                 .take(a.samples.max(1))
                 .collect();
             for i in found {
@@ -144,13 +158,24 @@ fn run_fonts(a: FontsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn contact_sheet(set: &ImageSet, picks: &[usize], labels: &[String], cols: usize, path: &Path) -> anyhow::Result<()> {
+fn contact_sheet(
+    set: &ImageSet,
+    picks: &[usize],
+    labels: &[String],
+    cols: usize,
+    path: &Path,
+) -> anyhow::Result<()> {
     let images: Vec<GridImage<'_>> = picks
         .iter()
         .filter_map(|&i| set.image(i))
-        .map(|pixels| GridImage::Grey { rows: set.rows, cols: set.cols, pixels })
+        .map(|pixels| GridImage::Grey {
+            rows: set.rows,
+            cols: set.cols,
+            pixels,
+        })
         .collect();
-    image_grid(path, &images, cols.max(1), 2, Some(labels)).with_context(|| format!("writing {}", path.display()))
+    image_grid(path, &images, cols.max(1), 2, Some(labels))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn run_fashion(a: FashionArgs) -> anyhow::Result<()> {
@@ -168,7 +193,10 @@ fn run_fashion(a: FashionArgs) -> anyhow::Result<()> {
     let mut picks = Vec::new();
     let mut labels = Vec::new();
     for (c, name) in set.class_names.iter().enumerate() {
-        for i in (0..set.n).filter(|&i| usize::from(set.labels[i]) == c).take(k) {
+        for i in (0..set.n)
+            .filter(|&i| usize::from(set.labels[i]) == c)
+            .take(k)
+        {
             picks.push(i);
             labels.push(name.clone());
         }
