@@ -23,6 +23,7 @@ use privsplit_report::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::encryption_step::{self, EncryptionConfig, EncryptionOutcome};
 use crate::overrides;
 
 /// The embedded default config (`crates/cli/src/default-run.toml`).
@@ -40,6 +41,8 @@ pub struct RunConfig {
     pub fonts: FontCharConfig,
     /// Collateral learning and the defence.
     pub collateral: CollateralConfig,
+    /// Encrypted inference of the undefended private part.
+    pub encryption: EncryptionConfig,
 }
 
 impl Default for RunConfig {
@@ -49,6 +52,7 @@ impl Default for RunConfig {
             out_dir: PathBuf::from("runs"),
             fonts: FontCharConfig::default(),
             collateral: CollateralConfig::default(),
+            encryption: EncryptionConfig::default(),
         }
     }
 }
@@ -83,6 +87,7 @@ impl RunConfig {
         }
         self.fonts.validate()?;
         self.collateral.validate()?;
+        self.encryption.validate()?;
         Ok(())
     }
 }
@@ -103,6 +108,7 @@ struct RunReport<'a> {
     config: &'a RunConfig,
     dataset: DatasetSummary,
     collateral: &'a CollateralOutcome,
+    encryption: Option<EncryptionOutcome>,
     seconds: StepSeconds,
 }
 
@@ -110,6 +116,7 @@ struct RunReport<'a> {
 struct StepSeconds {
     dataset: f64,
     collateral: f64,
+    encryption: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -194,6 +201,29 @@ fn run_into(cfg: &RunConfig, config_text: &str, quiet: bool, dir: &RunDir) -> an
     secs.collateral = t.elapsed().as_secs_f64();
     write_tradeoff_plot(&outcome, &out.join("tradeoff.png"))?;
 
+    // 3. Encrypted inference of the undefended private part.
+    let t = Instant::now();
+    let encryption = if cfg.encryption.enabled {
+        let trained = outcome
+            .undefended
+            .as_ref()
+            .context("the collateral step returned no trained model")?;
+        let pb = bar(quiet, 0, "encrypted inference");
+        pb.enable_steady_tick(std::time::Duration::from_millis(200));
+        let e = encryption_step::run(
+            &cfg.encryption,
+            trained,
+            &outcome.undefended_weights,
+            &data.test,
+        )
+        .context("encrypted inference")?;
+        pb.finish_and_clear();
+        Some(e)
+    } else {
+        None
+    };
+    secs.encryption = t.elapsed().as_secs_f64();
+
     let dataset = DatasetSummary {
         train_images: data.train.n,
         test_images: data.test.n,
@@ -207,6 +237,7 @@ fn run_into(cfg: &RunConfig, config_text: &str, quiet: bool, dir: &RunDir) -> an
         config: cfg,
         dataset,
         collateral: &outcome,
+        encryption,
         seconds: secs,
     };
     write_json(&out.join("report.json"), &report)?;
@@ -339,9 +370,39 @@ fn human_report(r: &RunReport<'_>) -> Report {
         ))
         .table(&header_refs, rows)
         .figure("tradeoff.png", "Main-task and collateral accuracy per alpha.");
+    if let Some(e) = &r.encryption {
+        rep.section("Encrypted inference of the private layer (quadratic functional encryption)")
+            .paragraph(format!(
+                "The undefended private part, quantised (|P| <= {}, |Q| <= {}), evaluated on ciphertexts: the server \
+                 learns output(x) through the functional key and a bounded discrete log (|output| <= {}, table of {} \
+                 baby steps), nothing else about x. Decrypted integers equal the quantised plaintext outputs: {}.",
+                r.config.encryption.p_max, r.config.encryption.q_max, e.dlog_bound, e.dlog_table_entries, e.exact
+            ))
+            .table(
+                &["model", "images", "accuracy"],
+                vec![
+                    vec!["float (clear)".into(), e.test_images.to_string(), pct(e.float_accuracy)],
+                    vec!["quantised (clear)".into(), e.test_images.to_string(), pct(e.quantised_accuracy)],
+                    vec!["quantised (clear), sample".into(), e.samples.to_string(), pct(e.quantised_accuracy_on_samples)],
+                    vec!["encrypted, sample".into(), e.samples.to_string(), pct(e.encrypted_accuracy)],
+                ],
+            )
+            .table(
+                &["cost", "value"],
+                vec![
+                    vec!["ciphertext".into(), format!("{} bytes", e.ciphertext_bytes)],
+                    vec!["functional key".into(), format!("{} bytes", e.functional_key_bytes)],
+                    vec!["setup".into(), format!("{:.1} ms", e.setup_ms)],
+                    vec!["functional-key generation".into(), format!("{:.1} ms", e.keygen_ms)],
+                    vec!["discrete-log table".into(), format!("{:.1} ms", e.dlog_table_ms)],
+                    vec!["encrypt, per image".into(), format!("{:.1} ms", e.encrypt_ms_per_image)],
+                    vec!["decrypt + classify, per image".into(), format!("{:.1} ms", e.decrypt_classify_ms_per_image)],
+                ],
+            );
+    }
     rep.section("Timing").paragraph(format!(
-        "dataset {:.1} s, collateral learning + defence {:.1} s.",
-        r.seconds.dataset, r.seconds.collateral
+        "dataset {:.1} s, collateral learning + defence {:.1} s, encrypted inference {:.1} s.",
+        r.seconds.dataset, r.seconds.collateral, r.seconds.encryption
     ));
     rep
 }

@@ -5,5 +5,6 @@
 //! in [`experiment`].
 
 pub mod cmd;
+pub mod encryption_step;
 pub mod experiment;
 pub mod overrides;
