@@ -23,6 +23,17 @@ pub enum Error {
         source: std::io::Error,
     },
     // -- variants added by the collateral-learning work (issue 2) below this line --
+    /// A model operation (training, evaluation, weight I/O) failed.
+    #[error(transparent)]
+    Model(#[from] privsplit_models::Error),
+    /// A classic baseline (logistic regression, k-NN via linfa) failed.
+    #[error("{method}: {detail}")]
+    Classic {
+        /// The baseline (`"logistic"`, `"knn"`).
+        method: String,
+        /// The library's message.
+        detail: String,
+    },
     // -- variants added by the model-zoo / reconstruction work (issue 4) below this line --
 }
 

@@ -3,4 +3,10 @@
 mod error;
 pub use error::{Error, Result};
 
+pub mod experiment;
 pub mod semi_adversarial;
+pub mod synthetic;
+
+pub use experiment::{
+    run_collateral, AlphaOutcome, Attacker, CollateralConfig, CollateralOutcome, TrainedSplit,
+};

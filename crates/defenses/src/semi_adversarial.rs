@@ -1,1 +1,355 @@
-//! To be written (issue 2).
+//! Semi-adversarial training (Ryffel et al., "Partially Encrypted Machine Learning using Functional
+//! Encryption", NeurIPS 2019, §5).
+//!
+//! Three networks: the private part `Q` (encrypted at inference), the public head `C` (main task) and an
+//! adversary `F` (sensitive attribute from `output(x)`). Each batch takes three steps:
+//!
+//! 1. train `C` on `L_main(C(Q(x)), y)` with `Q` frozen;
+//! 2. train `F` on `L_sensitive(F(Q(x)), s)` with `Q` frozen;
+//! 3. train `Q` on `L_main - alpha * L_sensitive` with `C` and `F` frozen,
+//!
+//! where both losses are cross-entropies. alpha = 0 is "no defence".
+//!
+//! **Freezing.** Steps 1-2 feed `C` and `F` a *detached* `output(x)`, so no gradient reaches `Q`; step 3
+//! runs `C` and `F` through copies with `no_grad()` parameters, and every step updates only the module
+//! it trains (its own optimiser, gradients extracted for that module only). The tests check that the
+//! frozen networks' parameters are bit-for-bit unchanged by a step.
+
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Device;
+use privsplit_models::adversary::Adversary;
+use privsplit_models::quadratic::{PublicHead, QuadraticPrivate};
+use privsplit_models::tensor::{labels_batch, Features};
+use privsplit_models::train::{cross_entropy, epoch_batches, scalar, OptimizerConfig, Progress};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Settings of the defence phase.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SemiAdversarialConfig {
+    /// Weight of the sensitive loss subtracted from `Q`'s objective, >= 0 (the paper tries 0 to 3).
+    pub alpha: f32,
+    /// Epochs of three-step training.
+    pub epochs: usize,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Optimiser of each of `Q`, `C`, `F` (one state each); SGD per the paper (Adam diverged for alpha > 0.5).
+    pub optimizer: OptimizerConfig,
+    /// Seed of the shuffling.
+    pub seed: u64,
+}
+
+impl SemiAdversarialConfig {
+    /// Checks alpha (finite, >= 0), batch size and optimiser.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the bad setting.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
+            return Err(Error::Invalid {
+                what: "semi-adversarial training: alpha".into(),
+                expected: "a finite value >= 0".into(),
+                got: self.alpha.to_string(),
+            });
+        }
+        if self.batch_size == 0 {
+            return Err(Error::Invalid {
+                what: "semi-adversarial training: batch size".into(),
+                expected: "> 0".into(),
+                got: "0".into(),
+            });
+        }
+        self.optimizer
+            .validate("semi-adversarial training")
+            .map_err(Error::from)
+    }
+}
+
+/// The three networks of semi-adversarial training, on the training (autodiff) device.
+#[derive(Debug, Clone)]
+pub struct Trio {
+    /// The private part `Q`.
+    pub private: QuadraticPrivate,
+    /// The public head `C`.
+    pub head: PublicHead,
+    /// The adversary `F`.
+    pub adversary: Adversary,
+}
+
+/// The optimiser states of the three networks, kept across epochs.
+pub struct TrioOptimizers {
+    q: ModuleOptimizer,
+    c: ModuleOptimizer,
+    f: ModuleOptimizer,
+}
+
+impl TrioOptimizers {
+    /// Fresh optimisers of `cfg`'s kind for `Q`, `C` and `F`.
+    pub fn new(cfg: &OptimizerConfig) -> Self {
+        Self {
+            q: cfg.init(),
+            c: cfg.init(),
+            f: cfg.init(),
+        }
+    }
+}
+
+/// Losses of one three-step batch (cross-entropy, nats).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepLosses {
+    /// `L_main` of step 1 (before `C`'s update).
+    pub main: f32,
+    /// `L_sensitive` of step 2 (before `F`'s update).
+    pub sensitive: f32,
+}
+
+/// One batch of semi-adversarial training: steps 1-3 above, on images `x` `[batch, inputs]` with main
+/// labels `y` and sensitive labels `s` (tensors on `device`, an autodiff device).
+pub fn step(
+    trio: Trio,
+    opt: &mut TrioOptimizers,
+    x: burn::tensor::Tensor<2>,
+    y: burn::tensor::Tensor<1, burn::tensor::Int>,
+    s: burn::tensor::Tensor<1, burn::tensor::Int>,
+    alpha: f32,
+    lr: f64,
+) -> (Trio, StepLosses) {
+    let Trio {
+        private,
+        head,
+        adversary,
+    } = trio;
+    let z = private.forward(x);
+    let z_frozen = z.clone().detach();
+
+    // (1) C on L_main, Q frozen (detached input).
+    let loss_c = cross_entropy(head.forward(z_frozen.clone()), y.clone());
+    let main = scalar(&loss_c);
+    let grads = GradientsParams::from_grads(loss_c.backward(), &head);
+    let head = opt.c.step(lr, head, grads);
+
+    // (2) F on L_sensitive, Q frozen.
+    let loss_f = cross_entropy(adversary.forward(z_frozen), s.clone());
+    let sensitive = scalar(&loss_f);
+    let grads = GradientsParams::from_grads(loss_f.backward(), &adversary);
+    let adversary = opt.f.step(lr, adversary, grads);
+
+    // (3) Q on L_main - alpha * L_sensitive, C and F frozen.
+    let c_frozen = head.clone().no_grad();
+    let mut loss_q = cross_entropy(c_frozen.forward(z.clone()), y);
+    if alpha > 0.0 {
+        let f_frozen = adversary.clone().no_grad();
+        loss_q = loss_q - cross_entropy(f_frozen.forward(z), s).mul_scalar(alpha);
+    }
+    let grads = GradientsParams::from_grads(loss_q.backward(), &private);
+    let private = opt.q.step(lr, private, grads);
+
+    (
+        Trio {
+            private,
+            head,
+            adversary,
+        },
+        StepLosses { main, sensitive },
+    )
+}
+
+/// Runs `cfg.epochs` epochs of semi-adversarial training on `x` `[n, inputs]` (images in `[0, 1]`), main
+/// labels `y` `[n]` and sensitive labels `s` `[n]`, on `device` (autodiff). `phase` names the progress
+/// reports; their `loss` is the mean `L_main` of the epoch so far.
+///
+/// # Errors
+/// [`Error::Invalid`] on a bad config or mismatched inputs; [`Error::Model`] when batching fails or a
+/// loss is not finite (`Diverged`: lower the learning rate or alpha).
+#[allow(clippy::too_many_arguments)] // the three inputs and the two optimiser-related arguments are distinct
+pub fn train(
+    mut trio: Trio,
+    opt: &mut TrioOptimizers,
+    x: &Features,
+    y: &[u8],
+    s: &[u8],
+    cfg: &SemiAdversarialConfig,
+    device: &Device,
+    phase: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Trio> {
+    cfg.validate()?;
+    if x.rows == 0 || x.rows != y.len() || x.rows != s.len() {
+        return Err(Error::Invalid {
+            what: "semi-adversarial training set".into(),
+            expected: "as many main and sensitive labels as images, at least one".into(),
+            got: format!(
+                "{} images, {} labels, {} sensitive",
+                x.rows,
+                y.len(),
+                s.len()
+            ),
+        });
+    }
+    for epoch in 0..cfg.epochs {
+        let batches = epoch_batches(x.rows, cfg.batch_size, cfg.seed, epoch);
+        let steps = batches.len();
+        let mut sum = 0.0f32;
+        for (i, idx) in batches.iter().enumerate() {
+            let xb = x.batch(idx, device)?;
+            let yb = labels_batch(y, idx, device)?;
+            let sb = labels_batch(s, idx, device)?;
+            let (t, losses) = step(trio, opt, xb, yb, sb, cfg.alpha, cfg.optimizer.lr);
+            trio = t;
+            if !(losses.main.is_finite() && losses.sensitive.is_finite()) {
+                return Err(privsplit_models::Error::Diverged {
+                    phase: phase.to_string(),
+                    epoch: epoch + 1,
+                    loss: if losses.main.is_finite() {
+                        losses.sensitive
+                    } else {
+                        losses.main
+                    },
+                }
+                .into());
+            }
+            sum += losses.main;
+            progress(Progress {
+                phase: phase.to_string(),
+                epoch: epoch + 1,
+                epochs: cfg.epochs,
+                step: i + 1,
+                steps,
+                loss: sum / (i + 1) as f32,
+            });
+        }
+    }
+    Ok(trio)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use privsplit_models::adversary::{AdversaryConfig, AdversaryKind};
+    use privsplit_models::quadratic::QuadraticConfig;
+    use privsplit_models::train::parameter_values;
+
+    #[test]
+    fn each_step_moves_only_the_network_it_trains() {
+        let dev = burn::tensor::Device::flex().autodiff();
+        let cfg = QuadraticConfig {
+            inputs: 16,
+            hidden: 5,
+            outputs: 3,
+            head_hidden: 6,
+            classes: 3,
+        };
+        let trio = Trio {
+            private: cfg.init_private(&dev, 1).unwrap(),
+            head: cfg.init_head(&dev, 2).unwrap(),
+            adversary: AdversaryConfig {
+                kind: AdversaryKind::Mlp,
+                inputs: 3,
+                classes: 2,
+            }
+            .init(&dev, 3)
+            .unwrap(),
+        };
+        let x = Features::new((0..8 * 16).map(|i| (i % 7) as f32 / 7.0).collect(), 8, 16).unwrap();
+        let idx: Vec<usize> = (0..8).collect();
+        let y = [0u8, 1, 2, 0, 1, 2, 0, 1];
+        let s = [0u8, 1, 0, 1, 0, 1, 1, 0];
+        let (q0, c0, f0) = (
+            parameter_values(&trio.private),
+            parameter_values(&trio.head),
+            parameter_values(&trio.adversary),
+        );
+
+        // Steps 1-2 alone (alpha irrelevant) must leave Q untouched: lr 0 for Q is impossible to set
+        // separately, so run the full step and check each network against an independent re-run.
+        let mut opt = TrioOptimizers::new(&OptimizerConfig::sgd(0.1, 0.0));
+        let xb = x.batch(&idx, &dev).unwrap();
+        let yb = labels_batch(&y, &idx, &dev).unwrap();
+        let sb = labels_batch(&s, &idx, &dev).unwrap();
+        let (after, _) = step(
+            trio.clone(),
+            &mut opt,
+            xb.clone(),
+            yb.clone(),
+            sb.clone(),
+            2.0,
+            0.1,
+        );
+
+        // C after the step = C trained alone on the detached outputs of the *initial* Q.
+        let z = trio.private.forward(xb.clone()).detach();
+        let loss = cross_entropy(trio.head.forward(z.clone()), yb.clone());
+        let g = GradientsParams::from_grads(loss.backward(), &trio.head);
+        let c_alone = OptimizerConfig::sgd(0.1, 0.0)
+            .init()
+            .step(0.1, trio.head.clone(), g);
+        assert_eq!(parameter_values(&after.head), parameter_values(&c_alone));
+        // F likewise.
+        let loss = cross_entropy(trio.adversary.forward(z), sb);
+        let g = GradientsParams::from_grads(loss.backward(), &trio.adversary);
+        let f_alone = OptimizerConfig::sgd(0.1, 0.0)
+            .init()
+            .step(0.1, trio.adversary.clone(), g);
+        assert_eq!(
+            parameter_values(&after.adversary),
+            parameter_values(&f_alone)
+        );
+        // All three moved, and the originals (frozen copies were made from clones) did not.
+        assert_ne!(parameter_values(&after.private), q0);
+        assert_ne!(parameter_values(&after.head), c0);
+        assert_ne!(parameter_values(&after.adversary), f0);
+        assert_eq!(parameter_values(&trio.private), q0);
+        assert_eq!(parameter_values(&trio.head), c0);
+        assert_eq!(parameter_values(&trio.adversary), f0);
+        // The frozen copies used in step 3 did not become untrainable originals: a second step moves C again.
+        let (again, _) = step(
+            after.clone(),
+            &mut opt,
+            xb,
+            yb,
+            labels_batch(&s, &idx, &dev).unwrap(),
+            2.0,
+            0.1,
+        );
+        assert_ne!(parameter_values(&again.head), parameter_values(&after.head));
+        assert_ne!(
+            parameter_values(&again.adversary),
+            parameter_values(&after.adversary)
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_rejected() {
+        let ok = SemiAdversarialConfig {
+            alpha: 1.0,
+            epochs: 1,
+            batch_size: 4,
+            optimizer: OptimizerConfig::sgd(0.1, 0.9),
+            seed: 0,
+        };
+        assert!(ok.validate().is_ok());
+        assert!(SemiAdversarialConfig { alpha: -1.0, ..ok }
+            .validate()
+            .is_err());
+        assert!(SemiAdversarialConfig {
+            alpha: f32::NAN,
+            ..ok
+        }
+        .validate()
+        .is_err());
+        assert!(SemiAdversarialConfig {
+            batch_size: 0,
+            ..ok
+        }
+        .validate()
+        .is_err());
+        assert!(SemiAdversarialConfig {
+            optimizer: OptimizerConfig::sgd(-1.0, 0.0),
+            ..ok
+        }
+        .validate()
+        .is_err());
+    }
+}

@@ -23,6 +23,24 @@ pub enum Error {
         source: std::io::Error,
     },
     // -- variants added by the collateral-learning work (issue 2) below this line --
+    /// Saving or loading weights (safetensors) at `path` failed.
+    #[error("weights {path}: {detail}")]
+    Store {
+        /// The weight file.
+        path: std::path::PathBuf,
+        /// What went wrong (the store's message).
+        detail: String,
+    },
+    /// Training produced a non-finite loss (the learning rate is usually too high).
+    #[error("{phase}: training diverged (loss {loss}) in epoch {epoch}; try a lower learning rate")]
+    Diverged {
+        /// The training phase.
+        phase: String,
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The loss seen.
+        loss: f32,
+    },
     // -- variants added by the model-zoo / reconstruction work (issue 4) below this line --
 }
 
