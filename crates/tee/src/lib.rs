@@ -1,4 +1,6 @@
 #![doc = include_str!("../README.md")]
+// Tests assert with unwrap: a panic there is the failure report.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod error;
 pub use error::{AttestationFailure, ChannelFailure, Error, Result};

@@ -1,5 +1,6 @@
 //! Verification of the recorded sample evidence shipped by `dcap-qvl` and `sev` (see fixtures/README.md):
 //! accepted as recorded, rejected when modified, expired, of the wrong measurement or report data.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use privsplit_tee::attestation::{
     dcap, snp, Evidence, Policy, PolicyVerifier, SnpTcb, TeeKind, Verifier,

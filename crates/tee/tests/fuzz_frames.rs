@@ -1,5 +1,6 @@
 //! 10^5+ random and mutated frames through the parser: clear errors, no panic, bounded memory, and
 //! every accepted frame re-encodes to the bytes it came from.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use privsplit_tee::fuzzing::{fuzz_frame, fuzz_frame_stream};
 use privsplit_tee::wire::{Frame, FrameKind, TensorMsg};

@@ -1,6 +1,7 @@
 //! End-to-end serving on loopback (127.0.0.1, OS-assigned ports): correctness against the in-process
 //! split run, 1,000 requests from 16 concurrent clients, the untrusted service killed and restarted,
 //! a failing hardware attester, a relaying man-in-the-middle, and the feature dump.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! The Fashion-MNIST CNN of the zoo served split across the two services on loopback: each service
 //! loads only its side from a safetensors file, and the answers equal the in-process full forward pass.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 #![cfg(feature = "staged")]
 
 use std::sync::Arc;

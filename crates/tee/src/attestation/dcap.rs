@@ -34,7 +34,7 @@ impl Verifier for DcapVerifier {
             )));
         };
         let collateral = collateral
-            .as_ref()
+            .as_deref()
             .or(self.policy.dcap_collateral.as_ref())
             .ok_or_else(|| {
                 attest(AttestReason::Policy(
@@ -72,12 +72,7 @@ impl Verifier for DcapVerifier {
             return Err(attest(AttestReason::Debug));
         }
         self.policy.check_measurement(&measurement)?;
-        if !self
-            .policy
-            .accepted_tcb_statuses
-            .iter()
-            .any(|s| *s == verified.status)
-        {
+        if !self.policy.accepted_tcb_statuses.contains(&verified.status) {
             return Err(attest(AttestReason::Tcb(format!(
                 "status {} (advisories {:?}) not in accepted {:?}",
                 verified.status, verified.advisory_ids, self.policy.accepted_tcb_statuses

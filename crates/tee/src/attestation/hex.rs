@@ -17,7 +17,7 @@ pub fn encode_hex(b: &[u8]) -> String {
 /// A message naming the first bad character or an odd length.
 pub fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
     let s = s.trim();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("hex string of odd length {}", s.len()));
     }
     let nib = |c: u8| -> Result<u8, String> {

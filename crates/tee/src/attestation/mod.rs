@@ -44,7 +44,7 @@ pub enum Evidence {
         #[serde(with = "hex::serde_hex")]
         quote: Vec<u8>,
         /// Intel PCS / PCCS collateral (signed by Intel, so its carrier need not be trusted).
-        collateral: Option<dcap_qvl::QuoteCollateralV3>,
+        collateral: Option<Box<dcap_qvl::QuoteCollateralV3>>,
     },
     /// An AMD SEV-SNP attestation report (1184 bytes) and the VCEK certificate (DER) that signed it.
     SevSnp {

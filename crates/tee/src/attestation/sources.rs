@@ -2,8 +2,8 @@
 //! against a temporary directory; none of them ever falls back to [`super::InsecureDevAttester`].
 //!
 //! - [`ConfigfsTsmAttester`]: Linux configfs-tsm (`Documentation/ABI/testing/configfs-tsm`, kernel
-//!   >= 6.7), used for TDX (`provider` = `tdx_guest`, `outblob` = a DCAP quote) and SEV-SNP (`sev_guest`,
-//!   `outblob` = the report, `auxblob` = the GHCB certificate table with the VCEK).
+//!   6.7 or later), used for TDX (`provider` = `tdx_guest`, `outblob` = a DCAP quote) and SEV-SNP (`sev_guest`,
+//!   `outblob` = the report, `auxblob` = the GHCB certificate table with the VCEK.)
 //! - [`SevGuestAttester`]: `/dev/sev-guest` through `sev::firmware::guest::Firmware` (extended report).
 //! - [`GramineAttester`]: Gramine-SGX's pseudo-files `/dev/attestation/{attestation_type,
 //!   user_report_data, quote}` (Gramine docs, "Attestation and Secret Provisioning").
@@ -135,7 +135,7 @@ impl ConfigfsTsmAttester {
         match out.provider.as_str() {
             "tdx_guest" => Ok(Evidence::DcapQuote {
                 quote: out.outblob,
-                collateral: self.collateral.clone(),
+                collateral: self.collateral.clone().map(Box::new),
             }),
             "sev_guest" => {
                 let vcek_der = out
@@ -214,7 +214,7 @@ impl Attester for GramineAttester {
         }
         Ok(Evidence::DcapQuote {
             quote,
-            collateral: self.collateral.clone(),
+            collateral: self.collateral.clone().map(Box::new),
         })
     }
 }
@@ -312,12 +312,14 @@ pub fn attester_from_spec(
             root.unwrap_or_else(|| PathBuf::from(GRAMINE_ROOT)),
             collateral,
         )),
-        _ => return Err(Error::Config {
-            what: "attester",
-            reason: format!(
+        _ => {
+            return Err(Error::Config {
+                what: "attester",
+                reason: format!(
                 "{spec:?}: expected insecure-dev, configfs-tsm[:ROOT], sev-guest or gramine[:ROOT]"
             ),
-        }),
+            })
+        }
     })
 }
 
