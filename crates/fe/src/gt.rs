@@ -58,9 +58,14 @@ pub fn vartime_multi_pow_small(bases: &[Gt], exps: &[i64]) -> Gt {
 /// `blstrs`' own serde encoding). Collected through the library's `Serialize` impl, because `blstrs` does
 /// not export `Fp12`'s accessors.
 pub fn gt_limbs(x: &Gt) -> [u64; 72] {
+    collect(x, 72)
+}
+
+fn collect(x: &Gt, limit: usize) -> [u64; 72] {
     let mut c = LimbCollector {
         limbs: [0; 72],
         len: 0,
+        limit,
     };
     // The collector accepts exactly the shape of `blstrs`' encoding; any other shape leaves zeros, which
     // only weakens the key (the discrete-log search verifies every candidate).
@@ -71,13 +76,15 @@ pub fn gt_limbs(x: &Gt) -> [u64; 72] {
 /// 64-bit key of an element of `G_T` for the baby-step table: the low limb of the first coefficient mixed
 /// with the second. Distinct elements can share a key; the discrete-log search verifies candidates.
 pub fn gt_key(x: &Gt) -> u64 {
-    let l = gt_limbs(x);
+    // Stops the encoding after the first two coefficients (the collector returns an error there).
+    let l = collect(x, 12);
     l[0] ^ l[6].rotate_left(32)
 }
 
 struct LimbCollector {
     limbs: [u64; 72],
     len: usize,
+    limit: usize,
 }
 
 #[derive(Debug)]
@@ -113,7 +120,7 @@ impl<'a> Serializer for &'a mut LimbCollector {
     type SerializeStructVariant = Impossible<(), CollectError>;
 
     fn serialize_u64(self, v: u64) -> Result<(), CollectError> {
-        if self.len >= self.limbs.len() {
+        if self.len >= self.limit {
             return Err(CollectError);
         }
         self.limbs[self.len] = v;

@@ -47,10 +47,11 @@ pub struct QuantConfig {
 }
 
 impl Default for QuantConfig {
-    /// `p_max = 15`, `q_max = 15` (5-bit signed weights): keeps typical decrypted values below about
-    /// 10^10, i.e. a few thousand giant steps with a 2^20-entry discrete-log table.
+    /// `p_max = 7`, `q_max = 7` (4-bit signed weights; the bias column keeps 255 times finer steps): for a
+    /// 784 -> 40 -> 4 layer with trained-like weights, decrypted values stay below about 4 * 10^9, i.e. at
+    /// most about a thousand giant steps each way with a 2^22-entry discrete-log table.
     fn default() -> Self {
-        QuantConfig { p_max: 15, q_max: 15 }
+        QuantConfig { p_max: 7, q_max: 7 }
     }
 }
 
