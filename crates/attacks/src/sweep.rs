@@ -102,13 +102,13 @@ impl SweepConfig {
     /// The Fashion-MNIST small-CNN sweep: every partition point, c-GAN + inverse network + rMLE.
     pub fn fashion_mnist() -> Self {
         let train = AttackTrainConfig {
-            epochs: 4,
-            batch_size: 64,
+            epochs: 3,
+            batch_size: 32,
             learning_rate: 2e-3,
             seed: 7,
             decoder: DecoderConfig {
-                channels: 32,
-                min_channels: 16,
+                channels: 24,
+                min_channels: 12,
             },
         };
         Self {
@@ -116,7 +116,7 @@ impl SweepConfig {
             points: None,
             attacks: vec![AttackKind::Cgan, AttackKind::Inverse, AttackKind::Rmle],
             classifier: ClassifierTrainConfig::default(),
-            attacker_images: 2_000,
+            attacker_images: 1_500,
             eval_images: 200,
             rmle_images: 16,
             inverse: train.clone(),
@@ -206,6 +206,8 @@ pub struct SweepData {
     pub eval: Tensor<4>,
     /// True classes of `eval` (for the accuracy on reconstructions), if known.
     pub eval_labels: Option<Vec<usize>>,
+    /// Classes of `attacker` (for the class-mean baseline), if known.
+    pub attacker_labels: Option<Vec<usize>>,
 }
 
 /// Score of one attack at one partition point.
@@ -286,13 +288,18 @@ pub struct Recommendation {
     pub trusted_ms: f64,
 }
 
-/// SSIM / PSNR of the trivial attack: always answer the attacker dataset's mean image.
+/// SSIM / PSNR of trivial attacks that learn nothing about the individual input.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
-    /// Mean SSIM of the mean image against the evaluation images.
+    /// Mean SSIM of the attacker dataset's mean image against the evaluation images.
     pub ssim: f64,
-    /// Mean PSNR (dB).
+    /// Mean PSNR (dB) of the mean image.
     pub psnr: f64,
+    /// Mean SSIM of the class-mean image (the attacker dataset's mean image of the evaluation image's true
+    /// class): what an attacker who learns only the class achieves. `None` without labels.
+    pub class_mean_ssim: Option<f64>,
+    /// Mean PSNR (dB) of the class-mean image.
+    pub class_mean_psnr: Option<f64>,
 }
 
 /// The sweep report (serialised as `report.json`).
@@ -502,12 +509,43 @@ pub fn run_sweep_on(
     let baseline = match attacker {
         Some(a) => {
             let mean = a.clone().mean_dim(0);
-            let rep = mean.repeat_dim(0, m);
+            let rep = mean.clone().repeat_dim(0, m);
             let s = ssim_psnr_batch(&eval, &rep, 1.0)?;
             let k = s.len() as f64;
+            let class = match (&data.attacker_labels, eval_labels) {
+                (Some(al), Some(el)) if al.len() == a.dims()[0] && el.len() == m => {
+                    let classes = al.iter().chain(el).copied().max().unwrap_or(0) + 1;
+                    let mut means = Vec::with_capacity(classes);
+                    for c in 0..classes {
+                        let idx: Vec<i64> = (0..al.len())
+                            .filter(|&i| al[i] == c)
+                            .map(|i| i as i64)
+                            .collect();
+                        means.push(if idx.is_empty() {
+                            mean.clone()
+                        } else {
+                            let it = Tensor::<1, burn::tensor::Int>::from_ints(
+                                idx.as_slice(),
+                                &a.device(),
+                            );
+                            a.clone().select(0, it).mean_dim(0)
+                        });
+                    }
+                    let rep = Tensor::cat(el.iter().map(|&c| means[c].clone()).collect(), 0);
+                    let s = ssim_psnr_batch(&eval, &rep, 1.0)?;
+                    let k = s.len() as f64;
+                    Some((
+                        s.iter().map(|p| p.0).sum::<f64>() / k,
+                        s.iter().map(|p| p.1.min(100.0)).sum::<f64>() / k,
+                    ))
+                }
+                _ => None,
+            };
             Some(Baseline {
                 ssim: s.iter().map(|p| p.0).sum::<f64>() / k,
                 psnr: s.iter().map(|p| p.1.min(100.0)).sum::<f64>() / k,
+                class_mean_ssim: class.map(|c| c.0),
+                class_mean_psnr: class.map(|c| c.1),
             })
         }
         None => None,
@@ -681,6 +719,7 @@ pub fn run_sweep(
         attacker,
         eval: images_tensor(&split.test, 0, m, &dev)?,
         eval_labels: Some(labels(&split.test, 0, m)),
+        attacker_labels: Some(labels(tr, tr.n - cfg.attacker_images, tr.n)),
     };
     let mut report = run_sweep_on(&model, &data, cfg, progress)?;
     report.train_seconds = train_seconds;
@@ -859,6 +898,7 @@ mod tests {
             attacker: None,
             eval: Tensor::zeros([2, 1, 28, 28], &dev),
             eval_labels: None,
+            attacker_labels: None,
         };
         let err = run_sweep_on(&model, &data, &c, &mut |_| {})
             .expect_err("k")
@@ -896,7 +936,10 @@ mod tests {
         let run = run_sweep(&cfg, &split, &mut |s| eprintln!("{s}")).expect("sweep");
         let r = &run.report;
         assert_eq!(r.points.len(), 2);
-        let base = r.baseline.as_ref().expect("baseline").ssim;
+        let b = r.baseline.as_ref().expect("baseline");
+        let base = b.ssim;
+        // Knowing the class helps: the class-mean image beats the overall mean image.
+        assert!(b.class_mean_ssim.expect("class mean") > base, "{b:?}");
         let p1 = &r.points[0];
         assert_eq!((p1.k, p1.feature_shape), (1, [8, 28, 28]));
         assert_eq!(p1.attacks.len(), 3);

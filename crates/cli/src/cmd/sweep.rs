@@ -141,6 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             attacker: None,
             eval,
             eval_labels: None,
+            attacker_labels: None,
         };
         run_sweep_on(&model, &data, &cfg, &mut progress)?
     } else {
@@ -203,6 +204,7 @@ fn fashion_data(
         )?),
         eval: images_tensor(&split.test, 0, m, dev)?,
         eval_labels: Some(labels(&split.test, 0, m)),
+        attacker_labels: Some(labels(tr, tr.n - cfg.attacker_images.min(tr.n), tr.n)),
     })
 }
 
@@ -274,6 +276,12 @@ pub fn write_outputs(r: &SweepReport, dir: &Path) -> anyhow::Result<()> {
                 name: "mean-image baseline".into(),
                 points: vec![(lo, b.ssim), (hi, b.ssim)],
             });
+            if let Some(cs) = b.class_mean_ssim {
+                ssim_series.push(Series {
+                    name: "class-mean baseline".into(),
+                    points: vec![(lo, cs), (hi, cs)],
+                });
+            }
         }
     }
     let have_points = r.points.iter().any(|p| !p.attacks.is_empty());
@@ -372,6 +380,12 @@ pub fn write_outputs(r: &SweepReport, dir: &Path) -> anyhow::Result<()> {
             "Mean-image baseline (answer the attacker dataset's mean image): SSIM {:.3}, PSNR {:.2} dB",
             b.ssim, b.psnr
         ));
+        if let (Some(cs), Some(cp)) = (b.class_mean_ssim, b.class_mean_psnr) {
+            s.paragraph(format!(
+                "Class-mean baseline (answer the mean image of the true class, i.e. learn only the class): \
+                 SSIM {cs:.3}, PSNR {cp:.2} dB"
+            ));
+        }
     }
     let mut header = vec![
         "k".to_string(),
