@@ -60,7 +60,13 @@ pub struct BenchConfig {
 
 impl Default for BenchConfig {
     fn default() -> Self {
-        BenchConfig { n: 784, hidden: 40, outputs: 4, reps: 5, seed: 2019 }
+        BenchConfig {
+            n: 784,
+            hidden: 40,
+            outputs: 4,
+            reps: 5,
+            seed: 2019,
+        }
     }
 }
 
@@ -92,7 +98,12 @@ fn time<F: FnMut() -> Result<()> + Send>(threads: usize, reps: usize, mut f: F) 
 }
 
 /// A synthetic "trained-like" float model: `P` entries ~ U(-0.1, 0.1), bias ~ U(-0.5, 0.5), `Q` ~ U(-1, 1).
-pub fn synthetic_float_model(hidden: usize, inputs: usize, outputs: usize, seed: u64) -> FloatQuadratic {
+pub fn synthetic_float_model(
+    hidden: usize,
+    inputs: usize,
+    outputs: usize,
+    seed: u64,
+) -> FloatQuadratic {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut u = move || (rng.next_u32() as f64 / u32::MAX as f64 * 2.0 - 1.0) as f32;
     let mut p = Vec::with_capacity(hidden * (inputs + 1));
@@ -102,19 +113,44 @@ pub fn synthetic_float_model(hidden: usize, inputs: usize, outputs: usize, seed:
             p.push(u() * 0.1);
         }
     }
-    FloatQuadratic { hidden, inputs, outputs, p, q: (0..hidden * outputs).map(|_| u()).collect() }
+    FloatQuadratic {
+        hidden,
+        inputs,
+        outputs,
+        p,
+        q: (0..hidden * outputs).map(|_| u()).collect(),
+    }
 }
 
 /// A synthetic digit-like image: about 19 % of pixels lit (as in MNIST), values in `0..=255`.
 pub fn synthetic_image(n: usize, rng: &mut ChaCha20Rng) -> Vec<u8> {
-    (0..n).map(|_| if rng.next_u32() % 100 < 19 { (rng.next_u32() % 256) as u8 } else { 0 }).collect()
+    (0..n)
+        .map(|_| {
+            if rng.next_u32() % 100 < 19 {
+                (rng.next_u32() % 256) as u8
+            } else {
+                0
+            }
+        })
+        .collect()
 }
 
 fn head(out: &[f32], w1: &[f32], w2: &[f32]) -> usize {
     let k = out.len();
-    let h: Vec<f32> = (0..32).map(|j| (0..k).map(|i| w1[j * k + i] * out[i]).sum::<f32>().max(0.0)).collect();
-    let logits: Vec<f32> = (0..10).map(|c| (0..32).map(|j| w2[c * 32 + j] * h[j]).sum()).collect();
-    logits.iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0
+    let h: Vec<f32> = (0..32)
+        .map(|j| (0..k).map(|i| w1[j * k + i] * out[i]).sum::<f32>().max(0.0))
+        .collect();
+    let logits: Vec<f32> = (0..10)
+        .map(|c| (0..32).map(|j| w2[c * 32 + j] * h[j]).sum())
+        .collect();
+    logits
+        .iter()
+        .enumerate()
+        .fold(
+            (0, f32::MIN),
+            |b, (i, v)| if *v > b.1 { (i, *v) } else { b },
+        )
+        .0
 }
 
 /// Runs every measurement. `table` is the discrete-log table (e.g. 2^20 entries, built or memory-mapped by
@@ -129,7 +165,10 @@ pub fn run(cfg: &BenchConfig, table: &DlogTable, progress: &dyn Fn(&str)) -> Res
     let both = |name: &str, f: &mut (dyn FnMut() -> Result<()> + Send)| -> Result<(f64, f64)> {
         let s = time(1, cfg.reps, &mut *f)?;
         let p = time(0, cfg.reps, &mut *f)?;
-        progress(&format!("{name}: {s:.2} ms (1 thread), {p:.2} ms ({} threads)", rayon::current_num_threads()));
+        progress(&format!(
+            "{name}: {s:.2} ms (1 thread), {p:.2} ms ({} threads)",
+            rayon::current_num_threads()
+        ));
         Ok((s, p))
     };
 
@@ -142,10 +181,28 @@ pub fn run(cfg: &BenchConfig, table: &DlogTable, progress: &dyn Fn(&str)) -> Res
     let bound = form.dlog_bound(255, 255)?;
     let want = form.eval(&x, &y)?;
     let mut erng = ChaCha20Rng::seed_from_u64(cfg.seed + 1);
-    let (s, p) = both("SGP encrypt", &mut || msk.encrypt(&x, &y, &mut erng).map(|_| ()))?;
-    rows.push(BenchRow { operation: format!("SGP encrypt, n = {n}"), peer: "GoFE 1.54 s".into(), peer_ms: Some(1540.0), floor: "<= 0.15 s".into(), floor_value: 150.0, single_ms: s, parallel_ms: p });
+    let (s, p) = both("SGP encrypt", &mut || {
+        msk.encrypt(&x, &y, &mut erng).map(|_| ())
+    })?;
+    rows.push(BenchRow {
+        operation: format!("SGP encrypt, n = {n}"),
+        peer: "GoFE 1.54 s".into(),
+        peer_ms: Some(1540.0),
+        floor: "<= 0.15 s".into(),
+        floor_value: 150.0,
+        single_ms: s,
+        parallel_ms: p,
+    });
     let (s, p) = both("SGP derive key", &mut || msk.derive_key(&form).map(|_| ()))?;
-    rows.push(BenchRow { operation: format!("SGP derive key, n = {n}, diagonal F"), peer: "GoFE 25 ms".into(), peer_ms: Some(25.0), floor: "<= 2.5 ms".into(), floor_value: 2.5, single_ms: s, parallel_ms: p });
+    rows.push(BenchRow {
+        operation: format!("SGP derive key, n = {n}, diagonal F"),
+        peer: "GoFE 25 ms".into(),
+        peer_ms: Some(25.0),
+        floor: "<= 2.5 ms".into(),
+        floor_value: 2.5,
+        single_ms: s,
+        parallel_ms: p,
+    });
     let key = msk.derive_key(&form)?;
     let ct = msk.encrypt(&x, &y, &mut rng)?;
     let mut wrong = None;
@@ -157,9 +214,20 @@ pub fn run(cfg: &BenchConfig, table: &DlogTable, progress: &dyn Fn(&str)) -> Res
         Ok(())
     })?;
     if let Some(v) = wrong {
-        return Err(Error::param("benchmark self-check", format!("SGP decrypted {v}, expected {want}")));
+        return Err(Error::param(
+            "benchmark self-check",
+            format!("SGP decrypted {v}, expected {want}"),
+        ));
     }
-    rows.push(BenchRow { operation: format!("SGP decrypt, n = {n}, diagonal F, incl. discrete log (value {want})"), peer: "GoFE 3.85 s".into(), peer_ms: Some(3850.0), floor: "<= 0.38 s".into(), floor_value: 380.0, single_ms: s, parallel_ms: p });
+    rows.push(BenchRow {
+        operation: format!("SGP decrypt, n = {n}, diagonal F, incl. discrete log (value {want})"),
+        peer: "GoFE 3.85 s".into(),
+        peer_ms: Some(3850.0),
+        floor: "<= 0.38 s".into(),
+        floor_value: 380.0,
+        single_ms: s,
+        parallel_ms: p,
+    });
 
     // --- public key ---
     let float = synthetic_float_model(cfg.hidden, n, cfg.outputs, cfg.seed + 2);
@@ -167,14 +235,38 @@ pub fn run(cfg: &BenchConfig, table: &DlogTable, progress: &dyn Fn(&str)) -> Res
     let (pk, mskq) = setup(n, 0, 255, &mut rng)?;
     let fkey = mskq.keygen(&model)?;
     let img = synthetic_image(n, &mut rng);
-    let (s, p) = both("public-key encrypt (library multiplication)", &mut || pk.encrypt_pixels(&img, &mut erng).map(|_| ()))?;
-    rows.push(BenchRow { operation: format!("public-key encrypt, n = {n} (library variable-base multiplication)"), peer: "authors: a few seconds".into(), peer_ms: None, floor: "<= 0.3 s".into(), floor_value: 300.0, single_ms: s, parallel_ms: p });
+    let (s, p) = both("public-key encrypt (library multiplication)", &mut || {
+        pk.encrypt_pixels(&img, &mut erng).map(|_| ())
+    })?;
+    rows.push(BenchRow {
+        operation: format!("public-key encrypt, n = {n} (library variable-base multiplication)"),
+        peer: "authors: a few seconds".into(),
+        peer_ms: None,
+        floor: "<= 0.3 s".into(),
+        floor_value: 300.0,
+        single_ms: s,
+        parallel_ms: p,
+    });
     let t = Instant::now();
     let prepared = pk.prepare(6)?;
     let prep_ms = t.elapsed().as_secs_f64() * 1e3;
-    progress(&format!("public key comb tables (6 teeth): {prep_ms:.0} ms, once per public key"));
-    let (s, p) = both("public-key encrypt (comb tables)", &mut || prepared.encrypt_pixels(&img, &mut erng).map(|_| ()))?;
-    rows.push(BenchRow { operation: format!("public-key encrypt, n = {n} (per-key comb tables, built once in {prep_ms:.0} ms)"), peer: "authors: a few seconds".into(), peer_ms: None, floor: "<= 0.3 s".into(), floor_value: 300.0, single_ms: s, parallel_ms: p });
+    progress(&format!(
+        "public key comb tables (6 teeth): {prep_ms:.0} ms, once per public key"
+    ));
+    let (s, p) = both("public-key encrypt (comb tables)", &mut || {
+        prepared.encrypt_pixels(&img, &mut erng).map(|_| ())
+    })?;
+    rows.push(BenchRow {
+        operation: format!(
+            "public-key encrypt, n = {n} (per-key comb tables, built once in {prep_ms:.0} ms)"
+        ),
+        peer: "authors: a few seconds".into(),
+        peer_ms: None,
+        floor: "<= 0.3 s".into(),
+        floor_value: 300.0,
+        single_ms: s,
+        parallel_ms: p,
+    });
     let ct = prepared.encrypt_pixels(&img, &mut rng)?;
     let want = model.eval_plain(&img)?;
     let mut hr = ChaCha20Rng::seed_from_u64(cfg.seed + 3);
@@ -191,11 +283,14 @@ pub fn run(cfg: &BenchConfig, table: &DlogTable, progress: &dyn Fn(&str)) -> Res
         Ok(())
     })?;
     if let Some(v) = wrong {
-        return Err(Error::param("benchmark self-check", format!("decrypted {v:?}, expected {want:?}")));
+        return Err(Error::param(
+            "benchmark self-check",
+            format!("decrypted {v:?}, expected {want:?}"),
+        ));
     }
     let maxv = want.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
     rows.push(BenchRow {
-        operation: format!("decrypt + classify one image ({n}->{}->square->{}, clear head; |outputs| up to {maxv:.3e})", cfg.hidden, cfg.outputs, maxv = maxv as f64),
+        operation: format!("decrypt + classify one image ({n}->{}->square->{}, clear head; outputs up to {maxv:.3e} in magnitude)", cfg.hidden, cfg.outputs, maxv = maxv as f64),
         peer: "authors: a few seconds".into(),
         peer_ms: None,
         floor: "<= 0.3 s".into(),
@@ -204,6 +299,17 @@ pub fn run(cfg: &BenchConfig, table: &DlogTable, progress: &dyn Fn(&str)) -> Res
         parallel_ms: p,
     });
     let size = ciphertext_group_bytes(n) as f64;
-    rows.push(BenchRow { operation: format!("ciphertext size, n = {n} (bytes; + {} header bytes)", crate::quadratic::CIPHERTEXT_HEADER_BYTES), peer: "1 G1 + 785 (2 G1 + 2 G2)".into(), peer_ms: None, floor: "= 226,128 bytes".into(), floor_value: 226_128.0, single_ms: size, parallel_ms: size });
+    rows.push(BenchRow {
+        operation: format!(
+            "ciphertext size, n = {n} (bytes; + {} header bytes)",
+            crate::quadratic::CIPHERTEXT_HEADER_BYTES
+        ),
+        peer: "1 G1 + 785 (2 G1 + 2 G2)".into(),
+        peer_ms: None,
+        floor: "= 226,128 bytes".into(),
+        floor_value: 226_128.0,
+        single_ms: size,
+        parallel_ms: size,
+    });
     Ok(rows)
 }

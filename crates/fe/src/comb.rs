@@ -43,7 +43,10 @@ where
     /// [`Error::Parameter`] when `h` is 0 or above 12.
     pub fn new(base: &G, h: usize) -> Result<Self> {
         if h == 0 || h > 12 {
-            return Err(Error::param("comb teeth h", format!("must be in 1..=12, got {h}")));
+            return Err(Error::param(
+                "comb teeth h",
+                format!("must be in 1..=12, got {h}"),
+            ));
         }
         let d = SCALAR_BITS.div_ceil(h);
         let mut rows = Vec::with_capacity(h);
@@ -146,8 +149,8 @@ where
 mod tests {
     use super::*;
     use blstrs::{G1Projective, G2Projective, Scalar};
-    use group::Group;
     use ff::Field;
+    use group::Group;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
@@ -159,7 +162,12 @@ mod tests {
             let p2 = G2Projective::random(&mut rng);
             let c1 = Comb::new(&p1, h).unwrap();
             let c2 = Comb::new(&p2, h).unwrap();
-            let mut scalars = vec![Scalar::ZERO, Scalar::ONE, -Scalar::ONE, Scalar::from(255u64)];
+            let mut scalars = vec![
+                Scalar::ZERO,
+                Scalar::ONE,
+                -Scalar::ONE,
+                Scalar::from(255u64),
+            ];
             for _ in 0..6 {
                 scalars.push(Scalar::random(&mut rng));
             }
@@ -170,7 +178,14 @@ mod tests {
         }
         let f1 = FixedBase::new(&G1Projective::generator());
         let f2 = FixedBase::new(&G2Projective::generator());
-        for k in [Scalar::ZERO, Scalar::ONE, -Scalar::ONE, Scalar::from(256u64), Scalar::random(&mut rng), Scalar::random(&mut rng)] {
+        for k in [
+            Scalar::ZERO,
+            Scalar::ONE,
+            -Scalar::ONE,
+            Scalar::from(256u64),
+            Scalar::random(&mut rng),
+            Scalar::random(&mut rng),
+        ] {
             assert_eq!(f1.vartime_mul(&k), G1Projective::generator() * k);
             assert_eq!(f2.vartime_mul(&k), G2Projective::generator() * k);
         }

@@ -57,7 +57,9 @@ pub struct DlogTable {
 
 impl std::fmt::Debug for DlogTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DlogTable").field("m", &self.m).finish_non_exhaustive()
+        f.debug_struct("DlogTable")
+            .field("m", &self.m)
+            .finish_non_exhaustive()
     }
 }
 
@@ -73,7 +75,10 @@ impl DlogTable {
     /// [`Error::Parameter`] when `m` is 0 or above [`MAX_TABLE`].
     pub fn build(m: u64) -> Result<Self> {
         if m == 0 || m > MAX_TABLE {
-            return Err(Error::param("discrete-log table size", format!("must be in 1..={MAX_TABLE}, got {m}")));
+            return Err(Error::param(
+                "discrete-log table size",
+                format!("must be in 1..={MAX_TABLE}, got {m}"),
+            ));
         }
         let g = gt_generator();
         const CHUNK: u64 = 1 << 12;
@@ -108,27 +113,45 @@ impl DlogTable {
     fn from_storage(storage: Storage, what: &'static str, full_check: bool) -> Result<Self> {
         let b = storage.bytes();
         if b.len() < HEADER {
-            return Err(Error::format(what, format!("{} bytes, shorter than the {HEADER}-byte header", b.len())));
+            return Err(Error::format(
+                what,
+                format!("{} bytes, shorter than the {HEADER}-byte header", b.len()),
+            ));
         }
         if &b[0..8] != MAGIC {
-            return Err(Error::format(what, "bad magic (not a privsplit discrete-log table)"));
+            return Err(Error::format(
+                what,
+                "bad magic (not a privsplit discrete-log table)",
+            ));
         }
         let version = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
         if version != VERSION {
-            return Err(Error::format(what, format!("version {version}, expected {VERSION}")));
+            return Err(Error::format(
+                what,
+                format!("version {version}, expected {VERSION}"),
+            ));
         }
         let m = le_u64(&b[12..20]);
         if m == 0 || m > MAX_TABLE {
-            return Err(Error::format(what, format!("table size {m} outside 1..={MAX_TABLE}")));
+            return Err(Error::format(
+                what,
+                format!("table size {m} outside 1..={MAX_TABLE}"),
+            ));
         }
         let want = HEADER as u64 + RECORD as u64 * m;
         if b.len() as u64 != want {
-            return Err(Error::format(what, format!("length {} bytes, expected {want} for m = {m}", b.len())));
+            return Err(Error::format(
+                what,
+                format!("length {} bytes, expected {want} for m = {m}", b.len()),
+            ));
         }
         let g = gt_generator();
         let up = vartime_pow_small(&g, m as i64);
         if le_u64(&b[20..28]) != gt_key(&up) {
-            return Err(Error::format(what, "check value does not match g_T^m (table for another base?)"));
+            return Err(Error::format(
+                what,
+                "check value does not match g_T^m (table for another base?)",
+            ));
         }
         let t = DlogTable {
             m,
@@ -142,7 +165,10 @@ impl DlogTable {
             for i in 0..m as usize {
                 let (k, j) = rec(recs, i);
                 if (i > 0 && k < prev) || j as u64 >= m {
-                    return Err(Error::format(what, format!("record {i} out of order or out of range")));
+                    return Err(Error::format(
+                        what,
+                        format!("record {i} out of order or out of range"),
+                    ));
                 }
                 prev = k;
             }
@@ -151,7 +177,10 @@ impl DlogTable {
             for i in (0..m as usize).step_by(step) {
                 let (k, j) = rec(recs, i);
                 if gt_key(&vartime_pow_small(&g, j as i64)) != k {
-                    return Err(Error::format(what, format!("record {i} does not match g_T^{j}")));
+                    return Err(Error::format(
+                        what,
+                        format!("record {i} does not match g_T^{j}"),
+                    ));
                 }
             }
         }
@@ -276,7 +305,11 @@ impl DlogTable {
             for &j in &cands {
                 let v = i * m + j as i128;
                 if vartime_pow_small(&g, v as i64) == *h {
-                    return Some(if v.unsigned_abs() <= bound as u128 { Ok(v as i64) } else { Err(Error::Decryption(DecryptionFailure::OutOfBound { bound })) });
+                    return Some(if v.unsigned_abs() <= bound as u128 {
+                        Ok(v as i64)
+                    } else {
+                        Err(Error::Decryption(DecryptionFailure::OutOfBound { bound }))
+                    });
                 }
             }
             None
@@ -308,7 +341,10 @@ fn le_u64(b: &[u8]) -> u64 {
 
 fn rec(recs: &[u8], i: usize) -> (u64, u32) {
     let r = &recs[i * RECORD..(i + 1) * RECORD];
-    (le_u64(&r[0..8]), u32::from_le_bytes([r[8], r[9], r[10], r[11]]))
+    (
+        le_u64(&r[0..8]),
+        u32::from_le_bytes([r[8], r[9], r[10], r[11]]),
+    )
 }
 
 #[allow(unsafe_code)]
@@ -333,7 +369,10 @@ mod tests {
             assert_eq!(t.vartime_solve(&h, 5000).unwrap(), v, "v={v}");
         }
         let h = vartime_pow_small(&g, 5001);
-        assert!(matches!(t.vartime_solve(&h, 5000), Err(Error::Decryption(DecryptionFailure::OutOfBound { .. }))));
+        assert!(matches!(
+            t.vartime_solve(&h, 5000),
+            Err(Error::Decryption(DecryptionFailure::OutOfBound { .. }))
+        ));
         let h = vartime_pow_small(&g, -5001);
         assert!(t.vartime_solve(&h, 5000).is_err());
         // Just outside by less than one giant step.

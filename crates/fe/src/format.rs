@@ -66,15 +66,30 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// Checks magic and version and positions after them.
-    pub(crate) fn new(buf: &'a [u8], what: &'static str, magic: &[u8; 8], version: u32) -> Result<Self> {
+    pub(crate) fn new(
+        buf: &'a [u8],
+        what: &'static str,
+        magic: &[u8; 8],
+        version: u32,
+    ) -> Result<Self> {
         let mut r = Reader { buf, pos: 0, what };
         let m = r.take(8)?;
         if m != magic {
-            return Err(Error::format(what, format!("bad magic {:?}, expected {:?}", String::from_utf8_lossy(m), String::from_utf8_lossy(magic))));
+            return Err(Error::format(
+                what,
+                format!(
+                    "bad magic {:?}, expected {:?}",
+                    String::from_utf8_lossy(m),
+                    String::from_utf8_lossy(magic)
+                ),
+            ));
         }
         let v = r.u32()?;
         if v != version {
-            return Err(Error::format(what, format!("version {v}, expected {version}")));
+            return Err(Error::format(
+                what,
+                format!("version {v}, expected {version}"),
+            ));
         }
         Ok(r)
     }
@@ -83,9 +98,20 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0, what }
     }
     pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or_else(|| {
-            Error::format(self.what, format!("truncated: need {n} bytes at offset {}, {} bytes in total", self.pos, self.buf.len()))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.buf.len())
+            .ok_or_else(|| {
+                Error::format(
+                    self.what,
+                    format!(
+                        "truncated: need {n} bytes at offset {}, {} bytes in total",
+                        self.pos,
+                        self.buf.len()
+                    ),
+                )
+            })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -96,7 +122,10 @@ impl<'a> Reader<'a> {
         let left = (self.buf.len() - self.pos) as u64;
         match need {
             Some(n) if n <= left => Ok(count as usize),
-            _ => Err(Error::format(self.what, format!("truncated: {count} items of {size} bytes declared, {left} bytes left"))),
+            _ => Err(Error::format(
+                self.what,
+                format!("truncated: {count} items of {size} bytes declared, {left} bytes left"),
+            )),
         }
     }
     pub(crate) fn u32(&mut self) -> Result<u32> {
@@ -124,24 +153,42 @@ impl<'a> Reader<'a> {
         let at = self.pos;
         let mut a = [0u8; G1_BYTES];
         a.copy_from_slice(self.take(G1_BYTES)?);
-        Option::from(G1Affine::from_compressed(&a))
-            .ok_or_else(|| Error::format(self.what, format!("bytes {at}..{} are not a compressed G1 point of the prime-order subgroup", at + G1_BYTES)))
+        Option::from(G1Affine::from_compressed(&a)).ok_or_else(|| {
+            Error::format(
+                self.what,
+                format!(
+                    "bytes {at}..{} are not a compressed G1 point of the prime-order subgroup",
+                    at + G1_BYTES
+                ),
+            )
+        })
     }
     pub(crate) fn g2(&mut self) -> Result<G2Affine> {
         let at = self.pos;
         let mut a = [0u8; G2_BYTES];
         a.copy_from_slice(self.take(G2_BYTES)?);
-        Option::from(G2Affine::from_compressed(&a))
-            .ok_or_else(|| Error::format(self.what, format!("bytes {at}..{} are not a compressed G2 point of the prime-order subgroup", at + G2_BYTES)))
+        Option::from(G2Affine::from_compressed(&a)).ok_or_else(|| {
+            Error::format(
+                self.what,
+                format!(
+                    "bytes {at}..{} are not a compressed G2 point of the prime-order subgroup",
+                    at + G2_BYTES
+                ),
+            )
+        })
     }
     pub(crate) fn scalar(&mut self) -> Result<Scalar> {
         let a = self.array32()?;
-        Option::from(Scalar::from_repr(a)).ok_or_else(|| Error::format(self.what, "scalar not reduced modulo the group order"))
+        Option::from(Scalar::from_repr(a))
+            .ok_or_else(|| Error::format(self.what, "scalar not reduced modulo the group order"))
     }
     /// Fails if bytes remain.
     pub(crate) fn finish(self) -> Result<()> {
         if self.pos != self.buf.len() {
-            return Err(Error::format(self.what, format!("{} trailing bytes", self.buf.len() - self.pos)));
+            return Err(Error::format(
+                self.what,
+                format!("{} trailing bytes", self.buf.len() - self.pos),
+            ));
         }
         Ok(())
     }
@@ -149,8 +196,14 @@ impl<'a> Reader<'a> {
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed, then renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let res = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;

@@ -143,10 +143,19 @@ impl<'a> Serializer for &'a mut LimbCollector {
     fn serialize_unit_struct(self, _n: &'static str) -> Result<(), CollectError> {
         Err(CollectError)
     }
-    fn serialize_unit_variant(self, _n: &'static str, _i: u32, _v: &'static str) -> Result<(), CollectError> {
+    fn serialize_unit_variant(
+        self,
+        _n: &'static str,
+        _i: u32,
+        _v: &'static str,
+    ) -> Result<(), CollectError> {
         Err(CollectError)
     }
-    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _n: &'static str, v: &T) -> Result<(), CollectError> {
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _n: &'static str,
+        v: &T,
+    ) -> Result<(), CollectError> {
         v.serialize(self)
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
@@ -164,7 +173,11 @@ impl<'a> Serializer for &'a mut LimbCollector {
     fn serialize_tuple(self, _len: usize) -> Result<Self, CollectError> {
         Ok(self)
     }
-    fn serialize_tuple_struct(self, _n: &'static str, _l: usize) -> Result<Self::SerializeTupleStruct, CollectError> {
+    fn serialize_tuple_struct(
+        self,
+        _n: &'static str,
+        _l: usize,
+    ) -> Result<Self::SerializeTupleStruct, CollectError> {
         Err(CollectError)
     }
     fn serialize_tuple_variant(
@@ -207,7 +220,11 @@ impl<'a> SerializeTuple for &'a mut LimbCollector {
 impl<'a> SerializeStruct for &'a mut LimbCollector {
     type Ok = ();
     type Error = CollectError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, _k: &'static str, v: &T) -> Result<(), CollectError> {
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        _k: &'static str,
+        v: &T,
+    ) -> Result<(), CollectError> {
         v.serialize(&mut **self)
     }
     fn end(self) -> Result<(), CollectError> {
@@ -239,7 +256,11 @@ mod tests {
         }
         let bases: Vec<Gt> = (0..5).map(|_| Gt::random(&mut rng)).collect();
         let exps = [3i64, -7, 0, 31, -1];
-        let want: Gt = bases.iter().zip(&exps).map(|(b, e)| b * scalar_i64(*e)).sum();
+        let want: Gt = bases
+            .iter()
+            .zip(&exps)
+            .map(|(b, e)| b * scalar_i64(*e))
+            .sum();
         assert_eq!(vartime_multi_pow_small(&bases, &exps), want);
     }
 
@@ -249,7 +270,10 @@ mod tests {
         let a = Gt::random(&mut rng);
         let b = a + Gt::generator();
         let la = gt_limbs(&a);
-        assert!(la.iter().filter(|x| **x != 0).count() > 60, "all 72 limbs collected");
+        assert!(
+            la.iter().filter(|x| **x != 0).count() > 60,
+            "all 72 limbs collected"
+        );
         assert_ne!(gt_key(&a), gt_key(&b));
         assert_eq!(gt_key(&a), gt_key(&(b - Gt::generator())));
         // identity = 1 in F_p^12: first limb 1, all others 0.

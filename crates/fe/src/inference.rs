@@ -22,12 +22,20 @@ pub struct DecryptedOutput {
 ///
 /// # Errors
 /// The first error of [`decrypt`] (key/model/ciphertext mismatch, value outside the discrete-log bound).
-pub fn decrypt_batch(cts: &[Ciphertext], key: &FunctionalKey, model: &QuantisedQuadratic, table: &DlogTable) -> Result<Vec<DecryptedOutput>> {
+pub fn decrypt_batch(
+    cts: &[Ciphertext],
+    key: &FunctionalKey,
+    model: &QuantisedQuadratic,
+    table: &DlogTable,
+) -> Result<Vec<DecryptedOutput>> {
     cts.iter()
         .map(|ct| {
             let integer = decrypt(ct, key, model, table)?;
             let dequantised = model.dequantise(&integer);
-            Ok(DecryptedOutput { integer, dequantised })
+            Ok(DecryptedOutput {
+                integer,
+                dequantised,
+            })
         })
         .collect()
 }
@@ -36,12 +44,20 @@ pub fn decrypt_batch(cts: &[Ciphertext], key: &FunctionalKey, model: &QuantisedQ
 ///
 /// # Errors
 /// As [`decrypt_batch`].
-pub fn decrypt_batch_parallel(cts: &[Ciphertext], key: &FunctionalKey, model: &QuantisedQuadratic, table: &DlogTable) -> Result<Vec<DecryptedOutput>> {
+pub fn decrypt_batch_parallel(
+    cts: &[Ciphertext],
+    key: &FunctionalKey,
+    model: &QuantisedQuadratic,
+    table: &DlogTable,
+) -> Result<Vec<DecryptedOutput>> {
     cts.par_iter()
         .map(|ct| {
             let integer = decrypt(ct, key, model, table)?;
             let dequantised = model.dequantise(&integer);
-            Ok(DecryptedOutput { integer, dequantised })
+            Ok(DecryptedOutput {
+                integer,
+                dequantised,
+            })
         })
         .collect()
 }
@@ -78,4 +94,70 @@ pub fn decode_batch(b: &[u8]) -> Result<Vec<Ciphertext>> {
     }
     r.finish()?;
     Ok(out)
+}
+
+/// Result of [`run_encrypted`].
+#[derive(Debug, Clone)]
+pub struct EncryptedRun {
+    /// The quantised model used.
+    pub model: QuantisedQuadratic,
+    /// Decrypted outputs per image (`[images]`).
+    pub outputs: Vec<DecryptedOutput>,
+    /// `eval_plain` per image (`[images][outputs]`), the exact reference.
+    pub plain: Vec<Vec<i64>>,
+    /// Whether every decrypted output equals the plaintext reference (it must; `false` is a bug).
+    pub all_equal: bool,
+    /// Total encryption time, ms (comb tables of the public key excluded).
+    pub encrypt_ms: f64,
+    /// Total decryption time including discrete logs, ms.
+    pub decrypt_ms: f64,
+}
+
+/// The whole encrypted-inference pipeline on a sample, for experiments: quantise `float` with `cfg`,
+/// `setup` (pixels in `[0, 255]`), `keygen`, encrypt each image (`images` is `[count][inputs]` row-major
+/// bytes) with per-key comb tables, decrypt with `table`, and compare with [`QuantisedQuadratic::eval_plain`].
+///
+/// # Errors
+/// [`crate::Error::Length`] when `images.len()` is not a multiple of `float.inputs`; any error of the steps.
+pub fn run_encrypted<R: rand_core::RngCore + rand_core::CryptoRng>(
+    float: &crate::FloatQuadratic,
+    cfg: &crate::QuantConfig,
+    images: &[u8],
+    table: &DlogTable,
+    rng: &mut R,
+) -> Result<EncryptedRun> {
+    let n = float.inputs;
+    if n == 0 || images.len() % n != 0 {
+        return Err(crate::Error::Length {
+            what: "images [count][inputs]",
+            expected: n * (images.len() / n.max(1)),
+            got: images.len(),
+        });
+    }
+    let model = QuantisedQuadratic::from_float(float, cfg)?;
+    let (pk, msk) = crate::quadratic::setup(n, 0, 255, rng)?;
+    let key = msk.keygen(&model)?;
+    let prepared = pk.prepare(6)?;
+    let t = std::time::Instant::now();
+    let cts = images
+        .chunks(n)
+        .map(|img| prepared.encrypt_pixels(img, rng))
+        .collect::<Result<Vec<_>>>()?;
+    let encrypt_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = std::time::Instant::now();
+    let outputs = decrypt_batch(&cts, &key, &model, table)?;
+    let decrypt_ms = t.elapsed().as_secs_f64() * 1e3;
+    let plain = images
+        .chunks(n)
+        .map(|img| model.eval_plain(img))
+        .collect::<Result<Vec<_>>>()?;
+    let all_equal = outputs.iter().zip(&plain).all(|(o, p)| &o.integer == p);
+    Ok(EncryptedRun {
+        model,
+        outputs,
+        plain,
+        all_equal,
+        encrypt_ms,
+        decrypt_ms,
+    })
 }

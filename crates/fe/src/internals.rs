@@ -15,7 +15,12 @@ use crate::msm::vartime_msm_small;
 /// Fixed-base tables of the generators `g1`, `g2` (built once per process, about 20 ms).
 pub(crate) fn generator_combs() -> &'static (FixedBase<G1Projective>, FixedBase<G2Projective>) {
     static T: OnceLock<(FixedBase<G1Projective>, FixedBase<G2Projective>)> = OnceLock::new();
-    T.get_or_init(|| (FixedBase::new(&G1Projective::generator()), FixedBase::new(&G2Projective::generator())))
+    T.get_or_init(|| {
+        (
+            FixedBase::new(&G1Projective::generator()),
+            FixedBase::new(&G2Projective::generator()),
+        )
+    })
 }
 
 /// Per-ciphertext randomness of Dufour-Sans–Gay–Pointcheval (ePrint 2018/206, §3): `gamma` and
@@ -32,7 +37,12 @@ impl Randomness {
     pub(crate) fn sample<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
         let gamma = Scalar::random(&mut *rng);
         loop {
-            let w = [Scalar::random(&mut *rng), Scalar::random(&mut *rng), Scalar::random(&mut *rng), Scalar::random(&mut *rng)];
+            let w = [
+                Scalar::random(&mut *rng),
+                Scalar::random(&mut *rng),
+                Scalar::random(&mut *rng),
+                Scalar::random(&mut *rng),
+            ];
             let det = w[0] * w[3] - w[1] * w[2];
             if let Some(inv) = Option::<Scalar>::from(det.invert()) {
                 // W^{-1} = inv [[w22, -w12], [-w21, w11]]; its transpose:
@@ -56,7 +66,9 @@ pub(crate) struct Body {
 pub(crate) fn to_affine_g1(v: &[G1Projective]) -> Vec<G1Affine> {
     use rayon::prelude::*;
     let mut out = vec![G1Affine::default(); v.len()];
-    out.par_chunks_mut(256).zip(v.par_chunks(256)).for_each(|(o, i)| G1Projective::batch_normalize(i, o));
+    out.par_chunks_mut(256)
+        .zip(v.par_chunks(256))
+        .for_each(|(o, i)| G1Projective::batch_normalize(i, o));
     out
 }
 
@@ -64,7 +76,9 @@ pub(crate) fn to_affine_g1(v: &[G1Projective]) -> Vec<G1Affine> {
 pub(crate) fn to_affine_g2(v: &[G2Projective]) -> Vec<G2Affine> {
     use rayon::prelude::*;
     let mut out = vec![G2Affine::default(); v.len()];
-    out.par_chunks_mut(256).zip(v.par_chunks(256)).for_each(|(o, i)| G2Projective::batch_normalize(i, o));
+    out.par_chunks_mut(256)
+        .zip(v.par_chunks(256))
+        .for_each(|(o, i)| G2Projective::batch_normalize(i, o));
     out
 }
 
@@ -89,8 +103,10 @@ pub(crate) fn multi_pairing(pairs: &[(G1Affine, G2Affine)]) -> Gt {
     let ml = pairs
         .par_chunks(32)
         .map(|ch| {
-            let prepared: Vec<(G1Affine, G2Prepared)> = ch.iter().map(|(a, b)| (*a, G2Prepared::from(*b))).collect();
-            let refs: Vec<(&G1Affine, &G2Prepared)> = prepared.iter().map(|(a, b)| (a, b)).collect();
+            let prepared: Vec<(G1Affine, G2Prepared)> =
+                ch.iter().map(|(a, b)| (*a, G2Prepared::from(*b))).collect();
+            let refs: Vec<(&G1Affine, &G2Prepared)> =
+                prepared.iter().map(|(a, b)| (a, b)).collect();
             Bls12::multi_miller_loop(&refs)
         })
         .reduce(blstrs::MillerLoopResult::default, |x, y| x + y);

@@ -17,7 +17,9 @@ pub mod sgp;
 
 pub use dlog::DlogTable;
 pub use error::{DecryptionFailure, Error, Result};
-pub use quadratic::{decrypt, setup, Ciphertext, FunctionalKey, MasterSecretKey, PreparedPublicKey, PublicKey};
+pub use quadratic::{
+    decrypt, setup, Ciphertext, FunctionalKey, MasterSecretKey, PreparedPublicKey, PublicKey,
+};
 pub use quant::{FloatQuadratic, QuantConfig, QuantisedQuadratic};
 pub use sgp::{sgp_decrypt, BilinearForm, SgpCiphertext, SgpKey, SgpMasterKey};
 

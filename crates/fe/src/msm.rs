@@ -15,7 +15,9 @@ use std::ops::{AddAssign, SubAssign};
 /// Window width (bits) for `n` points whose largest scalar magnitude has `bits` bits.
 fn window_bits(n: usize, bits: u32) -> u32 {
     // Cost per window ~ n + 2^c; one window covering all bits is best when 2^bits stays well below n.
-    let by_n = (usize::BITS - n.leading_zeros()).saturating_sub(2).clamp(2, 14);
+    let by_n = (usize::BITS - n.leading_zeros())
+        .saturating_sub(2)
+        .clamp(2, 14);
     (bits + 1).min(by_n).max(2)
 }
 
@@ -44,7 +46,11 @@ where
     G: Curve + for<'a> AddAssign<&'a G::AffineRepr> + for<'a> SubAssign<&'a G::AffineRepr>,
 {
     let n = points.len().min(scalars.len());
-    let max = scalars[..n].iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    let max = scalars[..n]
+        .iter()
+        .map(|s| s.unsigned_abs())
+        .max()
+        .unwrap_or(0);
     if max == 0 {
         return G::identity();
     }
@@ -106,7 +112,19 @@ mod tests {
     #[test]
     fn recode_reconstructs() {
         for c in 2..8u32 {
-            for v in [-1000i64, -17, -1, 0, 1, 5, 16, 255, 4096, i64::MAX, i64::MIN] {
+            for v in [
+                -1000i64,
+                -17,
+                -1,
+                0,
+                1,
+                5,
+                16,
+                255,
+                4096,
+                i64::MAX,
+                i64::MIN,
+            ] {
                 let bits = 64 - v.unsigned_abs().leading_zeros();
                 let windows = (bits as usize + 1).div_ceil(c as usize).max(1);
                 let mut d = vec![0i32; windows];
@@ -124,18 +142,39 @@ mod tests {
     #[test]
     fn msm_matches_library_multiplication() {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
-        for (n, range) in [(1usize, 9i64), (5, 3), (40, 31), (100, 100_000), (33, 1 << 40)] {
-            let p1: Vec<G1Affine> = (0..n).map(|_| G1Projective::random(&mut rng).to_affine()).collect();
-            let p2: Vec<G2Affine> = (0..n).map(|_| G2Projective::random(&mut rng).to_affine()).collect();
+        for (n, range) in [
+            (1usize, 9i64),
+            (5, 3),
+            (40, 31),
+            (100, 100_000),
+            (33, 1 << 40),
+        ] {
+            let p1: Vec<G1Affine> = (0..n)
+                .map(|_| G1Projective::random(&mut rng).to_affine())
+                .collect();
+            let p2: Vec<G2Affine> = (0..n)
+                .map(|_| G2Projective::random(&mut rng).to_affine())
+                .collect();
             let s: Vec<i64> = (0..n)
                 .map(|_| (rng.next_u64() % (2 * range as u64 + 1)) as i64 - range)
                 .collect();
             let want1: G1Projective = p1.iter().zip(&s).map(|(p, k)| p * scalar_i64(*k)).sum();
             let want2: G2Projective = p2.iter().zip(&s).map(|(p, k)| p * scalar_i64(*k)).sum();
-            assert_eq!(vartime_msm_small::<G1Projective>(&p1, &s), want1, "G1 n={n}");
-            assert_eq!(vartime_msm_small::<G2Projective>(&p2, &s), want2, "G2 n={n}");
+            assert_eq!(
+                vartime_msm_small::<G1Projective>(&p1, &s),
+                want1,
+                "G1 n={n}"
+            );
+            assert_eq!(
+                vartime_msm_small::<G2Projective>(&p2, &s),
+                want2,
+                "G2 n={n}"
+            );
         }
         let p: Vec<G1Affine> = vec![G1Affine::generator(); 3];
-        assert_eq!(vartime_msm_small::<G1Projective>(&p, &[0, 0, 0]), G1Projective::identity());
+        assert_eq!(
+            vartime_msm_small::<G1Projective>(&p, &[0, 0, 0]),
+            G1Projective::identity()
+        );
     }
 }

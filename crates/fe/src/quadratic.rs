@@ -26,7 +26,9 @@ use crate::comb::Comb;
 use crate::dlog::DlogTable;
 use crate::format::{digest, scalar_i64, Reader, Writer};
 use crate::gt::vartime_multi_pow_small;
-use crate::internals::{generator_combs, key_pairing, project_pair, to_affine_g1, to_affine_g2, Body, Randomness};
+use crate::internals::{
+    generator_combs, key_pairing, project_pair, to_affine_g1, to_affine_g2, Body, Randomness,
+};
 use crate::quant::{QuantisedQuadratic, MAX_DIM};
 use crate::{Error, Result};
 
@@ -53,7 +55,9 @@ pub struct MasterSecretKey {
 
 impl std::fmt::Debug for MasterSecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterSecretKey").field("dimension", &self.s.len()).finish_non_exhaustive()
+        f.debug_struct("MasterSecretKey")
+            .field("dimension", &self.s.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,19 +106,42 @@ pub const CIPHERTEXT_HEADER_BYTES: usize = 8 + 4 + 32 + 8;
 ///
 /// # Errors
 /// [`Error::Parameter`] for a zero or too large dimension or an empty/too wide range.
-pub fn setup<R: RngCore + CryptoRng>(inputs: usize, x_min: i64, x_max: i64, rng: &mut R) -> Result<(PublicKey, MasterSecretKey)> {
+pub fn setup<R: RngCore + CryptoRng>(
+    inputs: usize,
+    x_min: i64,
+    x_max: i64,
+    rng: &mut R,
+) -> Result<(PublicKey, MasterSecretKey)> {
     if inputs == 0 || inputs > MAX_DIM {
-        return Err(Error::param("inputs", format!("must be in 1..={MAX_DIM}, got {inputs}")));
+        return Err(Error::param(
+            "inputs",
+            format!("must be in 1..={MAX_DIM}, got {inputs}"),
+        ));
     }
     if x_min > x_max || x_min < -MAX_INPUT || x_max > MAX_INPUT {
-        return Err(Error::param("input range", format!("need -{MAX_INPUT} <= x_min <= x_max <= {MAX_INPUT}, got [{x_min}, {x_max}]")));
+        return Err(Error::param(
+            "input range",
+            format!("need -{MAX_INPUT} <= x_min <= x_max <= {MAX_INPUT}, got [{x_min}, {x_max}]"),
+        ));
     }
     let d = inputs + 1;
     let s: Vec<Scalar> = (0..d).map(|_| Scalar::random(&mut *rng)).collect();
     let t: Vec<Scalar> = (0..d).map(|_| Scalar::random(&mut *rng)).collect();
-    let h: Vec<G1Projective> = s.par_iter().map(|v| G1Projective::generator() * v).collect();
-    let u: Vec<G2Projective> = t.par_iter().map(|v| G2Projective::generator() * v).collect();
-    let pk = PublicKey { inputs, x_min, x_max, h: to_affine_g1(&h), u: to_affine_g2(&u) };
+    let h: Vec<G1Projective> = s
+        .par_iter()
+        .map(|v| G1Projective::generator() * v)
+        .collect();
+    let u: Vec<G2Projective> = t
+        .par_iter()
+        .map(|v| G2Projective::generator() * v)
+        .collect();
+    let pk = PublicKey {
+        inputs,
+        x_min,
+        x_max,
+        h: to_affine_g1(&h),
+        u: to_affine_g2(&u),
+    };
     let pk_id = pk.id();
     Ok((pk, MasterSecretKey { s, t, pk_id }))
 }
@@ -155,14 +182,28 @@ impl PublicKey {
         let inputs = r.u64()?;
         let x_min = r.i64()?;
         let x_max = r.i64()?;
-        if inputs == 0 || inputs > MAX_DIM as u64 || x_min > x_max || x_min < -MAX_INPUT || x_max > MAX_INPUT {
-            return Err(Error::format("master public key", format!("bad header: inputs {inputs}, range [{x_min}, {x_max}]")));
+        if inputs == 0
+            || inputs > MAX_DIM as u64
+            || x_min > x_max
+            || x_min < -MAX_INPUT
+            || x_max > MAX_INPUT
+        {
+            return Err(Error::format(
+                "master public key",
+                format!("bad header: inputs {inputs}, range [{x_min}, {x_max}]"),
+            ));
         }
         let d = r.expect_items(inputs + 1, 48 + 96)?;
         let h = (0..d).map(|_| r.g1()).collect::<Result<Vec<_>>>()?;
         let u = (0..d).map(|_| r.g2()).collect::<Result<Vec<_>>>()?;
         r.finish()?;
-        Ok(PublicKey { inputs: inputs as usize, x_min, x_max, h, u })
+        Ok(PublicKey {
+            inputs: inputs as usize,
+            x_min,
+            x_max,
+            h,
+            u,
+        })
     }
 
     /// Precomputes comb tables of every element (`teeth` in 1..=12; 6 is a good default) for
@@ -171,9 +212,22 @@ impl PublicKey {
     /// # Errors
     /// [`Error::Parameter`] for a bad `teeth`.
     pub fn prepare(&self, teeth: usize) -> Result<PreparedPublicKey> {
-        let h = self.h.par_iter().map(|p| Comb::new(&G1Projective::from(p), teeth)).collect::<Result<Vec<_>>>()?;
-        let u = self.u.par_iter().map(|p| Comb::new(&G2Projective::from(p), teeth)).collect::<Result<Vec<_>>>()?;
-        Ok(PreparedPublicKey { pk: self.clone(), pk_id: self.id(), h, u })
+        let h = self
+            .h
+            .par_iter()
+            .map(|p| Comb::new(&G1Projective::from(p), teeth))
+            .collect::<Result<Vec<_>>>()?;
+        let u = self
+            .u
+            .par_iter()
+            .map(|p| Comb::new(&G2Projective::from(p), teeth))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PreparedPublicKey {
+            pk: self.clone(),
+            pk_id: self.id(),
+            h,
+            u,
+        })
     }
 
     /// Encrypts `x` (`[inputs]`, each in the declared range; the bias slot 1 is prepended), using the
@@ -192,7 +246,11 @@ impl PublicKey {
     ///
     /// # Errors
     /// As [`PublicKey::encrypt`].
-    pub fn encrypt_pixels<R: RngCore + CryptoRng>(&self, pixels: &[u8], rng: &mut R) -> Result<Ciphertext> {
+    pub fn encrypt_pixels<R: RngCore + CryptoRng>(
+        &self,
+        pixels: &[u8],
+        rng: &mut R,
+    ) -> Result<Ciphertext> {
         let x: Vec<i64> = pixels.iter().map(|p| *p as i64).collect();
         self.encrypt(&x, rng)
     }
@@ -212,14 +270,25 @@ impl PreparedPublicKey {
     /// [`Error::Length`], [`Error::InputOutOfRange`].
     pub fn encrypt<R: RngCore + CryptoRng>(&self, x: &[i64], rng: &mut R) -> Result<Ciphertext> {
         let (h, u) = (&self.h, &self.u);
-        encrypt_with(&self.pk, self.pk_id, x, rng, |i, k| h[i].vartime_mul(k), |i, k| u[i].vartime_mul(k))
+        encrypt_with(
+            &self.pk,
+            self.pk_id,
+            x,
+            rng,
+            |i, k| h[i].vartime_mul(k),
+            |i, k| u[i].vartime_mul(k),
+        )
     }
 
     /// [`PreparedPublicKey::encrypt`] for pixels.
     ///
     /// # Errors
     /// As [`PreparedPublicKey::encrypt`].
-    pub fn encrypt_pixels<R: RngCore + CryptoRng>(&self, pixels: &[u8], rng: &mut R) -> Result<Ciphertext> {
+    pub fn encrypt_pixels<R: RngCore + CryptoRng>(
+        &self,
+        pixels: &[u8],
+        rng: &mut R,
+    ) -> Result<Ciphertext> {
         let x: Vec<i64> = pixels.iter().map(|p| *p as i64).collect();
         self.encrypt(&x, rng)
     }
@@ -242,24 +311,51 @@ where
     out
 }
 
-fn encrypt_with<R, F1, F2>(pk: &PublicKey, pk_id: [u8; 32], x: &[i64], rng: &mut R, mul_h: F1, mul_u: F2) -> Result<Ciphertext>
+fn encrypt_with<R, F1, F2>(
+    pk: &PublicKey,
+    pk_id: [u8; 32],
+    x: &[i64],
+    rng: &mut R,
+    mul_h: F1,
+    mul_u: F2,
+) -> Result<Ciphertext>
 where
     R: RngCore + CryptoRng,
     F1: Fn(usize, &Scalar) -> G1Projective + Sync,
     F2: Fn(usize, &Scalar) -> G2Projective + Sync,
 {
     if x.len() != pk.inputs {
-        return Err(Error::Length { what: "plaintext vector", expected: pk.inputs, got: x.len() });
+        return Err(Error::Length {
+            what: "plaintext vector",
+            expected: pk.inputs,
+            got: x.len(),
+        });
     }
-    if let Some((i, v)) = x.iter().enumerate().find(|(_, v)| **v < pk.x_min || **v > pk.x_max) {
-        return Err(Error::InputOutOfRange { what: "plaintext vector", index: i, value: *v, min: pk.x_min, max: pk.x_max });
+    if let Some((i, v)) = x
+        .iter()
+        .enumerate()
+        .find(|(_, v)| **v < pk.x_min || **v > pk.x_max)
+    {
+        return Err(Error::InputOutOfRange {
+            what: "plaintext vector",
+            index: i,
+            value: *v,
+            min: pk.x_min,
+            max: pk.x_max,
+        });
     }
     let r = Randomness::sample(rng);
     let (g1c, g2c) = generator_combs();
     let vmax = pk.x_min.unsigned_abs().max(pk.x_max.unsigned_abs()).max(1) as usize;
     // g1^{m11 v}, g1^{m21 v}, g2^{w11 v}, g2^{w21 v} for v in 0..=vmax.
-    let ta = [multiples(g1c.vartime_mul(&r.m[0]), vmax), multiples(g1c.vartime_mul(&r.m[2]), vmax)];
-    let tb = [multiples(g2c.vartime_mul(&r.w[0]), vmax), multiples(g2c.vartime_mul(&r.w[2]), vmax)];
+    let ta = [
+        multiples(g1c.vartime_mul(&r.m[0]), vmax),
+        multiples(g1c.vartime_mul(&r.m[2]), vmax),
+    ];
+    let tb = [
+        multiples(g2c.vartime_mul(&r.w[0]), vmax),
+        multiples(g2c.vartime_mul(&r.w[2]), vmax),
+    ];
     let alpha = [r.m[1] * r.gamma, r.m[3] * r.gamma];
     let beta = [-r.w[1], -r.w[3]];
     let d = pk.inputs + 1;
@@ -312,7 +408,11 @@ impl MasterSecretKey {
     /// [`Error::Dimension`] when the model's input count does not match the key.
     pub fn keygen(&self, model: &QuantisedQuadratic) -> Result<FunctionalKey> {
         if model.inputs + 1 != self.s.len() {
-            return Err(Error::Dimension { what: "model inputs + 1 vs master secret key", expected: self.s.len(), got: model.inputs + 1 });
+            return Err(Error::Dimension {
+                what: "model inputs + 1 vs master secret key",
+                expected: self.s.len(),
+                got: model.inputs + 1,
+            });
         }
         let proj: Vec<(Scalar, Scalar)> = (0..model.hidden)
             .into_par_iter()
@@ -340,7 +440,11 @@ impl MasterSecretKey {
                 G2Projective::generator() * f
             })
             .collect();
-        Ok(FunctionalKey { model_id: model.digest(), pk_id: self.pk_id, keys: to_affine_g2(&keys) })
+        Ok(FunctionalKey {
+            model_id: model.digest(),
+            pk_id: self.pk_id,
+            keys: to_affine_g2(&keys),
+        })
     }
 
     /// Versioned binary encoding (magic `PSFEQMSK`). Secret: store it with care.
@@ -402,7 +506,11 @@ impl FunctionalKey {
         let k = r.expect_items(k, 96)?;
         let keys = (0..k).map(|_| r.g2()).collect::<Result<Vec<_>>>()?;
         r.finish()?;
-        Ok(FunctionalKey { model_id, pk_id, keys })
+        Ok(FunctionalKey {
+            model_id,
+            pk_id,
+            keys,
+        })
     }
 }
 
@@ -453,8 +561,14 @@ impl Ciphertext {
             .collect::<Result<Vec<_>>>()?;
         let body = Body {
             c0,
-            a: [items.iter().map(|t| t.0).collect(), items.iter().map(|t| t.1).collect()],
-            b: [items.iter().map(|t| t.2).collect(), items.iter().map(|t| t.3).collect()],
+            a: [
+                items.iter().map(|t| t.0).collect(),
+                items.iter().map(|t| t.1).collect(),
+            ],
+            b: [
+                items.iter().map(|t| t.2).collect(),
+                items.iter().map(|t| t.3).collect(),
+            ],
         };
         Ok(Ciphertext { pk_id, body })
     }
@@ -467,34 +581,64 @@ impl Ciphertext {
 /// [`Error::Mismatch`] when the key is for another model or master key, or the ciphertext for another
 /// master key; [`Error::Dimension`] when dimensions differ; [`Error::Decryption`] when a value lies
 /// outside the model's discrete-log bound.
-pub fn decrypt(ct: &Ciphertext, key: &FunctionalKey, model: &QuantisedQuadratic, table: &DlogTable) -> Result<Vec<i64>> {
+pub fn decrypt(
+    ct: &Ciphertext,
+    key: &FunctionalKey,
+    model: &QuantisedQuadratic,
+    table: &DlogTable,
+) -> Result<Vec<i64>> {
     let g = decrypt_to_gt(ct, key, model)?;
     let bound = model.dlog_bound()?;
-    g.par_iter().map(|e| table.vartime_solve(e, bound)).collect()
+    g.par_iter()
+        .map(|e| table.vartime_solve(e, bound))
+        .collect()
 }
 
 /// Decryption up to the discrete logarithm: `g_T^{f_c(x)}` for each output (`[outputs]`).
 ///
 /// # Errors
 /// As [`decrypt`], without the discrete-log failure.
-pub fn decrypt_to_gt(ct: &Ciphertext, key: &FunctionalKey, model: &QuantisedQuadratic) -> Result<Vec<Gt>> {
+pub fn decrypt_to_gt(
+    ct: &Ciphertext,
+    key: &FunctionalKey,
+    model: &QuantisedQuadratic,
+) -> Result<Vec<Gt>> {
     if key.model_id != model.digest() {
-        return Err(Error::Mismatch { what: "functional key", other: "model" });
+        return Err(Error::Mismatch {
+            what: "functional key",
+            other: "model",
+        });
     }
     if key.pk_id != ct.pk_id {
-        return Err(Error::Mismatch { what: "functional key and ciphertext", other: "master public key" });
+        return Err(Error::Mismatch {
+            what: "functional key and ciphertext",
+            other: "master public key",
+        });
     }
     if ct.body.a[0].len() != model.inputs + 1 {
-        return Err(Error::Dimension { what: "ciphertext dimension vs model inputs + 1", expected: model.inputs + 1, got: ct.body.a[0].len() });
+        return Err(Error::Dimension {
+            what: "ciphertext dimension vs model inputs + 1",
+            expected: model.inputs + 1,
+            got: ct.body.a[0].len(),
+        });
     }
     if key.keys.len() != model.outputs {
-        return Err(Error::Dimension { what: "functional key outputs", expected: model.outputs, got: key.keys.len() });
+        return Err(Error::Dimension {
+            what: "functional key outputs",
+            expected: model.outputs,
+            got: key.keys.len(),
+        });
     }
-    let e: Vec<Gt> = (0..model.hidden).into_par_iter().map(|j| project_pair(&ct.body, model.p_row(j))).collect();
+    let e: Vec<Gt> = (0..model.hidden)
+        .into_par_iter()
+        .map(|j| project_pair(&ct.body, model.p_row(j)))
+        .collect();
     let out: Vec<Gt> = (0..model.outputs)
         .into_par_iter()
         .map(|c| {
-            let q: Vec<i64> = (0..model.hidden).map(|j| model.q[j * model.outputs + c]).collect();
+            let q: Vec<i64> = (0..model.hidden)
+                .map(|j| model.q[j * model.outputs + c])
+                .collect();
             vartime_multi_pow_small(&e, &q) + key_pairing(&ct.body.c0, &key.keys[c])
         })
         .collect();

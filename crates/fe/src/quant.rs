@@ -90,19 +90,44 @@ impl QuantisedQuadratic {
     /// # Errors
     /// [`Error::Length`] for shapes, [`Error::Parameter`] for zero dimensions, [`Error::Overflow`] when
     /// the bound is too large.
-    pub fn from_integers(hidden: usize, inputs: usize, outputs: usize, p: Vec<i64>, q: Vec<i64>) -> Result<Self> {
+    pub fn from_integers(
+        hidden: usize,
+        inputs: usize,
+        outputs: usize,
+        p: Vec<i64>,
+        q: Vec<i64>,
+    ) -> Result<Self> {
         for (what, v) in [("hidden", hidden), ("inputs", inputs), ("outputs", outputs)] {
             if v == 0 || v > MAX_DIM {
-                return Err(Error::param(what, format!("must be in 1..={MAX_DIM}, got {v}")));
+                return Err(Error::param(
+                    what,
+                    format!("must be in 1..={MAX_DIM}, got {v}"),
+                ));
             }
         }
         if p.len() != hidden * (inputs + 1) {
-            return Err(Error::Length { what: "P [hidden][1+inputs]", expected: hidden * (inputs + 1), got: p.len() });
+            return Err(Error::Length {
+                what: "P [hidden][1+inputs]",
+                expected: hidden * (inputs + 1),
+                got: p.len(),
+            });
         }
         if q.len() != hidden * outputs {
-            return Err(Error::Length { what: "Q [hidden][outputs]", expected: hidden * outputs, got: q.len() });
+            return Err(Error::Length {
+                what: "Q [hidden][outputs]",
+                expected: hidden * outputs,
+                got: q.len(),
+            });
         }
-        let m = QuantisedQuadratic { hidden, inputs, outputs, p, q, scale_p: 1.0, scale_q: 1.0 };
+        let m = QuantisedQuadratic {
+            hidden,
+            inputs,
+            outputs,
+            p,
+            q,
+            scale_p: 1.0,
+            scale_q: 1.0,
+        };
         m.dlog_bound()?;
         Ok(m)
     }
@@ -114,13 +139,27 @@ impl QuantisedQuadratic {
     /// or non-positive `p_max`/`q_max`, [`Error::Overflow`] when the discrete-log bound exceeds 62 bits.
     pub fn from_float(f: &FloatQuadratic, cfg: &QuantConfig) -> Result<Self> {
         if cfg.p_max <= 0 || cfg.q_max <= 0 || cfg.p_max > 1 << 20 || cfg.q_max > 1 << 20 {
-            return Err(Error::param("QuantConfig", format!("p_max and q_max must be in 1..=2^20, got {} and {}", cfg.p_max, cfg.q_max)));
+            return Err(Error::param(
+                "QuantConfig",
+                format!(
+                    "p_max and q_max must be in 1..=2^20, got {} and {}",
+                    cfg.p_max, cfg.q_max
+                ),
+            ));
         }
         if f.p.len() != f.hidden * (f.inputs + 1) {
-            return Err(Error::Length { what: "FloatQuadratic.p", expected: f.hidden * (f.inputs + 1), got: f.p.len() });
+            return Err(Error::Length {
+                what: "FloatQuadratic.p",
+                expected: f.hidden * (f.inputs + 1),
+                got: f.p.len(),
+            });
         }
         if f.q.len() != f.hidden * f.outputs {
-            return Err(Error::Length { what: "FloatQuadratic.q", expected: f.hidden * f.outputs, got: f.q.len() });
+            return Err(Error::Length {
+                what: "FloatQuadratic.q",
+                expected: f.hidden * f.outputs,
+                got: f.q.len(),
+            });
         }
         if f.p.iter().chain(&f.q).any(|v| !v.is_finite()) {
             return Err(Error::param("FloatQuadratic", "non-finite weight"));
@@ -131,7 +170,10 @@ impl QuantisedQuadratic {
             .fold(0f64, |a, v| a.max(v.abs() as f64));
         let qmax = f.q.iter().fold(0f64, |a, v| a.max(v.abs() as f64));
         if pmax == 0.0 || qmax == 0.0 {
-            return Err(Error::param("FloatQuadratic", "P (non-bias) or Q is all zeros"));
+            return Err(Error::param(
+                "FloatQuadratic",
+                "P (non-bias) or Q is all zeros",
+            ));
         }
         let sp = cfg.p_max as f64 / pmax;
         let sq = cfg.q_max as f64 / qmax;
@@ -141,12 +183,18 @@ impl QuantisedQuadratic {
                 let s = if i == 0 { sp * PIXEL_MAX as f64 } else { sp };
                 let v = (f.p[j * w + i] as f64 * s).round();
                 if v.abs() > (1u64 << 40) as f64 {
-                    return Err(Error::Overflow { what: "quantised bias", reason: format!("P[{j}][0] scales to {v}") });
+                    return Err(Error::Overflow {
+                        what: "quantised bias",
+                        reason: format!("P[{j}][0] scales to {v}"),
+                    });
                 }
                 p.push(v as i64);
             }
         }
-        let q = f.q.iter().map(|v| (*v as f64 * sq).round() as i64).collect();
+        let q =
+            f.q.iter()
+                .map(|v| (*v as f64 * sq).round() as i64)
+                .collect();
         let mut m = Self::from_integers(f.hidden, f.inputs, f.outputs, p, q)?;
         m.scale_p = sp;
         m.scale_q = sq;
@@ -165,12 +213,21 @@ impl QuantisedQuadratic {
     /// [`Error::Length`] when `pixels.len() != inputs`.
     pub fn eval_plain(&self, pixels: &[u8]) -> Result<Vec<i64>> {
         if pixels.len() != self.inputs {
-            return Err(Error::Length { what: "pixels", expected: self.inputs, got: pixels.len() });
+            return Err(Error::Length {
+                what: "pixels",
+                expected: self.inputs,
+                got: pixels.len(),
+            });
         }
         let mut out = vec![0i128; self.outputs];
         for j in 0..self.hidden {
             let row = self.p_row(j);
-            let z: i128 = row[0] as i128 + row[1..].iter().zip(pixels).map(|(p, x)| *p as i128 * *x as i128).sum::<i128>();
+            let z: i128 = row[0] as i128
+                + row[1..]
+                    .iter()
+                    .zip(pixels)
+                    .map(|(p, x)| *p as i128 * *x as i128)
+                    .sum::<i128>();
             for (c, o) in out.iter_mut().enumerate() {
                 *o += self.q[j * self.outputs + c] as i128 * z * z;
             }
@@ -220,7 +277,10 @@ impl QuantisedQuadratic {
             best = best.max(pos).max(neg);
         }
         if best > 1u128 << 62 {
-            return Err(Error::Overflow { what: "discrete-log bound", reason: format!("worst-case |output| {best} exceeds 2^62; lower p_max/q_max") });
+            return Err(Error::Overflow {
+                what: "discrete-log bound",
+                reason: format!("worst-case |output| {best} exceeds 2^62; lower p_max/q_max"),
+            });
         }
         Ok(best as u64)
     }
@@ -251,7 +311,10 @@ impl QuantisedQuadratic {
         let sp = r.f64()?;
         let sq = r.f64()?;
         if !(sp.is_finite() && sp > 0.0 && sq.is_finite() && sq > 0.0) {
-            return Err(Error::format("quantised model", "scales must be finite and positive"));
+            return Err(Error::format(
+                "quantised model",
+                "scales must be finite and positive",
+            ));
         }
         if hidden > MAX_DIM || inputs > MAX_DIM || outputs > MAX_DIM {
             return Err(Error::format("quantised model", "dimension above 2^20"));
@@ -291,13 +354,20 @@ mod tests {
         (rng.next_u32() as f64 / u32::MAX as f64 * 2.0 - 1.0) as f32
     }
 
-    pub(crate) fn random_float(seed: u64, hidden: usize, inputs: usize, outputs: usize) -> FloatQuadratic {
+    pub(crate) fn random_float(
+        seed: u64,
+        hidden: usize,
+        inputs: usize,
+        outputs: usize,
+    ) -> FloatQuadratic {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         FloatQuadratic {
             hidden,
             inputs,
             outputs,
-            p: (0..hidden * (inputs + 1)).map(|_| uniform(&mut rng) * 0.3).collect(),
+            p: (0..hidden * (inputs + 1))
+                .map(|_| uniform(&mut rng) * 0.3)
+                .collect(),
             q: (0..hidden * outputs).map(|_| uniform(&mut rng)).collect(),
         }
     }
@@ -320,8 +390,20 @@ mod tests {
     #[test]
     fn quantised_tracks_float_and_bound_holds() {
         let f = random_float(11, 6, 20, 3);
-        let m = QuantisedQuadratic::from_float(&f, &QuantConfig { p_max: 127, q_max: 127 }).unwrap();
-        assert!(m.p.iter().skip(1).step_by(21).all(|v| v.abs() <= 127 * 255 + 1));
+        let m = QuantisedQuadratic::from_float(
+            &f,
+            &QuantConfig {
+                p_max: 127,
+                q_max: 127,
+            },
+        )
+        .unwrap();
+        assert!(m
+            .p
+            .iter()
+            .skip(1)
+            .step_by(21)
+            .all(|v| v.abs() <= 127 * 255 + 1));
         let bound = m.dlog_bound().unwrap();
         let mut rng = ChaCha20Rng::seed_from_u64(12);
         let scale = f.q.iter().fold(0f32, |a, v| a.max(v.abs())) * 25.0;
@@ -340,8 +422,17 @@ mod tests {
         let l1: u128 = (0..m.hidden)
             .map(|j| {
                 let r = m.p_row(j);
-                let z = r[0].unsigned_abs() as u128 + r[1..].iter().map(|v| v.unsigned_abs() as u128 * 255).sum::<u128>();
-                z * z * m.q[j * 3..j * 3 + 3].iter().map(|v| v.unsigned_abs() as u128).max().unwrap_or(0)
+                let z = r[0].unsigned_abs() as u128
+                    + r[1..]
+                        .iter()
+                        .map(|v| v.unsigned_abs() as u128 * 255)
+                        .sum::<u128>();
+                z * z
+                    * m.q[j * 3..j * 3 + 3]
+                        .iter()
+                        .map(|v| v.unsigned_abs() as u128)
+                        .max()
+                        .unwrap_or(0)
             })
             .sum();
         assert!(bound as u128 <= l1);
@@ -349,26 +440,40 @@ mod tests {
 
     #[test]
     fn model_bytes_round_trip_and_reject() {
-        let m = QuantisedQuadratic::from_float(&random_float(5, 3, 7, 2), &QuantConfig::default()).unwrap();
+        let m = QuantisedQuadratic::from_float(&random_float(5, 3, 7, 2), &QuantConfig::default())
+            .unwrap();
         let b = m.to_bytes();
         assert_eq!(QuantisedQuadratic::from_bytes(&b).unwrap(), m);
-        assert!(matches!(QuantisedQuadratic::from_bytes(&b[..b.len() - 3]), Err(Error::Format { .. })));
+        assert!(matches!(
+            QuantisedQuadratic::from_bytes(&b[..b.len() - 3]),
+            Err(Error::Format { .. })
+        ));
         let mut bad = b.clone();
         bad[0] ^= 1;
-        assert!(matches!(QuantisedQuadratic::from_bytes(&bad), Err(Error::Format { .. })));
+        assert!(matches!(
+            QuantisedQuadratic::from_bytes(&bad),
+            Err(Error::Format { .. })
+        ));
         let mut long = b;
         long.push(0);
-        assert!(matches!(QuantisedQuadratic::from_bytes(&long), Err(Error::Format { .. })));
+        assert!(matches!(
+            QuantisedQuadratic::from_bytes(&long),
+            Err(Error::Format { .. })
+        ));
         assert!(m.eval_plain(&[0u8; 6]).is_err());
         let f = random_float(5, 3, 7, 2);
         let mut g = f.clone();
         g.p.pop();
-        assert!(matches!(QuantisedQuadratic::from_float(&g, &QuantConfig::default()), Err(Error::Length { .. })));
+        assert!(matches!(
+            QuantisedQuadratic::from_float(&g, &QuantConfig::default()),
+            Err(Error::Length { .. })
+        ));
         let mut g = f;
         g.q[0] = f32::NAN;
         assert!(QuantisedQuadratic::from_float(&g, &QuantConfig::default()).is_err());
         // A model whose bound overflows is rejected.
-        let big = QuantisedQuadratic::from_integers(1, 2, 1, vec![0, 1 << 30, 1 << 30], vec![1 << 20]);
+        let big =
+            QuantisedQuadratic::from_integers(1, 2, 1, vec![0, 1 << 30, 1 << 30], vec![1 << 20]);
         assert!(matches!(big, Err(Error::Overflow { .. })));
     }
 }

@@ -20,7 +20,9 @@ use rayon::prelude::*;
 
 use crate::dlog::DlogTable;
 use crate::format::{digest, scalar_i64};
-use crate::internals::{generator_combs, multi_pairing, to_affine_g1, to_affine_g2, Body, Randomness};
+use crate::internals::{
+    generator_combs, multi_pairing, to_affine_g1, to_affine_g2, Body, Randomness,
+};
 use crate::msm::vartime_msm_small;
 use crate::quant::MAX_DIM;
 use crate::{Error, Result};
@@ -41,16 +43,33 @@ impl BilinearForm {
     /// [`Error::Length`] when `f.len() != n * n` or `n == 0`.
     pub fn new(n: usize, f: Vec<i64>) -> Result<Self> {
         if f.len() != n * n || n == 0 {
-            return Err(Error::Length { what: "bilinear form F [n][n]", expected: n * n, got: f.len() });
+            return Err(Error::Length {
+                what: "bilinear form F [n][n]",
+                expected: n * n,
+                got: f.len(),
+            });
         }
-        let entries = f.iter().enumerate().filter(|(_, v)| **v != 0).map(|(k, v)| (k / n, k % n, *v)).collect();
+        let entries = f
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0)
+            .map(|(k, v)| (k / n, k % n, *v))
+            .collect();
         Ok(BilinearForm { n, entries })
     }
 
     /// Diagonal `F` (`[n]` diagonal entries).
     pub fn diagonal(d: &[i64]) -> Self {
-        let entries = d.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, v)| (i, i, *v)).collect();
-        BilinearForm { n: d.len(), entries }
+        let entries = d
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0)
+            .map(|(i, v)| (i, i, *v))
+            .collect();
+        BilinearForm {
+            n: d.len(),
+            entries,
+        }
     }
 
     /// Dimension `n`.
@@ -65,7 +84,11 @@ impl BilinearForm {
     pub fn eval(&self, x: &[i64], y: &[i64]) -> Result<i128> {
         check_len("x", x, self.n)?;
         check_len("y", y, self.n)?;
-        Ok(self.entries.iter().map(|(i, j, v)| *v as i128 * x[*i] as i128 * y[*j] as i128).sum())
+        Ok(self
+            .entries
+            .iter()
+            .map(|(i, j, v)| *v as i128 * x[*i] as i128 * y[*j] as i128)
+            .sum())
     }
 
     /// Worst case `sum |F_ij| * bx * by`: the discrete-log bound for `|x_i| <= bx`, `|y_j| <= by`.
@@ -73,10 +96,17 @@ impl BilinearForm {
     /// # Errors
     /// [`Error::Overflow`] above `2^62`.
     pub fn dlog_bound(&self, bx: u64, by: u64) -> Result<u64> {
-        let s: u128 = self.entries.iter().map(|e| e.2.unsigned_abs() as u128).sum();
+        let s: u128 = self
+            .entries
+            .iter()
+            .map(|e| e.2.unsigned_abs() as u128)
+            .sum();
         let b = s.saturating_mul(bx as u128).saturating_mul(by as u128);
         if b > 1 << 62 {
-            return Err(Error::Overflow { what: "SGP discrete-log bound", reason: format!("{b} exceeds 2^62") });
+            return Err(Error::Overflow {
+                what: "SGP discrete-log bound",
+                reason: format!("{b} exceeds 2^62"),
+            });
         }
         Ok(b as u64)
     }
@@ -104,7 +134,11 @@ impl BilinearForm {
 
 fn check_len(what: &'static str, v: &[i64], n: usize) -> Result<()> {
     if v.len() != n {
-        return Err(Error::Length { what, expected: n, got: v.len() });
+        return Err(Error::Length {
+            what,
+            expected: n,
+            got: v.len(),
+        });
     }
     Ok(())
 }
@@ -120,7 +154,10 @@ pub struct SgpMasterKey {
 
 impl std::fmt::Debug for SgpMasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SgpMasterKey").field("n", &self.s.len()).field("bound", &self.bound).finish_non_exhaustive()
+        f.debug_struct("SgpMasterKey")
+            .field("n", &self.s.len())
+            .field("bound", &self.bound)
+            .finish_non_exhaustive()
     }
 }
 
@@ -153,10 +190,16 @@ impl SgpMasterKey {
     /// [`Error::Parameter`] for `n` outside `1..=2^20` or a bound outside `1..=2^20`.
     pub fn setup<R: RngCore + CryptoRng>(n: usize, bound: i64, rng: &mut R) -> Result<Self> {
         if n == 0 || n > MAX_DIM {
-            return Err(Error::param("n", format!("must be in 1..={MAX_DIM}, got {n}")));
+            return Err(Error::param(
+                "n",
+                format!("must be in 1..={MAX_DIM}, got {n}"),
+            ));
         }
         if !(1..=1 << 20).contains(&bound) {
-            return Err(Error::param("bound", format!("must be in 1..=2^20, got {bound}")));
+            return Err(Error::param(
+                "bound",
+                format!("must be in 1..=2^20, got {bound}"),
+            ));
         }
         let s = (0..n).map(|_| Scalar::random(&mut *rng)).collect();
         let t = (0..n).map(|_| Scalar::random(&mut *rng)).collect();
@@ -175,13 +218,24 @@ impl SgpMasterKey {
     ///
     /// # Errors
     /// [`Error::Length`], [`Error::InputOutOfRange`].
-    pub fn encrypt<R: RngCore + CryptoRng>(&self, x: &[i64], y: &[i64], rng: &mut R) -> Result<SgpCiphertext> {
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &self,
+        x: &[i64],
+        y: &[i64],
+        rng: &mut R,
+    ) -> Result<SgpCiphertext> {
         let n = self.s.len();
         check_len("x", x, n)?;
         check_len("y", y, n)?;
         for (what, v) in [("x", x), ("y", y)] {
             if let Some((i, val)) = v.iter().enumerate().find(|(_, e)| e.abs() > self.bound) {
-                return Err(Error::InputOutOfRange { what, index: i, value: *val, min: -self.bound, max: self.bound });
+                return Err(Error::InputOutOfRange {
+                    what,
+                    index: i,
+                    value: *val,
+                    min: -self.bound,
+                    max: self.bound,
+                });
             }
         }
         let r = Randomness::sample(rng);
@@ -193,21 +247,31 @@ impl SgpMasterKey {
             .map(|i| {
                 let xi = scalar_i64(x[i]);
                 let gs = r.gamma * self.s[i];
-                [g1c.vartime_mul(&(m[0] * xi + m[1] * gs)), g1c.vartime_mul(&(m[2] * xi + m[3] * gs))]
+                [
+                    g1c.vartime_mul(&(m[0] * xi + m[1] * gs)),
+                    g1c.vartime_mul(&(m[2] * xi + m[3] * gs)),
+                ]
             })
             .collect();
         let b: Vec<[G2Projective; 2]> = (0..n)
             .into_par_iter()
             .map(|j| {
                 let yj = scalar_i64(y[j]);
-                [g2c.vartime_mul(&(w[0] * yj - w[1] * self.t[j])), g2c.vartime_mul(&(w[2] * yj - w[3] * self.t[j]))]
+                [
+                    g2c.vartime_mul(&(w[0] * yj - w[1] * self.t[j])),
+                    g2c.vartime_mul(&(w[2] * yj - w[3] * self.t[j])),
+                ]
             })
             .collect();
         let split1 = |c: usize| to_affine_g1(&a.iter().map(|p| p[c]).collect::<Vec<_>>());
         let split2 = |c: usize| to_affine_g2(&b.iter().map(|p| p[c]).collect::<Vec<_>>());
         Ok(SgpCiphertext {
             id: self.id,
-            body: Body { c0: g1c.vartime_mul(&r.gamma).to_affine(), a: [split1(0), split1(1)], b: [split2(0), split2(1)] },
+            body: Body {
+                c0: g1c.vartime_mul(&r.gamma).to_affine(),
+                a: [split1(0), split1(1)],
+                b: [split2(0), split2(1)],
+            },
         })
     }
 
@@ -218,14 +282,22 @@ impl SgpMasterKey {
     pub fn derive_key(&self, form: &BilinearForm) -> Result<SgpKey> {
         let n = self.s.len();
         if form.n != n {
-            return Err(Error::Dimension { what: "bilinear form", expected: n, got: form.n });
+            return Err(Error::Dimension {
+                what: "bilinear form",
+                expected: n,
+                got: form.n,
+            });
         }
         let e: Scalar = form
             .entries
             .par_iter()
             .map(|(i, j, v)| scalar_i64(*v) * self.s[*i] * self.t[*j])
             .reduce(|| Scalar::ZERO, |a, b| a + b);
-        Ok(SgpKey { id: self.id, form: form.digest(), k: (G2Projective::generator() * e).to_affine() })
+        Ok(SgpKey {
+            id: self.id,
+            form: form.digest(),
+            k: (G2Projective::generator() * e).to_affine(),
+        })
     }
 }
 
@@ -235,16 +307,32 @@ impl SgpMasterKey {
 /// # Errors
 /// [`Error::Mismatch`] for a key of another `F` or master key, [`Error::Dimension`], [`Error::Decryption`]
 /// when the value lies outside `bound`.
-pub fn sgp_decrypt(ct: &SgpCiphertext, key: &SgpKey, form: &BilinearForm, table: &DlogTable, bound: u64) -> Result<i64> {
+pub fn sgp_decrypt(
+    ct: &SgpCiphertext,
+    key: &SgpKey,
+    form: &BilinearForm,
+    table: &DlogTable,
+    bound: u64,
+) -> Result<i64> {
     if key.id != ct.id {
-        return Err(Error::Mismatch { what: "SGP key and ciphertext", other: "master secret key" });
+        return Err(Error::Mismatch {
+            what: "SGP key and ciphertext",
+            other: "master secret key",
+        });
     }
     if key.form != form.digest() {
-        return Err(Error::Mismatch { what: "SGP key", other: "bilinear form" });
+        return Err(Error::Mismatch {
+            what: "SGP key",
+            other: "bilinear form",
+        });
     }
     let n = form.n;
     if ct.body.a[0].len() != n {
-        return Err(Error::Dimension { what: "SGP ciphertext", expected: n, got: ct.body.a[0].len() });
+        return Err(Error::Dimension {
+            what: "SGP ciphertext",
+            expected: n,
+            got: ct.body.a[0].len(),
+        });
     }
     // A_j = sum_i F_ij a_i, both components; only columns with a non-zero entry.
     let columns = form.columns();
@@ -256,7 +344,11 @@ pub fn sgp_decrypt(ct: &SgpCiphertext, key: &SgpKey, form: &BilinearForm, table:
             let pts0: Vec<G1Affine> = col.iter().map(|(i, _)| ct.body.a[0][*i]).collect();
             let pts1: Vec<G1Affine> = col.iter().map(|(i, _)| ct.body.a[1][*i]).collect();
             let sc: Vec<i64> = col.iter().map(|(_, v)| *v).collect();
-            (j, vartime_msm_small::<G1Projective>(&pts0, &sc), vartime_msm_small::<G1Projective>(&pts1, &sc))
+            (
+                j,
+                vartime_msm_small::<G1Projective>(&pts0, &sc),
+                vartime_msm_small::<G1Projective>(&pts1, &sc),
+            )
         })
         .collect();
     let a0 = to_affine_g1(&cols.iter().map(|c| c.1).collect::<Vec<_>>());
