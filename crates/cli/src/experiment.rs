@@ -23,8 +23,10 @@ use privsplit_report::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::cmd::sweep as sweep_cmd;
 use crate::encryption_step::{self, EncryptionConfig, EncryptionOutcome};
 use crate::overrides;
+use privsplit_attacks::sweep::{run_sweep, SweepConfig, SweepReport};
 
 /// The embedded default config (`crates/cli/src/default-run.toml`).
 pub const DEFAULT_CONFIG: &str = include_str!("default-run.toml");
@@ -43,6 +45,56 @@ pub struct RunConfig {
     pub collateral: CollateralConfig,
     /// Encrypted inference of the undefended private part.
     pub encryption: EncryptionConfig,
+    /// Partition-point sweep with reconstruction attacks.
+    pub sweep: SweepStepConfig,
+}
+
+/// Settings of the partition-point sweep step (issue: TEE + accelerator layer partitioning).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SweepStepConfig {
+    /// Run the step at all.
+    pub enabled: bool,
+    /// `tiny` (the small CNN at a quarter width; about a minute) or `fashion` (the full Fashion-MNIST sweep).
+    pub preset: String,
+    /// Fashion-MNIST folder (gzipped IDX). When it is absent the step is skipped and the report says so.
+    pub data_dir: PathBuf,
+    /// Partition points to evaluate (default: all).
+    pub points: Option<Vec<usize>>,
+    /// SSIM threshold in `[0, 1]` of the recommendation (default: the preset's, 0.3).
+    pub ssim_threshold: Option<f64>,
+}
+
+impl Default for SweepStepConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            preset: "tiny".into(),
+            data_dir: PathBuf::from(privsplit_data::fashion_mnist::DEBIAN_DIR),
+            points: None,
+            ssim_threshold: None,
+        }
+    }
+}
+
+impl SweepStepConfig {
+    /// The sweep configuration of the preset, with this section's overrides.
+    ///
+    /// # Errors
+    /// An unknown preset or an invalid override.
+    pub fn sweep_config(&self) -> anyhow::Result<SweepConfig> {
+        let mut c = match self.preset.as_str() {
+            "tiny" => SweepConfig::tiny(),
+            "fashion" => SweepConfig::fashion_mnist(),
+            other => anyhow::bail!("sweep.preset: expected tiny or fashion, got {other:?}"),
+        };
+        c.points.clone_from(&self.points);
+        if let Some(t) = self.ssim_threshold {
+            c.ssim_threshold = t;
+        }
+        c.validate()?;
+        Ok(c)
+    }
 }
 
 impl Default for RunConfig {
@@ -53,6 +105,7 @@ impl Default for RunConfig {
             fonts: FontCharConfig::default(),
             collateral: CollateralConfig::default(),
             encryption: EncryptionConfig::default(),
+            sweep: SweepStepConfig::default(),
         }
     }
 }
@@ -88,6 +141,9 @@ impl RunConfig {
         self.fonts.validate()?;
         self.collateral.validate()?;
         self.encryption.validate()?;
+        if self.sweep.enabled {
+            self.sweep.sweep_config()?;
+        }
         Ok(())
     }
 }
@@ -109,6 +165,7 @@ struct RunReport<'a> {
     dataset: DatasetSummary,
     collateral: &'a CollateralOutcome,
     encryption: Option<EncryptionOutcome>,
+    sweep: SweepOutcome,
     seconds: StepSeconds,
 }
 
@@ -117,6 +174,22 @@ struct StepSeconds {
     dataset: f64,
     collateral: f64,
     encryption: f64,
+    sweep: f64,
+}
+
+/// The sweep step's result in `report.json`: the full sweep report is in `sweep/report.json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+enum SweepOutcome {
+    Disabled,
+    Skipped {
+        reason: String,
+    },
+    Done {
+        summary: String,
+        recommended_k: Option<usize>,
+        folder: String,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -224,6 +297,11 @@ fn run_into(cfg: &RunConfig, config_text: &str, quiet: bool, dir: &RunDir) -> an
     };
     secs.encryption = t.elapsed().as_secs_f64();
 
+    // 4. Partition-point sweep of the Fashion-MNIST CNN.
+    let t = Instant::now();
+    let sweep = sweep_step(&cfg.sweep, quiet, out)?;
+    secs.sweep = t.elapsed().as_secs_f64();
+
     let dataset = DatasetSummary {
         train_images: data.train.n,
         test_images: data.test.n,
@@ -238,11 +316,51 @@ fn run_into(cfg: &RunConfig, config_text: &str, quiet: bool, dir: &RunDir) -> an
         dataset,
         collateral: &outcome,
         encryption,
+        sweep,
         seconds: secs,
     };
     write_json(&out.join("report.json"), &report)?;
     human_report(&report).write_all(out)?;
     Ok(t0.elapsed().as_secs_f64())
+}
+
+fn sweep_step(cfg: &SweepStepConfig, quiet: bool, out: &Path) -> anyhow::Result<SweepOutcome> {
+    if !cfg.enabled {
+        return Ok(SweepOutcome::Disabled);
+    }
+    let split = match privsplit_data::fashion_mnist::load(&cfg.data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            let reason = format!(
+                "Fashion-MNIST not readable in {} ({e}); install it with `bash scripts/install-deps.sh` \
+                 (Debian package dataset-fashion-mnist)",
+                cfg.data_dir.display()
+            );
+            eprintln!("privsplit run: SWEEP SKIPPED: {reason}");
+            return Ok(SweepOutcome::Skipped { reason });
+        }
+    };
+    let sweep_cfg = cfg.sweep_config()?;
+    let pb = bar(quiet, 0, "partition sweep");
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    let run = run_sweep(&sweep_cfg, &split, &mut |msg: &str| {
+        pb.set_message(msg.to_string())
+    })
+    .context("partition-point sweep")?;
+    pb.finish_and_clear();
+    let dir = out.join("sweep");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    sweep_cmd::write_outputs(&run.report, &dir)?;
+    privsplit_models::weights::save_model(&run.model, &dir.join("model.safetensors"))?;
+    Ok(sweep_done(&run.report))
+}
+
+fn sweep_done(r: &SweepReport) -> SweepOutcome {
+    SweepOutcome::Done {
+        summary: sweep_cmd::summary(r),
+        recommended_k: r.recommendation.as_ref().map(|rec| rec.k),
+        folder: "sweep".into(),
+    }
 }
 
 /// A grid of test images: one row per font, ten samples each.
@@ -400,9 +518,28 @@ fn human_report(r: &RunReport<'_>) -> Report {
                 ],
             );
     }
+    let sec = rep.section("Partition-point sweep (TEE + accelerator layer partitioning)");
+    match &r.sweep {
+        SweepOutcome::Disabled => {
+            sec.paragraph("Disabled in the config.");
+        }
+        SweepOutcome::Skipped { reason } => {
+            sec.paragraph(format!("SKIPPED: {reason}."));
+        }
+        SweepOutcome::Done {
+            summary, folder, ..
+        } => {
+            sec.paragraph(format!(
+                "Small CNN trained on Fashion-MNIST; at each partition point k the feature map is attacked with \
+                 reconstruction attacks and scored with SSIM and PSNR (full report: {folder}/report.md). {summary}."
+            ))
+            .figure(format!("{folder}/ssim_per_point.png"), "Reconstruction SSIM per partition point.")
+            .figure(format!("{folder}/reconstructions.png"), "Originals and reconstructions per partition point.");
+        }
+    }
     rep.section("Timing").paragraph(format!(
-        "dataset {:.1} s, collateral learning + defence {:.1} s, encrypted inference {:.1} s.",
-        r.seconds.dataset, r.seconds.collateral, r.seconds.encryption
+        "dataset {:.1} s, collateral learning + defence {:.1} s, encrypted inference {:.1} s, sweep {:.1} s.",
+        r.seconds.dataset, r.seconds.collateral, r.seconds.encryption, r.seconds.sweep
     ));
     rep
 }
