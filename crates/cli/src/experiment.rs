@@ -320,7 +320,10 @@ fn run_into(cfg: &RunConfig, config_text: &str, quiet: bool, dir: &RunDir) -> an
         seconds: secs,
     };
     write_json(&out.join("report.json"), &report)?;
-    human_report(&report).write_all(out)?;
+    // report.json is the machine-readable RunReport above; the human report is Markdown + HTML.
+    let human = human_report(&report);
+    privsplit_report::write_atomic(&out.join("report.md"), human.to_markdown().as_bytes())?;
+    privsplit_report::write_atomic(&out.join("report.html"), human.to_html().as_bytes())?;
     Ok(t0.elapsed().as_secs_f64())
 }
 
