@@ -243,3 +243,72 @@ mod tests {
         assert!(check_shape("x", &[0, 1, 28, 28], &[4, 3, 28, 28]).is_err());
     }
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of long-lived compute threads for a service's partition.
+///
+/// Partitions run here rather than on tokio's blocking pool: the model's per-thread state (allocator
+/// caches, packing buffers of the matrix kernels) stays warm on the same few threads, which at batch 1
+/// halves the latency of a small CNN partition compared with hopping between blocking-pool threads
+/// (measured: docs/BENCHMARKS.md). The threads end when the pool is dropped.
+pub struct ComputePool {
+    tx: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+impl std::fmt::Debug for ComputePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComputePool").finish_non_exhaustive()
+    }
+}
+
+impl ComputePool {
+    /// Starts `threads` (at least 1) compute threads named `name-<i>`.
+    ///
+    /// # Errors
+    /// [`Error::Exec`] when a thread cannot be spawned.
+    pub fn new(threads: usize, name: &str) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(j) => j(),
+                        Err(_) => return,
+                    }
+                })
+                .map_err(|e| Error::Exec(format!("spawning compute thread: {e}")))?;
+        }
+        Ok(Self {
+            tx: std::sync::Mutex::new(tx),
+        })
+    }
+
+    /// Runs `f` on a compute thread and waits for its result.
+    ///
+    /// # Errors
+    /// [`Error::Exec`] when the pool has stopped or `f` panicked.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let (otx, orx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = otx.send(f());
+        });
+        self.tx
+            .lock()
+            .map_err(|_| Error::Exec("compute pool lock poisoned".into()))?
+            .send(job)
+            .map_err(|_| Error::Exec("compute pool stopped".into()))?;
+        orx.await
+            .map_err(|_| Error::Exec("compute job panicked or was dropped".into()))
+    }
+}

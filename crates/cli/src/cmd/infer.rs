@@ -1,10 +1,146 @@
-//! `privsplit infer` (to be written).
+//! `privsplit infer`: client of the trusted-partition service.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use privsplit_tee::attestation::{decode_hex, Policy, PolicyVerifier};
+use privsplit_tee::service::{Client, ClientConfig};
+use privsplit_tee::TensorMsg;
 
 /// Arguments of `privsplit infer`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The trusted-partition service.
+    #[arg(long, default_value = "127.0.0.1:7443")]
+    endpoint: SocketAddr,
+    /// Accept insecure development evidence (a server without a TEE): NO SECURITY.
+    #[arg(long)]
+    allow_insecure_dev: bool,
+    /// Allowed measurement (hex MRENCLAVE / MRTD / SNP MEASUREMENT); repeatable.
+    #[arg(long = "measurement")]
+    measurements: Vec<String>,
+    /// Accepted DCAP TCB status (default UpToDate); repeatable.
+    #[arg(long = "accept-tcb")]
+    tcb: Vec<String>,
+    /// DCAP collateral (JSON) for quotes that arrive without it.
+    #[arg(long)]
+    collateral: Option<PathBuf>,
+    /// IDX image file (e.g. Fashion-MNIST `t10k-images-idx3-ubyte.gz`); pixels scaled to [0, 1].
+    #[arg(long)]
+    idx: Option<PathBuf>,
+    /// First image index in --idx.
+    #[arg(long, default_value_t = 0)]
+    index: usize,
+    /// Number of requests (images, or synthetic inputs without --idx).
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// Input shape for synthetic inputs, `[channels, height, width]` or `[features]`, comma-separated.
+    #[arg(long, default_value = "1,28,28")]
+    shape: String,
+    /// Seed of the synthetic inputs (uniform in [0, 1)).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn inputs(a: &Args) -> anyhow::Result<Vec<TensorMsg>> {
+    if let Some(p) = &a.idx {
+        let arr = privsplit_data::idx::read_images(p)
+            .with_context(|| format!("reading {}", p.display()))?;
+        let (n, r, c) = (arr.dims[0], arr.dims[1], arr.dims[2]);
+        anyhow::ensure!(
+            a.index + a.count <= n,
+            "--index {} + --count {} exceeds the {n} images",
+            a.index,
+            a.count
+        );
+        return (a.index..a.index + a.count)
+            .map(|i| {
+                let px = &arr.data[i * r * c..(i + 1) * r * c];
+                Ok(TensorMsg::new(
+                    vec![1, 1, r, c],
+                    px.iter().map(|&b| f32::from(b) / 255.0).collect(),
+                )?)
+            })
+            .collect();
+    }
+    let shape: Vec<usize> = a
+        .shape
+        .split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()
+        .context("--shape: comma-separated integers")?;
+    let mut s = a.seed;
+    let n: usize = shape.iter().product();
+    (0..a.count)
+        .map(|_| {
+            let data = (0..n)
+                .map(|_| {
+                    s = s
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    (s >> 40) as f32 / (1u64 << 24) as f32
+                })
+                .collect();
+            let mut sh = vec![1];
+            sh.extend(&shape);
+            Ok(TensorMsg::new(sh, data)?)
+        })
+        .collect()
+}
 
 /// Runs `privsplit infer`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("privsplit infer is not written yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut policy = Policy {
+        allow_insecure_dev: args.allow_insecure_dev,
+        ..Policy::default()
+    };
+    for m in &args.measurements {
+        policy
+            .allowed_measurements
+            .push(decode_hex(m).map_err(|e| anyhow::anyhow!("--measurement {m}: {e}"))?);
+    }
+    if !args.tcb.is_empty() {
+        policy.accepted_tcb_statuses = args.tcb.clone();
+    }
+    if let Some(p) = &args.collateral {
+        let b = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        policy.dcap_collateral =
+            Some(serde_json::from_slice(&b).context("parsing the DCAP collateral")?);
+    }
+    let xs = inputs(&args)?;
+    let verifier = PolicyVerifier::new(policy);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        let mut c = Client::connect(args.endpoint, &verifier, ClientConfig::default())
+            .await
+            .with_context(|| format!("connecting to {}", args.endpoint))?;
+        let cl = c.claims().clone();
+        let mark = if cl.insecure_dev {
+            " [insecure-dev: NO TEE, NO SECURITY]"
+        } else {
+            ""
+        };
+        eprintln!(
+            "attested: tee={:?} measurement={} tcb={} handshake={:.2} ms{mark}",
+            cl.tee,
+            privsplit_tee::attestation::encode_hex(&cl.measurement),
+            cl.tcb_status,
+            c.handshake_time().as_secs_f64() * 1e3
+        );
+        for (i, x) in xs.into_iter().enumerate() {
+            let p = c.infer(x).await?;
+            let logits: Vec<String> = p.logits.data.iter().map(|v| format!("{v:.4}")).collect();
+            println!(
+                "request {i}: class {:?} logits [{}]{}",
+                p.classes(),
+                logits.join(", "),
+                if p.insecure_dev { " insecure-dev" } else { "" }
+            );
+        }
+        Ok(())
+    })
 }

@@ -13,7 +13,7 @@ use super::{ServerHandle, Upstream, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_UPSTREAM_
 use crate::attestation::{Attester, INSECURE_DEV};
 use crate::channel::{handshake_responder, SecureChannel};
 use crate::error::{io, Error, Result};
-use crate::exec::{check_shape, PartitionExec};
+use crate::exec::{check_shape, ComputePool, PartitionExec};
 use crate::wire::{Body, Frame, FrameKind, DEFAULT_MAX_FRAME_BYTES, FLAG_INSECURE_DEV};
 
 /// Settings of the trusted-partition service.
@@ -27,6 +27,8 @@ pub struct TrustedConfig {
     pub handshake_timeout: Duration,
     /// Largest accepted frame (plaintext), bytes.
     pub max_frame_bytes: usize,
+    /// Compute threads running the partition (see [`crate::exec::ComputePool`]).
+    pub compute_threads: usize,
 }
 
 impl Default for TrustedConfig {
@@ -36,6 +38,7 @@ impl Default for TrustedConfig {
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            compute_threads: 1,
         }
     }
 }
@@ -49,6 +52,7 @@ pub const INSECURE_DEV_BANNER: &str = "\
 ################################################################################";
 
 struct Shared {
+    pool: ComputePool,
     front: Arc<dyn PartitionExec>,
     attester: Arc<dyn Attester>,
     upstream: Option<Upstream>,
@@ -87,6 +91,7 @@ pub async fn serve_trusted(
         }
     });
     let shared = Arc::new(Shared {
+        pool: ComputePool::new(cfg.compute_threads, "trusted-compute")?,
         upstream: cfg
             .upstream
             .map(|a| Upstream::new(a, cfg.upstream_timeout, cfg.max_frame_bytes)),
@@ -191,12 +196,13 @@ async fn process(
     input: crate::wire::TensorMsg,
 ) -> Result<crate::wire::TensorMsg> {
     let front = sh.front.clone();
-    let features = tokio::task::spawn_blocking(move || {
-        check_shape("input", &front.input_shape(), &input.shape)?;
-        front.run(input)
-    })
-    .await
-    .map_err(|e| Error::Exec(format!("trusted worker: {e}")))??;
+    let features = sh
+        .pool
+        .run(move || {
+            check_shape("input", &front.input_shape(), &input.shape)?;
+            front.run(input)
+        })
+        .await??;
     match &sh.upstream {
         Some(u) => u.call(features).await,
         None => Ok(features),

@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 
 use super::ServerHandle;
 use crate::error::{io, Error, Result};
-use crate::exec::{check_shape, PartitionExec};
+use crate::exec::{check_shape, ComputePool, PartitionExec};
 use crate::wire::{
     read_frame, write_record, Body, Frame, FrameKind, TensorMsg, DEFAULT_MAX_FRAME_BYTES,
 };
@@ -24,6 +24,8 @@ pub struct UntrustedConfig {
     /// When set, every received feature map is stored here (one file per request, the frame exactly
     /// as received; [`load_dump`] reads them back) so attacks can be replayed on what the service saw.
     pub dump_dir: Option<PathBuf>,
+    /// Compute threads running the partition (see [`crate::exec::ComputePool`]).
+    pub compute_threads: usize,
 }
 
 impl Default for UntrustedConfig {
@@ -31,6 +33,7 @@ impl Default for UntrustedConfig {
         Self {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             dump_dir: None,
+            compute_threads: 1,
         }
     }
 }
@@ -51,6 +54,7 @@ pub async fn serve_untrusted(
         std::fs::create_dir_all(d).map_err(|e| io(d, e))?;
     }
     info!(%addr, partition = %exec.describe(), dump = ?cfg.dump_dir, "untrusted-partition service listening");
+    let pool = Arc::new(ComputePool::new(cfg.compute_threads, "untrusted-compute")?);
     let cfg = Arc::new(cfg);
     let dump_seq = Arc::new(AtomicU64::new(0));
     let task = tokio::spawn(async move {
@@ -60,7 +64,7 @@ pub async fn serve_untrusted(
                 acc = listener.accept() => match acc {
                     Ok((stream, peer)) => {
                         debug!(%peer, "untrusted: connection");
-                        conns.spawn(handle_conn(stream, exec.clone(), cfg.clone(), dump_seq.clone()));
+                        conns.spawn(handle_conn(stream, exec.clone(), pool.clone(), cfg.clone(), dump_seq.clone()));
                     }
                     Err(e) => warn!("untrusted: accept failed: {e}"),
                 },
@@ -108,6 +112,7 @@ pub fn load_dump(dir: &Path) -> Result<Vec<TensorMsg>> {
 async fn handle_conn(
     stream: TcpStream,
     exec: Arc<dyn PartitionExec>,
+    pool: Arc<ComputePool>,
     cfg: Arc<UntrustedConfig>,
     dump_seq: Arc<AtomicU64>,
 ) {
@@ -165,14 +170,15 @@ async fn handle_conn(
             }
             let exec = exec.clone();
             let tx = tx.clone();
+            let pool = pool.clone();
             jobs.spawn(async move {
-                let res = tokio::task::spawn_blocking(move || {
-                    check_shape("feature map", &exec.input_shape(), &t.shape)?;
-                    exec.run(t)
-                })
-                .await
-                .map_err(|e| Error::Exec(format!("untrusted worker: {e}")))
-                .and_then(|r| r);
+                let res = pool
+                    .run(move || {
+                        check_shape("feature map", &exec.input_shape(), &t.shape)?;
+                        exec.run(t)
+                    })
+                    .await
+                    .and_then(|r| r);
                 let reply = match res {
                     Ok(out) => Frame::tensor(FrameKind::Response, id, out),
                     Err(e) => Frame::error(id, &format!("untrusted service: {e}")),
