@@ -108,7 +108,7 @@ macro_rules! reject {
     };
 }
 
-impl<'a> Serializer for &'a mut LimbCollector {
+impl Serializer for &mut LimbCollector {
     type Ok = ();
     type Error = CollectError;
     type SerializeSeq = Impossible<(), CollectError>;
@@ -206,7 +206,7 @@ impl<'a> Serializer for &'a mut LimbCollector {
     }
 }
 
-impl<'a> SerializeTuple for &'a mut LimbCollector {
+impl SerializeTuple for &mut LimbCollector {
     type Ok = ();
     type Error = CollectError;
     fn serialize_element<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), CollectError> {
@@ -217,7 +217,7 @@ impl<'a> SerializeTuple for &'a mut LimbCollector {
     }
 }
 
-impl<'a> SerializeStruct for &'a mut LimbCollector {
+impl SerializeStruct for &mut LimbCollector {
     type Ok = ();
     type Error = CollectError;
     fn serialize_field<T: ?Sized + Serialize>(

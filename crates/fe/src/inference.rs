@@ -127,7 +127,7 @@ pub fn run_encrypted<R: rand_core::RngCore + rand_core::CryptoRng>(
     rng: &mut R,
 ) -> Result<EncryptedRun> {
     let n = float.inputs;
-    if n == 0 || images.len() % n != 0 {
+    if n == 0 || !images.len().is_multiple_of(n) {
         return Err(crate::Error::Length {
             what: "images [count][inputs]",
             expected: n * (images.len() / n.max(1)),

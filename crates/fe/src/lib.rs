@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(unsafe_code)]
+// Tests unwrap: a failing unwrap is a failing test, with the error printed.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod error;
 

@@ -364,12 +364,11 @@ where
         .into_par_iter()
         .map(|i| {
             let xi = xs(i);
-            let k = [0, 1].map(|c| {
+            [0, 1].map(|c| {
                 let t = G1Projective::from(&ta[c][xi.unsigned_abs() as usize]);
                 let t = if xi < 0 { -t } else { t };
                 t + mul_h(i, &alpha[c])
-            });
-            k
+            })
         })
         .collect();
     let qts: Vec<[G2Projective; 2]> = (0..d)

@@ -377,8 +377,8 @@ mod tests {
         let mut out = vec![0f64; f.outputs];
         for j in 0..f.hidden {
             let mut z = f.p[j * w] as f64;
-            for i in 0..f.inputs {
-                z += f.p[j * w + 1 + i] as f64 * pixels[i] as f64 / 255.0;
+            for (i, px) in pixels.iter().enumerate().take(f.inputs) {
+                z += f.p[j * w + 1 + i] as f64 * *px as f64 / 255.0;
             }
             for (c, o) in out.iter_mut().enumerate() {
                 *o += f.q[j * f.outputs + c] as f64 * z * z;

@@ -1,6 +1,9 @@
 //! End-to-end tests of the public-key quadratic scheme and SGP: exactness against plain integer
 //! arithmetic, serialisation round trips, rejection of every kind of bad input.
 
+// Tests unwrap: a failing unwrap is a failing test, with the error printed.
+#![allow(clippy::unwrap_used)]
+
 use privsplit_fe::blstrs::{G1Affine, G2Affine};
 use privsplit_fe::quadratic::{ciphertext_group_bytes, decrypt_to_gt, CIPHERTEXT_HEADER_BYTES};
 use privsplit_fe::{
