@@ -157,6 +157,7 @@ fn to_array(x: &Features) -> Result<Array2<f64>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use rand::Rng;

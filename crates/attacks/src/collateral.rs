@@ -196,6 +196,7 @@ pub(crate) fn check_views(train: &SensitiveView, test: &SensitiveView) -> Result
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use privsplit_models::train::OptimizerConfig;

@@ -225,6 +225,7 @@ pub fn train(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use privsplit_models::adversary::{AdversaryConfig, AdversaryKind};

@@ -120,6 +120,7 @@ fn put(img: &mut [f32], rows: usize, cols: usize, x: i32, y: i32, shear: f32, ce
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
 

@@ -1,6 +1,7 @@
 //! End to end on the synthetic two-style set: train -> attack -> defend -> attack again. The undefended
 //! model leaks the style (collateral accuracy well above chance); the defended one (alpha = 1) leaks
 //! measurably less while keeping the main task.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use privsplit_defenses::synthetic::seven_segment_split;
 use privsplit_defenses::{run_collateral, Attacker, CollateralConfig};

@@ -136,8 +136,9 @@ impl MlpAdversary {
 
 /// A collateral adversary of either kind.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one value per training run; the weights themselves are in tensors
 pub enum Adversary {
-    /// The authors' CNN.
+    /// The authors' CNN (boxing it would not shrink what is stored: the parameters live in tensors).
     Cnn(CnnAdversary),
     /// The MLP.
     Mlp(MlpAdversary),
@@ -160,6 +161,7 @@ impl Classifier for Adversary {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
 

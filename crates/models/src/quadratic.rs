@@ -355,6 +355,7 @@ pub(crate) fn load_module<M: Module>(mut module: M, path: &Path) -> Result<M> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};

@@ -228,6 +228,7 @@ pub fn check_image_set(set: &ImageSet, what: &str) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
 

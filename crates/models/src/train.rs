@@ -384,6 +384,7 @@ fn check_xy(x: &Features, y: &[u8], what: &str) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
 
