@@ -311,8 +311,11 @@ pub struct SweepReport {
     pub num_stages: usize,
     /// Stage names.
     pub stage_names: Vec<String>,
-    /// Test accuracy of the full model, if measured.
+    /// Accuracy of the full model on the evaluation images, if labels are known.
     pub model_accuracy: Option<f64>,
+    /// Accuracy of the full model on the whole test split (when the sweep trained it on a [`Split`]).
+    #[serde(default)]
+    pub test_accuracy: Option<f64>,
     /// The mean-image baseline, if attacker data was available.
     pub baseline: Option<Baseline>,
     /// Results, ascending `k`.
@@ -645,6 +648,7 @@ pub fn run_sweep_on(
         num_stages: n,
         stage_names: infos.iter().map(|i| i.name.clone()).collect(),
         model_accuracy,
+        test_accuracy: None,
         baseline,
         points: results,
         recommendation,
@@ -723,6 +727,17 @@ pub fn run_sweep(
     };
     let mut report = run_sweep_on(&model, &data, cfg, progress)?;
     report.train_seconds = train_seconds;
+    let test = images_tensor(&split.test, 0, split.test.n, &dev)?;
+    let acc = accuracy(
+        &model,
+        &cfg.norm.apply(test),
+        &labels(&split.test, 0, split.test.n),
+    )?;
+    progress(&format!(
+        "test accuracy of the trained model: {:.2} %",
+        acc * 100.0
+    ));
+    report.test_accuracy = Some(acc);
     Ok(SweepRun { report, model })
 }
 
@@ -777,6 +792,7 @@ pub fn merge_reports(reports: Vec<SweepReport>) -> Result<SweepReport> {
         merged.seconds += r.seconds;
         merged.train_seconds = merged.train_seconds.max(r.train_seconds);
         merged.model_accuracy = merged.model_accuracy.or(r.model_accuracy);
+        merged.test_accuracy = merged.test_accuracy.or(r.test_accuracy);
         merged.baseline = merged.baseline.or(r.baseline);
     }
     merged.points.sort_by_key(|p| p.k);
@@ -854,6 +870,7 @@ mod tests {
             num_stages: 6,
             stage_names: Vec::new(),
             model_accuracy: Some(0.9),
+            test_accuracy: None,
             baseline: None,
             points: ks
                 .iter()

@@ -33,7 +33,7 @@ pub struct ClassifierTrainConfig {
 impl Default for ClassifierTrainConfig {
     fn default() -> Self {
         Self {
-            epochs: 2,
+            epochs: 3,
             batch_size: 128,
             learning_rate: 1e-3,
             images: 60_000,

@@ -144,7 +144,7 @@ impl ArchConfig {
         if self.input_size < min {
             return bad(&format!("input_size >= {min}"), self.input_size.to_string());
         }
-        if self.kind == ArchKind::Vgg16 && self.input_size % 32 != 0 {
+        if self.kind == ArchKind::Vgg16 && !self.input_size.is_multiple_of(32) {
             return bad(
                 "VGG-16 input_size a multiple of 32",
                 self.input_size.to_string(),

@@ -41,6 +41,9 @@ pub struct Args {
     /// Evaluation images.
     #[arg(long)]
     pub eval_images: Option<usize>,
+    /// Epochs of classifier training (fashion/tiny presets without --weights).
+    #[arg(long)]
+    pub train_epochs: Option<usize>,
     /// rMLE optimisation steps.
     #[arg(long)]
     pub rmle_steps: Option<usize>,
@@ -107,7 +110,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "lite0" => lite0_config(args.input_size),
         other => bail!("--preset: expected fashion, tiny or lite0, got {other:?}"),
     };
-    cfg.points = args.points.clone();
+    if args.points.is_some() {
+        cfg.points = args.points.clone();
+    }
+    if let Some(e) = args.train_epochs {
+        cfg.classifier.epochs = e;
+    }
     if let Some(a) = &args.attacks {
         cfg.attacks = a
             .iter()
@@ -151,7 +159,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(w) => {
                 let model = load_model(&cfg.arch, w, &dev)?;
                 let data = fashion_data(&cfg, &split, &dev)?;
-                run_sweep_on(&model, &data, &cfg, &mut progress)?
+                let mut report = run_sweep_on(&model, &data, &cfg, &mut progress)?;
+                let n = split.test.n;
+                let test = privsplit_attacks::victim::images_tensor(&split.test, 0, n, &dev)?;
+                let labels = privsplit_attacks::victim::labels(&split.test, 0, n);
+                let acc =
+                    privsplit_attacks::victim::accuracy(&model, &cfg.norm.apply(test), &labels)?;
+                eprintln!("test accuracy of {}: {:.2} %", w.display(), acc * 100.0);
+                report.test_accuracy = Some(acc);
+                report
             }
             None => {
                 let run = run_sweep(&cfg, &split, &mut progress)?;
