@@ -512,9 +512,6 @@ fn human_report(r: &RunReport<'_>) -> Report {
                 &["cost", "value"],
                 vec![
                     vec!["ciphertext".into(), format!("{} bytes", e.ciphertext_bytes)],
-                    vec!["functional key".into(), format!("{} bytes", e.functional_key_bytes)],
-                    vec!["setup".into(), format!("{:.1} ms", e.setup_ms)],
-                    vec!["functional-key generation".into(), format!("{:.1} ms", e.keygen_ms)],
                     vec!["discrete-log table".into(), format!("{:.1} ms", e.dlog_table_ms)],
                     vec!["encrypt, per image".into(), format!("{:.1} ms", e.encrypt_ms_per_image)],
                     vec!["decrypt + classify, per image".into(), format!("{:.1} ms", e.decrypt_classify_ms_per_image)],
