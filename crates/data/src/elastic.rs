@@ -12,6 +12,7 @@
 //! paper's values apply unchanged) and interpolating it onto its larger render canvas, see
 //! [`crate::fonts`].
 
+use rand::distributions::{Distribution, Uniform};
 use rand::Rng;
 
 /// A normalised 1-D Gaussian kernel of standard deviation `sigma` (pixels), truncated at radius
@@ -33,31 +34,35 @@ pub fn gaussian_kernel(sigma: f32) -> Vec<f32> {
 /// the field count as 0 (the `constant` border of `scipy.ndimage.gaussian_filter`, as in common
 /// implementations of Simard et al.).
 pub fn convolve_separable(field: &[f32], rows: usize, cols: usize, kernel: &[f32]) -> Vec<f32> {
-    let r = (kernel.len() / 2) as isize;
-    let mut tmp = vec![0.0f32; rows * cols];
+    let r = kernel.len() / 2;
+    // Zero-padded copy, so the inner loops have no bounds tests and vectorise: each output row is a sum of
+    // shifted, weighted input rows (same summation order as the textbook double loop).
+    let (pr, pc) = (rows + 2 * r, cols + 2 * r);
+    let mut padded = vec![0.0f32; pr * pc];
     for y in 0..rows {
-        for x in 0..cols {
-            let mut acc = 0.0;
-            for (k, &w) in kernel.iter().enumerate() {
-                let xx = x as isize + k as isize - r;
-                if xx >= 0 && (xx as usize) < cols {
-                    acc += w * field[y * cols + xx as usize];
-                }
+        padded[(y + r) * pc + r..(y + r) * pc + r + cols]
+            .copy_from_slice(&field[y * cols..(y + 1) * cols]);
+    }
+    // Horizontal pass over every padded row (the padding rows stay 0).
+    let mut tmp = vec![0.0f32; pr * cols];
+    for y in r..r + rows {
+        let src = &padded[y * pc..(y + 1) * pc];
+        let dst = &mut tmp[y * cols..(y + 1) * cols];
+        for (k, &w) in kernel.iter().enumerate() {
+            for (d, &v) in dst.iter_mut().zip(&src[k..k + cols]) {
+                *d += w * v;
             }
-            tmp[y * cols + x] = acc;
         }
     }
+    // Vertical pass.
     let mut out = vec![0.0f32; rows * cols];
     for y in 0..rows {
-        for x in 0..cols {
-            let mut acc = 0.0;
-            for (k, &w) in kernel.iter().enumerate() {
-                let yy = y as isize + k as isize - r;
-                if yy >= 0 && (yy as usize) < rows {
-                    acc += w * tmp[yy as usize * cols + x];
-                }
+        let dst = &mut out[y * cols..(y + 1) * cols];
+        for (k, &w) in kernel.iter().enumerate() {
+            let src = &tmp[(y + k) * cols..(y + k + 1) * cols];
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d += w * v;
             }
-            out[y * cols + x] = acc;
         }
     }
     out
@@ -74,10 +79,9 @@ pub fn displacement_field<R: Rng>(
     sigma: f32,
 ) -> [Vec<f32>; 2] {
     let k = gaussian_kernel(sigma);
+    let uniform = Uniform::new_inclusive(-1.0f32, 1.0);
     let mut draw = || {
-        let noise: Vec<f32> = (0..rows * cols)
-            .map(|_| rng.gen_range(-1.0f32..=1.0))
-            .collect();
+        let noise: Vec<f32> = (0..rows * cols).map(|_| uniform.sample(rng)).collect();
         let mut f = convolve_separable(&noise, rows, cols, &k);
         f.iter_mut().for_each(|v| *v *= alpha);
         f
@@ -90,11 +94,18 @@ pub fn displacement_field<R: Rng>(
 /// Bilinear sample of a row-major `[rows, cols]` image at index coordinates `(x, y)` (pixel `(i, j)` sits at
 /// `x = j, y = i`); outside the image the value is 0 (background).
 pub fn bilinear_zero(img: &[f32], rows: usize, cols: usize, x: f32, y: f32) -> f32 {
-    let x0 = x.floor();
-    let y0 = y.floor();
-    let (fx, fy) = (x - x0, y - y0);
-    let (x0, y0) = (x0 as isize, y0 as isize);
-    let at = |xi: isize, yi: isize| -> f32 {
+    // floor without a libm call (x86-64 without SSE4.1 has no inline floor); NaN maps to 0 via `as`.
+    let floor = |v: f32| {
+        let t = v as i64;
+        if (t as f32) > v {
+            t - 1
+        } else {
+            t
+        }
+    };
+    let (x0, y0) = (floor(x), floor(y));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let at = |xi: i64, yi: i64| -> f32 {
         if xi < 0 || yi < 0 || xi as usize >= cols || yi as usize >= rows {
             0.0
         } else {
@@ -116,6 +127,43 @@ pub fn bilinear_clamped(img: &[f32], rows: usize, cols: usize, x: f32, y: f32) -
     let top = img[y0 * cols + x0] * (1.0 - fx) + img[y0 * cols + x1] * fx;
     let bottom = img[y1 * cols + x0] * (1.0 - fx) + img[y1 * cols + x1] * fx;
     top * (1.0 - fy) + bottom * fy
+}
+
+/// Bilinear upsampling of a row-major `[rows, cols]` field by an integer `factor`: output pixel `(Y, X)`
+/// takes the value at index coordinates `((X + 0.5) / factor - 0.5, (Y + 0.5) / factor - 0.5)` of the
+/// input, clamped to the border (pixel centres aligned, as [`bilinear_clamped`] would give per pixel).
+/// Output `[rows * factor, cols * factor]`.
+pub fn upsample_bilinear(field: &[f32], rows: usize, cols: usize, factor: usize) -> Vec<f32> {
+    let taps = |n: usize| -> Vec<(usize, usize, f32)> {
+        (0..n * factor)
+            .map(|c| {
+                let g =
+                    ((c as f32 + 0.5) / factor as f32 - 0.5).clamp(0.0, n.saturating_sub(1) as f32);
+                let i0 = g as usize; // g >= 0: truncation is floor
+                (i0, (i0 + 1).min(n - 1), g - i0 as f32)
+            })
+            .collect()
+    };
+    let (tx, ty) = (taps(cols), taps(rows));
+    let wide = cols * factor;
+    let mut h = vec![0.0f32; rows * wide];
+    for y in 0..rows {
+        let src = &field[y * cols..(y + 1) * cols];
+        for (d, &(i0, i1, f)) in h[y * wide..(y + 1) * wide].iter_mut().zip(&tx) {
+            *d = src[i0] * (1.0 - f) + src[i1] * f;
+        }
+    }
+    let mut out = vec![0.0f32; rows * factor * wide];
+    for (y, &(j0, j1, f)) in ty.iter().enumerate() {
+        let (a, b) = (
+            &h[j0 * wide..(j0 + 1) * wide],
+            &h[j1 * wide..(j1 + 1) * wide],
+        );
+        for ((d, &va), &vb) in out[y * wide..(y + 1) * wide].iter_mut().zip(a).zip(b) {
+            *d = va * (1.0 - f) + vb * f;
+        }
+    }
+    out
 }
 
 /// Applies a displacement field to a row-major `[rows, cols]` image:
@@ -157,6 +205,50 @@ mod tests {
         let out = deform(&img, 4, 5, &one, &zero);
         assert_eq!(out[0], 1.0);
         assert_eq!(out[4], 0.0); // sampled outside: background
+    }
+
+    #[test]
+    fn separable_convolution_matches_naive_2d_sum() {
+        let (rows, cols) = (7, 9);
+        let field: Vec<f32> = (0..rows * cols)
+            .map(|v| ((v * 37) % 11) as f32 - 5.0)
+            .collect();
+        let k = gaussian_kernel(1.3);
+        let r = (k.len() / 2) as isize;
+        let got = convolve_separable(&field, rows, cols, &k);
+        for y in 0..rows as isize {
+            for x in 0..cols as isize {
+                let mut want = 0.0f32;
+                for dy in -r..=r {
+                    for dx in -r..=r {
+                        let (yy, xx) = (y + dy, x + dx);
+                        if yy >= 0 && xx >= 0 && yy < rows as isize && xx < cols as isize {
+                            want += k[(dy + r) as usize]
+                                * k[(dx + r) as usize]
+                                * field[yy as usize * cols + xx as usize];
+                        }
+                    }
+                }
+                let g = got[y as usize * cols + x as usize];
+                assert!((g - want).abs() < 1e-4, "({y}, {x}): {g} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn upsampling_matches_per_pixel_bilinear() {
+        let field: Vec<f32> = (0..20).map(|v| ((v * 7) % 5) as f32).collect();
+        let up = upsample_bilinear(&field, 4, 5, 3);
+        assert_eq!(up.len(), 12 * 15);
+        for y in 0..12 {
+            for x in 0..15 {
+                let (gx, gy) = ((x as f32 + 0.5) / 3.0 - 0.5, (y as f32 + 0.5) / 3.0 - 0.5);
+                let want = bilinear_clamped(&field, 4, 5, gx, gy);
+                assert!((up[y * 15 + x] - want).abs() < 1e-5);
+            }
+        }
+        // negative coordinates sample with a proper floor
+        assert_eq!(bilinear_zero(&[1.0, 2.0], 1, 2, -0.5, 0.0), 0.5);
     }
 
     #[test]

@@ -42,7 +42,7 @@ use rand_distr::StandardNormal;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::elastic::{bilinear_clamped, bilinear_zero, displacement_field};
+use crate::elastic::{bilinear_zero, displacement_field, upsample_bilinear};
 use crate::{Error, ImageSet, Result, Split};
 
 /// Side of the generated images, pixels (MNIST's 28).
@@ -358,14 +358,19 @@ fn render(proto: &Prototype, cfg: &FontCharConfig, rng: &mut ChaCha8Rng, out: &m
     let s = (base * (1.0 + cfg.scale_sd * z_scale)).max(1e-3);
     let (sin, cos) = theta.sin_cos();
     let centre = (canvas as f32 - 1.0) / 2.0;
+    // The field on the 28x28 grid, bilinearly interpolated to the canvas (pixel centres aligned).
     let field = (cfg.elastic_alpha > 0.0).then(|| {
-        displacement_field(
+        let [dx, dy] = displacement_field(
             rng,
             IMAGE_SIZE,
             IMAGE_SIZE,
             cfg.elastic_alpha,
             cfg.elastic_sigma,
-        )
+        );
+        [
+            upsample_bilinear(&dx, IMAGE_SIZE, IMAGE_SIZE, ss),
+            upsample_bilinear(&dy, IMAGE_SIZE, IMAGE_SIZE, ss),
+        ]
     });
     let ssf = ss as f32;
     let mut canvas_px = vec![0.0f32; canvas * canvas];
@@ -374,11 +379,8 @@ fn render(proto: &Prototype, cfg: &FontCharConfig, rng: &mut ChaCha8Rng, out: &m
         for cx in 0..canvas {
             let (mut qx, mut qy) = (cx as f32, cy as f32);
             if let Some([dx, dy]) = &field {
-                // Canvas pixel -> index coordinates on the 28x28 grid of the field.
-                let gx = (cx as f32 + 0.5) / ssf - 0.5;
-                let gy = (cy as f32 + 0.5) / ssf - 0.5;
-                qx += ssf * bilinear_clamped(dx, IMAGE_SIZE, IMAGE_SIZE, gx, gy);
-                qy += ssf * bilinear_clamped(dy, IMAGE_SIZE, IMAGE_SIZE, gx, gy);
+                qx += ssf * dx[cy * canvas + cx];
+                qy += ssf * dy[cy * canvas + cx];
             }
             // Inverse affine: u = com + R(-θ) (q - centre) / s.
             let (rx, ry) = (qx - centre, qy - centre);
