@@ -212,38 +212,6 @@ impl PartitionExec for ToyPartition {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn split_then_join_equals_full_and_is_seeded() {
-        let m = ToyMlp::new(&[6, 8, 5, 3], 42).unwrap();
-        let x =
-            TensorMsg::new(vec![2, 6], (0..12).map(|i| i as f32 / 7.0 - 0.8).collect()).unwrap();
-        let full = m.forward_range(&x, 0, 3).unwrap();
-        for k in 1..3 {
-            let f = m.forward_range(&x, 0, k).unwrap();
-            assert_eq!(m.forward_range(&f, k, 3).unwrap(), full);
-        }
-        // Independent check of layer 0 for row 0.
-        let h0: f32 = (0..6).map(|i| m.weights[0][i] * x.data[i]).sum::<f32>() + m.biases[0][0];
-        assert!((m.forward_range(&x, 0, 1).unwrap().data[0] - h0.max(0.0)).abs() < 1e-6);
-        assert_eq!(ToyMlp::new(&[6, 8, 5, 3], 42).unwrap().weights, m.weights);
-        assert_ne!(ToyMlp::new(&[6, 8, 5, 3], 43).unwrap().weights, m.weights);
-        assert!(m
-            .forward_range(&TensorMsg::new(vec![1, 5], vec![0.0; 5]).unwrap(), 0, 1)
-            .is_err());
-    }
-
-    #[test]
-    fn shape_check() {
-        assert!(check_shape("x", &[0, 1, 28, 28], &[4, 1, 28, 28]).is_ok());
-        assert!(check_shape("x", &[0, 1, 28, 28], &[4, 1, 28]).is_err());
-        assert!(check_shape("x", &[0, 1, 28, 28], &[4, 3, 28, 28]).is_err());
-    }
-}
-
 type Job = Box<dyn FnOnce() + Send>;
 
 /// A fixed set of long-lived compute threads for a service's partition.
@@ -310,5 +278,37 @@ impl ComputePool {
             .map_err(|_| Error::Exec("compute pool stopped".into()))?;
         orx.await
             .map_err(|_| Error::Exec("compute job panicked or was dropped".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_then_join_equals_full_and_is_seeded() {
+        let m = ToyMlp::new(&[6, 8, 5, 3], 42).unwrap();
+        let x =
+            TensorMsg::new(vec![2, 6], (0..12).map(|i| i as f32 / 7.0 - 0.8).collect()).unwrap();
+        let full = m.forward_range(&x, 0, 3).unwrap();
+        for k in 1..3 {
+            let f = m.forward_range(&x, 0, k).unwrap();
+            assert_eq!(m.forward_range(&f, k, 3).unwrap(), full);
+        }
+        // Independent check of layer 0 for row 0.
+        let h0: f32 = (0..6).map(|i| m.weights[0][i] * x.data[i]).sum::<f32>() + m.biases[0][0];
+        assert!((m.forward_range(&x, 0, 1).unwrap().data[0] - h0.max(0.0)).abs() < 1e-6);
+        assert_eq!(ToyMlp::new(&[6, 8, 5, 3], 42).unwrap().weights, m.weights);
+        assert_ne!(ToyMlp::new(&[6, 8, 5, 3], 43).unwrap().weights, m.weights);
+        assert!(m
+            .forward_range(&TensorMsg::new(vec![1, 5], vec![0.0; 5]).unwrap(), 0, 1)
+            .is_err());
+    }
+
+    #[test]
+    fn shape_check() {
+        assert!(check_shape("x", &[0, 1, 28, 28], &[4, 1, 28, 28]).is_ok());
+        assert!(check_shape("x", &[0, 1, 28, 28], &[4, 1, 28]).is_err());
+        assert!(check_shape("x", &[0, 1, 28, 28], &[4, 3, 28, 28]).is_err());
     }
 }
