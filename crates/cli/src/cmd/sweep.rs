@@ -476,3 +476,87 @@ pub fn write_outputs(r: &SweepReport, dir: &Path) -> anyhow::Result<()> {
     privsplit_report::write_atomic(&dir.join("report.html"), doc.to_html().as_bytes())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `privsplit sweep --preset tiny` produces a complete run folder (needs Debian dataset-fashion-mnist).
+    #[test]
+    fn tiny_sweep_writes_a_complete_run_folder() {
+        let data = PathBuf::from(privsplit_data::fashion_mnist::DEBIAN_DIR);
+        if !data.join("train-images-idx3-ubyte.gz").is_file() {
+            eprintln!(
+                "skipping: {} missing (run scripts/install-deps.sh)",
+                data.display()
+            );
+            return;
+        }
+        let out = std::env::temp_dir().join(format!("privsplit-sweep-cli-{}", std::process::id()));
+        let args = Args {
+            command: None,
+            preset: "tiny".into(),
+            points: Some(vec![0, 4, 6]),
+            attacks: Some(vec!["inverse".into(), "rmle".into()]),
+            threshold: None,
+            eval_images: Some(8),
+            train_epochs: Some(1),
+            rmle_steps: Some(10),
+            input_size: 96,
+            weights: None,
+            data_dir: data,
+            images_dir: PathBuf::from(SKIMAGE_DATA_DIR),
+            out: out.clone(),
+            name: "tiny".into(),
+        };
+        run(args).expect("sweep");
+        let runs: Vec<PathBuf> = std::fs::read_dir(&out)
+            .expect("out")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        for f in [
+            "report.json",
+            "report.md",
+            "report.html",
+            "ssim_per_point.png",
+            "psnr_per_point.png",
+            "reconstructions.png",
+            "model.safetensors",
+        ] {
+            assert!(runs[0].join(f).is_file(), "missing {f}");
+        }
+        let r: SweepReport = read_json(&runs[0].join("report.json")).expect("report");
+        assert_eq!(r.points.iter().map(|p| p.k).collect::<Vec<_>>(), [0, 4, 6]);
+        assert!(r.points.iter().all(|p| p.attacks.len() == 2));
+        // Merging the run with itself is rejected (same points twice).
+        let dup = run(Args {
+            command: Some(SweepCommand::Merge {
+                reports: vec![runs[0].clone(), runs[0].clone()],
+                out: out.clone(),
+            }),
+            ..Args {
+                command: None,
+                preset: "tiny".into(),
+                points: None,
+                attacks: None,
+                threshold: Some(2.0),
+                eval_images: None,
+                train_epochs: None,
+                rmle_steps: None,
+                input_size: 96,
+                weights: None,
+                data_dir: PathBuf::new(),
+                images_dir: PathBuf::new(),
+                out: out.clone(),
+                name: "x".into(),
+            }
+        });
+        assert!(dup.is_err());
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
