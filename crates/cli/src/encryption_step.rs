@@ -20,7 +20,7 @@ use privsplit_defenses::experiment::TrainedSplit;
 use privsplit_fe::inference::run_encrypted;
 use privsplit_fe::quadratic::ciphertext_group_bytes;
 use privsplit_fe::{DlogTable, FloatQuadratic, QuantConfig, QuantisedQuadratic};
-use privsplit_models::quadratic::QuadraticWeights;
+use privsplit_models::quadratic::{PublicHead, QuadraticWeights};
 use serde::{Deserialize, Serialize};
 
 /// Settings of the encrypted-inference step.
@@ -106,6 +106,37 @@ pub struct EncryptionOutcome {
     pub decrypt_classify_ms_per_image: f64,
 }
 
+/// Classes predicted by the quantised private part evaluated in plaintext (exact integers, then dequantised)
+/// followed by the clear public head, for every image of `test`.
+///
+/// # Errors
+/// Images of another size than the model's inputs.
+pub fn quantised_predictions(
+    model: &QuantisedQuadratic,
+    head: &PublicHead,
+    test: &ImageSet,
+) -> anyhow::Result<Vec<usize>> {
+    let px = test.rows * test.cols;
+    ensure!(
+        px == model.inputs,
+        "test images: expected {} pixels for the private layer, got {px}",
+        model.inputs
+    );
+    let mut out = Vec::with_capacity(test.n * model.outputs);
+    for img in test.pixels.chunks_exact(px) {
+        out.extend(model.dequantise(&model.eval_plain(img)?));
+    }
+    Ok(head.classify(&out)?)
+}
+
+/// The quantised form of trained private weights.
+///
+/// # Errors
+/// As [`QuantisedQuadratic::from_float`].
+pub fn quantise(w: &QuadraticWeights, quant: &QuantConfig) -> anyhow::Result<QuantisedQuadratic> {
+    QuantisedQuadratic::from_float(&to_float(w), quant).context("quantising the private part")
+}
+
 fn to_float(w: &QuadraticWeights) -> FloatQuadratic {
     FloatQuadratic {
         hidden: w.hidden,
@@ -116,7 +147,8 @@ fn to_float(w: &QuadraticWeights) -> FloatQuadratic {
     }
 }
 
-fn accuracy(pred: &[usize], labels: &[u8]) -> f32 {
+/// Fraction of `pred` equal to `labels`, in `[0, 1]`.
+pub fn accuracy(pred: &[usize], labels: &[u8]) -> f32 {
     let ok = pred
         .iter()
         .zip(labels)
@@ -149,18 +181,11 @@ pub fn run(
     };
     let model = QuantisedQuadratic::from_float(&to_float(weights), &quant)
         .context("quantising the private part")?;
-    let images: Vec<&[u8]> = test.pixels.chunks_exact(px).collect();
-
-    // Float and quantised plaintext accuracy on the whole test split.
     let float_out = trained
         .private
         .outputs(&privsplit_models::tensor::Features::from_images(test)?)?;
     let float_pred = trained.head.classify(&float_out.data)?;
-    let mut quant_out = Vec::with_capacity(test.n * weights.outputs);
-    for img in &images {
-        quant_out.extend(model.dequantise(&model.eval_plain(img)?));
-    }
-    let quant_pred = trained.head.classify(&quant_out)?;
+    let quant_pred = quantised_predictions(&model, &trained.head, test)?;
 
     // The protocol on a sample: real keys, encryption under the public key, decryption with the functional key.
     let n = cfg.samples.min(test.n);

@@ -8,5 +8,6 @@ pub mod semi_adversarial;
 pub mod synthetic;
 
 pub use experiment::{
-    run_collateral, AlphaOutcome, Attacker, CollateralConfig, CollateralOutcome, TrainedSplit,
+    run_collateral, run_main_task, AlphaOutcome, Attacker, CollateralConfig, CollateralOutcome,
+    MainTaskOutcome, TrainedSplit,
 };
