@@ -296,6 +296,17 @@ fn run_into(cfg: &RunConfig, config_text: &str, quiet: bool, dir: &RunDir) -> an
         None
     };
     secs.encryption = t.elapsed().as_secs_f64();
+    // The trained undefended split, for `privsplit fe keygen --model` and for re-use.
+    if let Some(trained) = &outcome.undefended {
+        trained.private.save(&out.join("private.safetensors"))?;
+        trained.head.save(&out.join("public-head.safetensors"))?;
+        let quant = privsplit_fe::QuantConfig {
+            p_max: cfg.encryption.p_max,
+            q_max: cfg.encryption.q_max,
+        };
+        let model = encryption_step::quantise(&outcome.undefended_weights, &quant)?;
+        dir.write("private-quantised.fe-model", &model.to_bytes())?;
+    }
 
     // 4. Partition-point sweep of the Fashion-MNIST CNN.
     let t = Instant::now();
