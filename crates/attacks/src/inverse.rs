@@ -54,7 +54,11 @@ pub(crate) fn check_pairs(
             got: format!("feature maps {:?}, images {:?}", fms.dims(), images.dims()),
         });
     }
-    if cfg.batch_size == 0 || cfg.epochs == 0 || !(cfg.learning_rate > 0.0) {
+    if cfg.batch_size == 0
+        || cfg.epochs == 0
+        || cfg.learning_rate.is_nan()
+        || cfg.learning_rate <= 0.0
+    {
         return Err(Error::Invalid {
             what: "attack training config".into(),
             expected: "epochs >= 1, batch_size >= 1, learning_rate > 0".into(),

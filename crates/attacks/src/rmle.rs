@@ -97,7 +97,12 @@ pub fn rmle(
             got: format!("{td:?}"),
         });
     }
-    if cfg.steps == 0 || !(cfg.learning_rate > 0.0) || !(cfg.tv_weight >= 0.0) {
+    if cfg.steps == 0
+        || cfg.learning_rate.is_nan()
+        || cfg.learning_rate <= 0.0
+        || cfg.tv_weight.is_nan()
+        || cfg.tv_weight < 0.0
+    {
         return Err(Error::Invalid {
             what: "rMLE config".into(),
             expected: "steps >= 1, learning_rate > 0, tv_weight >= 0".into(),
