@@ -112,7 +112,7 @@ enum Command {
         /// Repetitions per figure (median reported).
         #[arg(long, default_value_t = 5)]
         reps: usize,
-        /// Also write the table as Markdown here (e.g. docs/BENCHMARKS-fe.md).
+        /// Also write the table as Markdown here (e.g. /tmp/fe-bench.md, then paste into docs/BENCHMARKS.md).
         #[arg(long)]
         write: Option<PathBuf>,
     },
