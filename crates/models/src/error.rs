@@ -32,7 +32,9 @@ pub enum Error {
         detail: String,
     },
     /// Training produced a non-finite loss (the learning rate is usually too high).
-    #[error("{phase}: training diverged (loss {loss}) in epoch {epoch}; try a lower learning rate")]
+    #[error(
+        "{phase}: training diverged (loss {loss}) in epoch {epoch}; try a lower learning rate"
+    )]
     Diverged {
         /// The training phase.
         phase: String,
