@@ -49,6 +49,7 @@ fn parse_value(raw: &str) -> toml::Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic with the value is the failure report
 mod tests {
     use super::*;
 

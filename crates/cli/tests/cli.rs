@@ -1,4 +1,5 @@
 //! End-to-end tests of the `privsplit` binary (small sizes; the real experiment is `privsplit run`).
+#![allow(clippy::unwrap_used)] // tests: a panic with the value is the failure report
 
 use std::path::Path;
 use std::process::{Command, Output};

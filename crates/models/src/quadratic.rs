@@ -393,12 +393,12 @@ mod tests {
         let out = q.outputs(&f).unwrap();
         for r in 0..5 {
             let want = w.evaluate(&x[r * 50..(r + 1) * 50]).unwrap();
-            for c in 0..3 {
-                let got = f64::from(out.row(r)[c]);
+            assert_eq!((out.row(r).len(), want.len()), (3, 3));
+            for (c, (&got, &want)) in out.row(r).iter().zip(&want).enumerate() {
+                let got = f64::from(got);
                 assert!(
-                    (got - want[c]).abs() < 1e-4 * (1.0 + want[c].abs()),
-                    "row {r} col {c}: {got} vs {}",
-                    want[c]
+                    (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "row {r} col {c}: {got} vs {want}"
                 );
             }
         }

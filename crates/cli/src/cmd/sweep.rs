@@ -333,7 +333,7 @@ pub fn write_outputs(r: &SweepReport, dir: &Path) -> anyhow::Result<()> {
     // Reconstruction grid: one row per (k, attack), originals first.
     let [c, h, w] = r.image_shape;
     let px = c * h * w;
-    let g = if px == 0 { 0 } else { r.originals.len() / px };
+    let g = r.originals.len().checked_div(px).unwrap_or(0);
     let to_f32 = |v: &[u8]| -> Vec<f32> { v.iter().map(|&b| f32::from(b) / 255.0).collect() };
     let mut bufs: Vec<(String, Vec<f32>)> = Vec::new();
     for i in 0..g {
