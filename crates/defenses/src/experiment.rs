@@ -285,6 +285,39 @@ pub struct CollateralOutcome {
     pub undefended: Option<TrainedSplit>,
 }
 
+/// Validates `cfg` and the splits (same image size and classes; with `sensitive`, the same sensitive names)
+/// and returns the network sizes for them.
+fn check_split(cfg: &CollateralConfig, data: &Split, sensitive: bool) -> Result<QuadraticConfig> {
+    cfg.validate()?;
+    check_image_set(&data.train, "train split")?;
+    check_image_set(&data.test, "test split")?;
+    let (tr, te) = (&data.train, &data.test);
+    let same_sensitive = !sensitive || tr.sensitive_names == te.sensitive_names;
+    if (tr.rows, tr.cols, &tr.class_names) != (te.rows, te.cols, &te.class_names) || !same_sensitive
+    {
+        return Err(Error::Invalid {
+            what: "train/test splits".into(),
+            expected: "the same image size, classes and sensitive names".into(),
+            got: format!("{}x{} vs {}x{}", tr.rows, tr.cols, te.rows, te.cols),
+        });
+    }
+    Ok(QuadraticConfig {
+        inputs: tr.rows * tr.cols,
+        hidden: cfg.hidden,
+        outputs: cfg.k,
+        head_hidden: cfg.head_hidden,
+        classes: tr.class_names.len(),
+    })
+}
+
+/// A freshly initialised private part (seed `seed`) and public head (seed `seed + 1`).
+fn init_network(net: &QuadraticConfig, device: &Device, seed: u64) -> Result<SplitNetwork> {
+    Ok(SplitNetwork {
+        private: net.init_private(device, seed)?,
+        head: net.init_head(device, seed + 1)?,
+    })
+}
+
 /// Runs the whole experiment on `data` (train/test with the sensitive attribute), reporting progress.
 ///
 /// # Errors
@@ -295,19 +328,8 @@ pub fn run_collateral(
     data: &Split,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<CollateralOutcome> {
-    cfg.validate()?;
-    check_image_set(&data.train, "train split")?;
-    check_image_set(&data.test, "test split")?;
+    let net = check_split(cfg, data, true)?;
     let (tr, te) = (&data.train, &data.test);
-    if (tr.rows, tr.cols, &tr.class_names, &tr.sensitive_names)
-        != (te.rows, te.cols, &te.class_names, &te.sensitive_names)
-    {
-        return Err(Error::Invalid {
-            what: "train/test splits".into(),
-            expected: "the same image size, classes and sensitive names".into(),
-            got: format!("{}x{} vs {}x{}", tr.rows, tr.cols, te.rows, te.cols),
-        });
-    }
     let s_train = sensitive_labels(tr, "train split")?.to_vec();
     let s_test = sensitive_labels(te, "test split")?.to_vec();
     let n_sensitive = tr.sensitive_names.len();
@@ -318,13 +340,6 @@ pub fn run_collateral(
             got: n_sensitive.to_string(),
         });
     }
-    let net = QuadraticConfig {
-        inputs: tr.rows * tr.cols,
-        hidden: cfg.hidden,
-        outputs: cfg.k,
-        head_hidden: cfg.head_hidden,
-        classes: tr.class_names.len(),
-    };
     let device = Device::flex().autodiff();
     let x_train = Features::from_images(tr)?;
     let x_test = Features::from_images(te)?;
@@ -332,10 +347,7 @@ pub fn run_collateral(
 
     // 1. Plain phase (shared by every alpha).
     let start = Instant::now();
-    let plain = SplitNetwork {
-        private: net.init_private(&device, seed)?,
-        head: net.init_head(&device, seed + 1)?,
-    };
+    let plain = init_network(&net, &device, seed)?;
     let plain = fit(
         plain,
         &x_train,
@@ -528,32 +540,13 @@ pub fn run_main_task(
     data: &Split,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<MainTaskOutcome> {
-    cfg.validate()?;
-    check_image_set(&data.train, "train split")?;
-    check_image_set(&data.test, "test split")?;
+    let net = check_split(cfg, data, false)?;
     let (tr, te) = (&data.train, &data.test);
-    if (tr.rows, tr.cols, &tr.class_names) != (te.rows, te.cols, &te.class_names) {
-        return Err(Error::Invalid {
-            what: "train/test splits".into(),
-            expected: "the same image size and classes".into(),
-            got: format!("{}x{} vs {}x{}", tr.rows, tr.cols, te.rows, te.cols),
-        });
-    }
-    let net = QuadraticConfig {
-        inputs: tr.rows * tr.cols,
-        hidden: cfg.hidden,
-        outputs: cfg.k,
-        head_hidden: cfg.head_hidden,
-        classes: tr.class_names.len(),
-    };
     let device = Device::flex().autodiff();
     let start = Instant::now();
     let x_train = Features::from_images(tr)?;
     let x_test = Features::from_images(te)?;
-    let model = SplitNetwork {
-        private: net.init_private(&device, cfg.seed)?,
-        head: net.init_head(&device, cfg.seed + 1)?,
-    };
+    let model = init_network(&net, &device, cfg.seed)?;
     let train = cfg.train_config(cfg.plain_epochs, cfg.seed + 2);
     let model = fit(
         model,
