@@ -17,6 +17,21 @@ pub struct DecryptedOutput {
     pub dequantised: Vec<f32>,
 }
 
+/// Decrypts one ciphertext's outputs, integer and dequantised.
+fn decrypt_one(
+    ct: &Ciphertext,
+    key: &FunctionalKey,
+    model: &QuantisedQuadratic,
+    table: &DlogTable,
+) -> Result<DecryptedOutput> {
+    let integer = decrypt(ct, key, model, table)?;
+    let dequantised = model.dequantise(&integer);
+    Ok(DecryptedOutput {
+        integer,
+        dequantised,
+    })
+}
+
 /// Decrypts the private part's outputs for each ciphertext (`[images]` results, in order). Images are
 /// processed one after the other, each decryption parallel inside (rayon).
 ///
@@ -29,14 +44,7 @@ pub fn decrypt_batch(
     table: &DlogTable,
 ) -> Result<Vec<DecryptedOutput>> {
     cts.iter()
-        .map(|ct| {
-            let integer = decrypt(ct, key, model, table)?;
-            let dequantised = model.dequantise(&integer);
-            Ok(DecryptedOutput {
-                integer,
-                dequantised,
-            })
-        })
+        .map(|ct| decrypt_one(ct, key, model, table))
         .collect()
 }
 
@@ -51,14 +59,7 @@ pub fn decrypt_batch_parallel(
     table: &DlogTable,
 ) -> Result<Vec<DecryptedOutput>> {
     cts.par_iter()
-        .map(|ct| {
-            let integer = decrypt(ct, key, model, table)?;
-            let dequantised = model.dequantise(&integer);
-            Ok(DecryptedOutput {
-                integer,
-                dequantised,
-            })
-        })
+        .map(|ct| decrypt_one(ct, key, model, table))
         .collect()
 }
 
