@@ -123,9 +123,14 @@ fn stats(mut lat: Vec<f64>, throughput_rps: f64) -> Stats {
     }
 }
 
-fn inputs(shape: &[usize], count: usize, seed: u64) -> Result<Vec<TensorMsg>> {
+/// `count` deterministic pseudo-random inputs in `[0, 1)` of `shape` (`[batch, ...]`; the batch axis is set
+/// to 1), from a 64-bit LCG seeded with `seed` (Knuth's MMIX constants) — for timing and smoke tests only.
+///
+/// # Errors
+/// As [`TensorMsg::new`] (an empty or oversized shape).
+pub fn random_inputs(shape: &[usize], count: usize, seed: u64) -> Result<Vec<TensorMsg>> {
     let mut s = seed;
-    let n: usize = shape[1..].iter().product();
+    let n: usize = shape.iter().skip(1).product();
     (0..count)
         .map(|_| {
             let data = (0..n)
@@ -137,7 +142,9 @@ fn inputs(shape: &[usize], count: usize, seed: u64) -> Result<Vec<TensorMsg>> {
                 })
                 .collect();
             let mut sh = shape.to_vec();
-            sh[0] = 1;
+            if let Some(batch) = sh.first_mut() {
+                *batch = 1;
+            }
             TensorMsg::new(sh, data)
         })
         .collect()
@@ -221,7 +228,7 @@ pub async fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
     let all_trusted = cfg.model.load_side(n, true)?;
     let all_untrusted = cfg.model.load_side(0, false)?;
     let total = cfg.requests.max(cfg.warmup).max(1);
-    let xs = inputs(&front.input_shape(), total, cfg.seed)?;
+    let xs = random_inputs(&front.input_shape(), total, cfg.seed)?;
 
     // In-process split run.
     let mut lat = Vec::new();

@@ -147,7 +147,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     bar.finish_and_clear();
     print_table(&outcome);
     if let Some(path) = &args.json {
-        write_json(&outcome, path)?;
+        privsplit_report::write_json(path, &outcome)?;
         println!("outcome written to {}", path.display());
     }
     Ok(())
@@ -222,13 +222,4 @@ fn print_table(o: &CollateralOutcome) {
         ));
         println!("{row}");
     }
-}
-
-fn write_json(o: &CollateralOutcome, path: &std::path::Path) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(o)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
 }

@@ -70,23 +70,9 @@ fn inputs(a: &Args) -> anyhow::Result<Vec<TensorMsg>> {
         .map(|s| s.trim().parse())
         .collect::<Result<_, _>>()
         .context("--shape: comma-separated integers")?;
-    let mut s = a.seed;
-    let n: usize = shape.iter().product();
-    (0..a.count)
-        .map(|_| {
-            let data = (0..n)
-                .map(|_| {
-                    s = s
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1_442_695_040_888_963_407);
-                    (s >> 40) as f32 / (1u64 << 24) as f32
-                })
-                .collect();
-            let mut sh = vec![1];
-            sh.extend(&shape);
-            Ok(TensorMsg::new(sh, data)?)
-        })
-        .collect()
+    let mut full = vec![1];
+    full.extend(&shape);
+    Ok(privsplit_tee::bench::random_inputs(&full, a.count, a.seed)?)
 }
 
 /// Runs `privsplit infer`.
