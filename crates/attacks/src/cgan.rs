@@ -17,12 +17,11 @@ use burn::tensor::activation::{leaky_relu, softplus};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
+use privsplit_models::classifier::batch_indices;
 use serde::{Deserialize, Serialize};
 
 use crate::decoder::Decoder;
-use crate::inverse::{check_pairs, epoch_batches, AttackTrainConfig};
+use crate::inverse::{check_pairs, AttackTrainConfig};
 use crate::Result;
 
 /// c-GAN settings.
@@ -134,11 +133,10 @@ pub fn train_cgan(
     let mut disc = Discriminator::new(fd[1], id[1], cfg, &dev);
     let mut opt_g = AdamConfig::new().with_beta_1(0.5).init();
     let mut opt_d = AdamConfig::new().with_beta_1(0.5).init();
-    let mut rng = StdRng::seed_from_u64(tc.seed ^ 0xc6a4);
     let n = fd[0];
     for epoch in 0..tc.epochs {
         let (mut gl, mut dl, mut l1s) = (0.0f64, 0.0f64, 0.0f64);
-        let batches = epoch_batches(n, tc.batch_size, &mut rng, &plain);
+        let batches = batch_indices(n, tc.batch_size, tc.seed ^ 0xc6a4, epoch, &plain);
         let nb = batches.len();
         for idx in batches {
             let z = fms.clone().select(0, idx.clone()).autodiff();

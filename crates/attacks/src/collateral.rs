@@ -204,7 +204,7 @@ mod tests {
 
     /// Two Gaussian blobs in 4-D whose class is the sensitive attribute; the neural adversaries must find it.
     fn blobs(n: usize, seed: u64, sep: f32) -> SensitiveView {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut data = Vec::new();
         let mut s = Vec::new();
         for i in 0..n {

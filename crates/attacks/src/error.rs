@@ -22,7 +22,6 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    // -- variants added by the collateral-learning work (issue 2) below this line --
     /// A model operation (training, evaluation, weight I/O) failed.
     #[error(transparent)]
     Model(#[from] privsplit_models::Error),
@@ -34,7 +33,6 @@ pub enum Error {
         /// The library's message.
         detail: String,
     },
-    // -- variants added by the model-zoo / reconstruction work (issue 4) below this line --
 }
 
 /// `Result` with this crate's [`Error`].

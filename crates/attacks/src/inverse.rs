@@ -6,10 +6,8 @@
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor};
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use burn::tensor::Tensor;
+use privsplit_models::classifier::batch_indices;
 use serde::{Deserialize, Serialize};
 
 use crate::decoder::{Decoder, DecoderConfig};
@@ -68,20 +66,6 @@ pub(crate) fn check_pairs(
     Ok(())
 }
 
-/// Shuffled mini-batch index tensors for one epoch.
-pub(crate) fn epoch_batches(
-    n: usize,
-    batch: usize,
-    rng: &mut StdRng,
-    dev: &Device,
-) -> Vec<Tensor<1, Int>> {
-    let mut idx: Vec<i64> = (0..n as i64).collect();
-    idx.shuffle(rng);
-    idx.chunks(batch)
-        .map(|c| Tensor::<1, Int>::from_ints(c, dev))
-        .collect()
-}
-
 fn shape3(t: &Tensor<4>) -> [usize; 3] {
     let d = t.dims();
     [d[1], d[2], d[3]]
@@ -104,11 +88,10 @@ pub fn train_inverse(
     dev.seed(cfg.seed);
     let mut dec = Decoder::new(shape3(fms), shape3(images), &cfg.decoder, &dev)?;
     let mut opt = AdamConfig::new().init();
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
     let n = fms.dims()[0];
     for epoch in 0..cfg.epochs {
         let mut total = 0.0f64;
-        let batches = epoch_batches(n, cfg.batch_size, &mut rng, &plain);
+        let batches = batch_indices(n, cfg.batch_size, cfg.seed, epoch, &plain);
         let nb = batches.len();
         for idx in batches {
             let x = fms.clone().select(0, idx.clone()).autodiff();

@@ -3,16 +3,19 @@
 mod error;
 pub use error::{Error, Result};
 
-// -- attribute inference (issue 2): collateral adversaries and classic baselines --
+// Which attacks exist: the reconstruction and the attribute-inference catalogues.
+pub mod catalogue;
+pub use catalogue::{attack_attribute, AttributeAttacker, ReconstructionAttack};
+
+// Attribute inference: neural collateral adversaries and classic baselines on `output(x)`.
 pub mod classic;
 pub mod collateral;
 
-// -- input reconstruction (issue 4): metrics, c-GAN, inverse network, rMLE, partition sweep --
+// Input reconstruction from a feature map: c-GAN, inverse network (shared decoder), white-box rMLE.
 pub mod cgan;
 pub mod decoder;
 pub mod inverse;
-pub mod metrics;
-pub mod natural;
 pub mod rmle;
-pub mod sweep;
-pub mod victim;
+
+// Scores: SSIM and PSNR.
+pub mod metrics;

@@ -47,6 +47,15 @@ pub struct InputNorm {
 }
 
 impl InputNorm {
+    /// ImageNet normalisation (per-channel mean and standard deviation of the ImageNet training set), the
+    /// input normalisation the converted EfficientNet-Lite0 weights expect.
+    pub fn imagenet() -> Self {
+        Self {
+            mean: vec![0.485, 0.456, 0.406],
+            std: vec![0.229, 0.224, 0.225],
+        }
+    }
+
     /// Applies the normalisation to `[b, c, h, w]` pixels in `[0, 1]`.
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
         if self.mean.is_empty() {

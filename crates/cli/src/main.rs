@@ -1,12 +1,23 @@
-//! The `privsplit` binary. Exit codes: 0 success, 1 any error (the chain is printed), 2 usage error (clap).
+//! The `privsplit` binary: glue only. Each subcommand in [`cmd`] parses its arguments, builds a config,
+//! makes one library call (mostly into `privsplit-experiments`) and prints the result. Errors become exit
+//! codes here, in one place.
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use privsplit_cli::cmd;
+
+mod cmd;
+
+/// Exit codes, documented in `--help` and the README.
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 a step failed (training, attack, encryption, network, I/O); \
+2 usage error (bad arguments); 3 invalid config or input (the message names the setting or the unreadable \
+input file); 4 installed data \
+missing (run `bash scripts/install-deps.sh`).";
 
 /// privsplit: what does the exposed part of a split network leak, what does protection cost, and where
 /// should it be cut?
 #[derive(Debug, Parser)]
-#[command(name = "privsplit", version, about)]
+#[command(name = "privsplit", version, about, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,7 +43,36 @@ enum Command {
     Bench(cmd::bench::Args),
 }
 
-fn main() {
+/// The exit code of an error: the class of the first error in its chain that has one.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use privsplit_experiments::Error as X;
+    for cause in e.chain() {
+        if let Some(x) = cause.downcast_ref::<X>() {
+            return match x.root() {
+                X::NotInstalled { .. } | X::Data(privsplit_data::Error::NotInstalled { .. }) => 4,
+                X::Invalid { .. } | X::Config { .. } => 3,
+                X::Data(
+                    privsplit_data::Error::Invalid { .. } | privsplit_data::Error::Io { .. },
+                ) => 3,
+                X::Defense(_) | X::Model(privsplit_models::Error::Invalid { .. }) => 3,
+                _ => 1,
+            };
+        }
+        if let Some(d) = cause.downcast_ref::<privsplit_data::Error>() {
+            return match d {
+                privsplit_data::Error::NotInstalled { .. } => 4,
+                privsplit_data::Error::Invalid { .. } | privsplit_data::Error::Io { .. } => 3,
+                _ => 1,
+            };
+        }
+        if cause.downcast_ref::<cmd::UsageError>().is_some() {
+            return 3;
+        }
+    }
+    1
+}
+
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -51,11 +91,14 @@ fn main() {
         Command::Infer(a) => cmd::infer::run(a),
         Command::Bench(a) => cmd::bench::run(a),
     };
-    if let Err(e) = result {
-        eprintln!("error: {e}");
-        for cause in e.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(exit_code(&e))
         }
-        std::process::exit(1);
     }
 }

@@ -1,192 +1,59 @@
-//! End-to-end tests of the `privsplit` binary (small sizes; the real experiment is `privsplit run`).
-#![allow(clippy::unwrap_used)] // tests: a panic with the value is the failure report
+//! The command line itself: help, exit codes, closed sets of values.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn privsplit(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_privsplit"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the privsplit binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// A tiny experiment: every step of the default but with a few hundred images and one epoch per phase.
-const TINY: &[&str] = &[
-    "--set",
-    "fonts.train=600",
-    "--set",
-    "fonts.test=200",
-    "--set",
-    "collateral.plain_epochs=1",
-    "--set",
-    "collateral.defence_epochs=1",
-    "--set",
-    "collateral.recovery_epochs=1",
-    "--set",
-    "collateral.alphas=[0, 2]",
-    "--set",
-    "collateral.attackers=['mlp', 'logistic']",
-    "--set",
-    "encryption.samples=2",
-    "--set",
-    "encryption.dlog_table_bits=16",
-    "--set",
-    "sweep.points=[1]",
-];
+use crate::util::{privsplit, text};
 
 #[test]
-fn run_on_a_tiny_config_writes_a_complete_run_folder() {
+fn help_documents_the_exit_codes_and_every_command() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut args = vec!["run", "--quiet", "--name", "tiny", "--out", "runs"];
-    args.extend_from_slice(TINY);
-    let out = privsplit(&args, tmp.path());
-    assert!(
-        out.status.success(),
-        "privsplit run failed:\n{}",
-        text(&out)
-    );
-
-    let runs: Vec<_> = std::fs::read_dir(tmp.path().join("runs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(
-        runs.len(),
-        1,
-        "exactly one run folder, no .partial left: {runs:?}"
-    );
-    let dir = &runs[0];
-    assert!(dir
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .starts_with("tiny-"));
-    for f in [
-        "config.toml",
-        "report.json",
-        "report.md",
-        "report.html",
-        "samples.png",
-        "tradeoff.png",
+    let out = privsplit(&["--help"], tmp.path());
+    assert!(out.status.success());
+    let t = text(&out);
+    for needle in [
+        "Exit codes",
+        "4 installed data",
+        "run",
+        "sweep",
+        "collateral",
+        "fe",
+        "serve",
+        "infer",
+        "bench",
     ] {
-        let p = dir.join(f);
-        assert!(
-            p.is_file() && std::fs::metadata(&p).unwrap().len() > 0,
-            "missing or empty {f}"
-        );
+        assert!(t.contains(needle), "--help lacks {needle:?}:\n{t}");
     }
-
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["dataset"]["train_images"], 600);
-    assert_eq!(report["dataset"]["test_images"], 200);
-    let alphas = report["collateral"]["per_alpha"].as_array().unwrap();
-    assert_eq!(alphas.len(), 2);
-    for a in alphas {
-        let acc = a["main_accuracy"].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&acc));
-        assert_eq!(a["attacks"].as_array().unwrap().len(), 2);
-    }
-    // Encrypted inference equals the quantised plaintext model exactly.
-    let enc = &report["encryption"];
-    assert_eq!(enc["exact"], true);
-    assert_eq!(enc["samples"], 2);
-    assert_eq!(
-        enc["encrypted_accuracy"],
-        enc["quantised_accuracy_on_samples"]
-    );
-    // 1 G1 + 785 x (2 G1 + 2 G2), compressed (48 and 96 bytes), plus a small header.
-    let ct = enc["ciphertext_bytes"].as_u64().unwrap();
-    assert!(
-        (48 + 785 * (2 * 48 + 2 * 96)..48 + 785 * (2 * 48 + 2 * 96) + 256).contains(&ct),
-        "{ct}"
-    );
-
-    // The sweep ran on Fashion-MNIST when installed, and says so when it is not.
-    let sweep = &report["sweep"];
-    if Path::new(privsplit_data::fashion_mnist::DEBIAN_DIR).is_dir() {
-        assert_eq!(sweep["status"], "done", "{sweep}");
-        assert!(dir.join("sweep/report.json").is_file());
-        assert!(dir.join("sweep/ssim_per_point.png").is_file());
-    } else {
-        eprintln!("SKIP (part): Fashion-MNIST is not installed; run scripts/install-deps.sh");
-        assert_eq!(sweep["status"], "skipped");
-    }
-
-    // The effective config re-runs: it parses back into the same settings.
-    let cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
-    assert!(cfg.contains("train = 600"), "{cfg}");
-    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    assert!(
-        md.contains("Collateral learning") && md.contains("Encrypted inference"),
-        "{md}"
-    );
 }
 
 #[test]
-fn run_rejects_bad_configs_with_a_named_error_and_writes_nothing() {
+fn closed_sets_are_checked_by_the_parser_with_exit_code_2() {
     let tmp = tempfile::tempdir().unwrap();
-    let cases: &[(&[&str], &str)] = &[
-        (&["--set", "collateral.alphas=[]"], "alphas"),
-        (&["--set", "collateral.alphas=['a']"], "collateral"),
-        (
-            &["--set", "fonts.fonts=['/no/such/font.ttf']"],
-            "/no/such/font.ttf",
-        ),
-        (&["--set", "sweep.ssim_threshold=1.5"], "threshold"),
-        (&["--set", "nonsense=1"], "nonsense"),
-        (&["--set", "no-equals"], "KEY.PATH=VALUE"),
-    ];
-    for (extra, needle) in cases {
-        let mut args = vec!["run", "--quiet", "--out", "runs"];
-        args.extend_from_slice(extra);
-        let out = privsplit(&args, tmp.path());
-        let t = text(&out);
-        assert!(!out.status.success(), "{extra:?} should fail");
-        assert!(
-            t.contains(needle),
-            "{extra:?}: error should name {needle:?}:\n{t}"
-        );
-        assert!(!t.contains("panicked"), "{t}");
-    }
-    let missing = privsplit(&["run", "/no/such/config.toml"], tmp.path());
-    assert!(!missing.status.success());
-    assert!(text(&missing).contains("/no/such/config.toml"));
-    let left = tmp.path().join("runs");
-    assert!(
-        !left.exists() || std::fs::read_dir(&left).unwrap().next().is_none(),
-        "nothing written for bad configs"
-    );
-}
-
-#[test]
-fn print_config_shows_the_embedded_default_with_overrides() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = privsplit(
+    for args in [
+        &["sweep", "--preset", "mnist"][..],
+        &["sweep", "--attacks", "cgan,gan"],
+        &["collateral", "--synthetic", "--attackers", "svm"],
+        &["collateral", "--synthetic", "--defence-adversary", "knn"],
         &[
-            "run",
-            "--print-config",
-            "--set",
-            "collateral.alphas=[0, 0.6]",
+            "serve",
+            "init-weights",
+            "--model",
+            "vgg",
+            "--out",
+            "w.safetensors",
         ],
-        tmp.path(),
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let cfg: toml::Table = String::from_utf8_lossy(&out.stdout).parse().unwrap();
-    assert_eq!(cfg["fonts"]["train"].as_integer(), Some(6000));
-    assert_eq!(
-        cfg["collateral"]["alphas"].as_array().unwrap()[1].as_float(),
-        Some(0.6)
-    );
+    ] {
+        let out = privsplit(args, tmp.path());
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}:\n{t}");
+        assert!(
+            t.contains("possible values"),
+            "{args:?} should list the values:\n{t}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_choice_of_data_is_an_input_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = privsplit(&["collateral"], tmp.path());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("--synthetic"));
 }

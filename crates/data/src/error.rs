@@ -22,6 +22,22 @@ pub enum Error {
         /// What was found.
         got: String,
     },
+    /// Installed data (a dataset or photographs) is missing or unreadable.
+    #[error(
+        "{what} not readable at {path} ({detail}); install it with `{}`",
+        crate::installed::INSTALL_STEP
+    )]
+    NotInstalled {
+        /// What is missing ("Fashion-MNIST", "scikit-image photographs").
+        what: String,
+        /// Where it was looked for.
+        path: std::path::PathBuf,
+        /// Why it could not be read.
+        detail: String,
+    },
+    /// An atomic file write failed.
+    #[error(transparent)]
+    Write(#[from] privsplit_io::Error),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -11,7 +11,6 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic_file::write_atomic;
 use crate::{Error, ImageSet, Result, Split};
 
 /// Data-type byte of unsigned 8-bit elements, the only type this module reads and writes.
@@ -207,7 +206,7 @@ pub fn write(path: &Path, arr: &IdxArray) -> Result<()> {
     } else {
         plain
     };
-    write_atomic(path, &bytes)
+    Ok(privsplit_io::write_atomic(path, &bytes)?)
 }
 
 /// Reads an IDX image file: `[n, rows, cols]` bytes.
@@ -401,7 +400,7 @@ pub fn write_split(dir: &Path, prefix: &str, split: &Split) -> Result<()> {
             e.to_string(),
         )
     })?;
-    write_atomic(&path, &json)
+    Ok(privsplit_io::write_atomic(&path, &json)?)
 }
 
 /// Reads a split written by [`write_split`].

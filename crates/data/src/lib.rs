@@ -1,14 +1,22 @@
 #![doc = include_str!("../README.md")]
 
-mod atomic_file;
-pub mod elastic;
 mod error;
+pub use error::{Error, Result};
+
+// Image sets and splits: the in-memory form every dataset takes.
+mod image_set;
+pub use image_set::{ImageSet, Split};
+
+// Datasets: generated font characters (with their elastic deformation), the MNIST family in IDX files,
+// natural photographs.
+pub mod elastic;
 pub mod fonts;
 pub mod idx;
-mod image_set;
 mod mnist;
-
-pub use error::{Error, Result};
+pub mod natural;
 pub use fonts::{generate, FontCharConfig};
-pub use image_set::{ImageSet, Split};
 pub use mnist::{fashion_mnist, load_mnist_dir, load_with_names, STANDARD_NAMES};
+
+// Installed data: where it lives and what a test does when it is missing.
+pub mod installed;
+pub use installed::{check_installed, installed_or_skip, INSTALL_STEP};

@@ -3,11 +3,8 @@
 mod error;
 pub use error::{Error, Result};
 
-pub mod experiment;
+// Defences against attribute inference from `output(x)`.
 pub mod semi_adversarial;
-pub mod synthetic;
 
-pub use experiment::{
-    run_collateral, run_main_task, AlphaOutcome, Attacker, CollateralConfig, CollateralOutcome,
-    MainTaskOutcome, TrainedSplit,
-};
+// A tiny seeded two-style dataset for tests and smoke runs of the defence.
+pub mod synthetic;

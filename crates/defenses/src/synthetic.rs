@@ -37,7 +37,7 @@ pub fn seven_segment_split(n_train: usize, n_test: usize, seed: u64) -> Split {
 
 /// `n` synthetic images (see [`seven_segment_split`]).
 pub fn seven_segment_set(n: usize, seed: u64) -> ImageSet {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let (rows, cols) = (28usize, 28usize);
     let mut pixels = Vec::with_capacity(n * rows * cols);
     let mut labels = Vec::with_capacity(n);

@@ -5,7 +5,6 @@
 //! G2 96 bytes), decoded with the library's checked decoders (on the curve and in the prime-order subgroup).
 //! Readers check every length before allocating and reject trailing bytes.
 
-use std::io::Write;
 use std::path::Path;
 
 use blstrs::{G1Affine, G2Affine, Scalar};
@@ -196,25 +195,7 @@ impl<'a> Reader<'a> {
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed, then renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let res = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(|e| Error::io(path, e))
+    privsplit_io::write_atomic(path, bytes).map_err(|e| Error::io(path, std::io::Error::other(e)))
 }
 
 /// Reads a whole file.

@@ -22,7 +22,6 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    // -- variants added by the collateral-learning work (issue 2) below this line --
     /// Saving or loading weights (safetensors) at `path` failed.
     #[error("weights {path}: {detail}")]
     Store {
@@ -43,7 +42,9 @@ pub enum Error {
         /// The loss seen.
         loss: f32,
     },
-    // -- variants added by the model-zoo / reconstruction work (issue 4) below this line --
+    /// An atomic file write (weights) failed.
+    #[error(transparent)]
+    Write(#[from] privsplit_io::Error),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -3,13 +3,18 @@
 mod error;
 pub use error::{Error, Result};
 
-// -- collateral learning (issue 2): quadratic private net, public head, adversaries, training --
-pub mod adversary;
-pub mod quadratic;
-pub mod tensor;
-pub mod train;
-
-// -- splittable zoo (issue 4): stages, partition points, zoo, weights --
+// Splittable architectures: configs, stages and partition points, the zoo, weight files.
+pub mod arch;
 pub mod stage;
 pub mod weights;
 pub mod zoo;
+
+// The collateral-learning networks: quadratic private part, public head, adversaries of the sensitive
+// attribute, and their feature tables.
+pub mod adversary;
+pub mod quadratic;
+pub mod tensor;
+
+// Training loops: the shared toolkit (optimisers, seeded batches, evaluation) and image classifiers.
+pub mod classifier;
+pub mod train;

@@ -318,18 +318,16 @@ fn to_vec(data: TensorData, what: &str) -> Result<Vec<f32>> {
     })
 }
 
-/// Saves `module` to `path` (safetensors) through a temp file in the same folder, then renames.
+/// Saves `module` to `path` (safetensors), atomically ([`privsplit_io::write_atomic`]).
 pub(crate) fn save_module<M: Module>(module: &M, path: &Path) -> Result<()> {
-    let tmp = path.with_extension("safetensors.tmp");
-    let mut store = SafetensorsStore::from_file(tmp.clone()).overwrite(true);
-    module.save_into(&mut store).map_err(|e| Error::Store {
-        path: tmp.clone(),
-        detail: e.to_string(),
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+    let store_err = |e: &dyn std::fmt::Display| Error::Store {
         path: path.to_path_buf(),
-        source,
-    })
+        detail: e.to_string(),
+    };
+    let mut store = SafetensorsStore::from_bytes(None);
+    module.save_into(&mut store).map_err(|e| store_err(&e))?;
+    let bytes = store.get_bytes().map_err(|e| store_err(&e))?;
+    Ok(privsplit_io::write_atomic(path, &bytes)?)
 }
 
 /// Loads `path` (safetensors) into `module`, requiring every tensor to be present.
@@ -387,7 +385,7 @@ mod tests {
         };
         let q = cfg.init_private(&dev, 11).unwrap();
         let w = q.export().unwrap();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let x: Vec<f32> = (0..5 * 50).map(|_| rng.gen_range(0.0..1.0)).collect();
         let f = Features::new(x.clone(), 5, 50).unwrap();
         let out = q.outputs(&f).unwrap();

@@ -17,7 +17,7 @@ use burn::tensor::activation::{relu, relu6, sigmoid, silu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::zoo::ArchConfig;
+use crate::arch::ArchConfig;
 use crate::{Error, Result};
 
 /// Element-wise activation after a layer.

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::tensor::{labels_batch, Features};
 use crate::{Error, Result};
 
-/// The random generator behind every seeded step (`StdRng`, ChaCha12 in rand 0.8: portable across platforms).
-pub type SeedRng = rand::rngs::StdRng;
+/// The random generator behind every seeded step: ChaCha8 from `rand_chacha`, whose output for a seed is
+/// fixed by the crate (unlike `StdRng`, which rand may change between versions), so a seeded run reproduces.
+pub type SeedRng = rand_chacha::ChaCha8Rng;
 
 /// Which gradient-descent rule to use.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,15 @@ use crate::stage::{Partition, StagedModel};
 use crate::zoo::{build, ArchConfig};
 use crate::{Error, Result};
 
+/// Default location of the converted EfficientNet-Lite0 ImageNet weights (written by
+/// `scripts/install-deps.sh` from the TensorFlow `efficientnet-lite` release).
+pub fn lite0_weights_path() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data-cache/efficientnet_lite0.safetensors"
+    ))
+}
+
 /// Which side of partition point `k` to load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -20,15 +29,6 @@ pub enum Side {
     Trusted,
     /// The untrusted partition `[k, n)`.
     Untrusted,
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".tmp{}", std::process::id()));
-    path.with_file_name(name)
 }
 
 fn save_module<M: ModuleSnapshot>(module: &M, path: &Path) -> Result<()> {
@@ -40,17 +40,15 @@ fn save_module<M: ModuleSnapshot>(module: &M, path: &Path) -> Result<()> {
             })?;
         }
     }
-    let tmp = tmp_path(path);
-    let mut store = SafetensorsStore::from_file(&tmp).overwrite(true);
-    module.save_into(&mut store).map_err(|e| Error::Invalid {
+    let bad = |e: &dyn std::fmt::Display| Error::Invalid {
         what: format!("weights file {}", path.display()),
-        expected: "a writable safetensors file".into(),
+        expected: "a model that serialises to safetensors".into(),
         got: e.to_string(),
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    };
+    let mut store = SafetensorsStore::from_bytes(None);
+    module.save_into(&mut store).map_err(|e| bad(&e))?;
+    let bytes = store.get_bytes().map_err(|e| bad(&e))?;
+    Ok(privsplit_io::write_atomic(path, &bytes)?)
 }
 
 fn load_module<M: ModuleSnapshot>(module: &mut M, path: &Path) -> Result<()> {

@@ -30,8 +30,9 @@ pub enum Error {
         /// What the drawing or encoding library reported.
         message: String,
     },
-    // -- variants added by the collateral-learning work (issue 2) below this line --
-    // -- variants added by the model-zoo / reconstruction work (issue 4) below this line --
+    /// An atomic file write failed.
+    #[error(transparent)]
+    Write(#[from] privsplit_io::Error),
 }
 
 /// `Result` with this crate's [`Error`].

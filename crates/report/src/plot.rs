@@ -1,8 +1,10 @@
-//! Line plots as PNG with `plotters` (bitmap backend, text rendered with DejaVu Sans via `ab_glyph`).
+//! Line plots with `plotters`: PNG (bitmap backend rendered in memory, text drawn with DejaVu Sans via
+//! `ab_glyph`) and the same plot as SVG (vector backend) for papers.
 
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 use serde::{Deserialize, Serialize};
@@ -109,7 +111,8 @@ pub(crate) fn encode_png(path: &Path, rgb: Vec<u8>, w: u32, h: u32) -> Result<Ve
     Ok(out.into_inner())
 }
 
-/// Draws `plot` and writes it as a PNG to `path` atomically (rendered in memory, then written).
+/// Draws `plot` and writes it as a PNG to `path` and as an SVG to `path` with the extension `svg`, both
+/// atomically (rendered in memory, then written).
 ///
 /// # Errors
 /// [`Error::Invalid`] when there is no point at all, a coordinate is not finite, the size is outside
@@ -157,15 +160,41 @@ pub fn line_plot(path: &Path, plot: &LinePlot) -> Result<()> {
     };
     ensure_font();
     let mut buf = vec![255u8; w as usize * h as usize * 3];
+    draw(
+        BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area(),
+        plot,
+        (x0..x1, y0..y1),
+        path,
+    )?;
+    write_atomic(path, &encode_png(path, buf, w, h)?)?;
+    let svg_path = path.with_extension("svg");
+    let mut svg = String::new();
+    draw(
+        SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area(),
+        plot,
+        (x0..x1, y0..y1),
+        &svg_path,
+    )?;
+    write_atomic(&svg_path, svg.as_bytes())
+}
+
+type Ranges = (std::ops::Range<f64>, std::ops::Range<f64>);
+
+/// Draws `plot` on `root` (any plotters backend); `path` only names the output in errors.
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    plot: &LinePlot,
+    (xs, ys): Ranges,
+    path: &Path,
+) -> Result<()> {
     {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| render_err(path, e))?;
         let mut chart = ChartBuilder::on(&root)
             .caption(&plot.title, (FAMILY, 22))
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, y0..y1)
+            .build_cartesian_2d(xs, ys)
             .map_err(|e| render_err(path, e))?;
         chart
             .configure_mesh()
@@ -205,5 +234,5 @@ pub fn line_plot(path: &Path, plot: &LinePlot) -> Result<()> {
         }
         root.present().map_err(|e| render_err(path, e))?;
     }
-    write_atomic(path, &encode_png(path, buf, w, h)?)
+    Ok(())
 }

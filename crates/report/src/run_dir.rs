@@ -1,47 +1,17 @@
 //! Run folders (`runs/<name>-<UTC timestamp>/`) that appear only when complete, and atomic file writes.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{Error, Result};
 
-/// Writes `bytes` to `path` atomically: the bytes go to `.<name>.tmp-<pid>` in the same folder, are
-/// flushed to disk, and the temporary file is renamed over `path`, so readers see the old file or the
-/// complete new one, never a prefix. The temporary file is removed on failure.
+/// Writes `bytes` to `path` atomically with [`privsplit_io::write_atomic`] (unique temporary file in the
+/// same folder, fsync, rename): readers see the old file or the complete new one, never a prefix.
 ///
 /// # Errors
-/// [`Error::Io`] naming the path when the folder is missing or not writable; [`Error::Invalid`] when `path`
-/// has no file name.
+/// [`Error::Write`] naming the path when the folder is missing or not writable, or `path` has no file name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().ok_or_else(|| Error::Invalid {
-        what: format!("output path {}", path.display()),
-        expected: "a path ending in a file name".into(),
-        got: "no file name".into(),
-    })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(source) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Io {
-            path: path.to_path_buf(),
-            source,
-        });
-    }
-    Ok(())
+    Ok(privsplit_io::write_atomic(path, bytes)?)
 }
 
 /// The UTC time `t` as `YYYYmmdd-HHMMSS` (proleptic Gregorian calendar; days-to-civil conversion of

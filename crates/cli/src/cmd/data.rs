@@ -1,12 +1,10 @@
 //! `privsplit data`: produce the font-character dataset or convert Fashion-MNIST, as gzipped IDX files
 //! (`privsplit_data::idx::write_split` layout) plus a `contact-sheet.png`.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
-use anyhow::Context;
-use privsplit_data::{fashion_mnist, fonts, idx, FontCharConfig, ImageSet};
-use privsplit_report::{image_grid, write_json, GridImage};
+use privsplit_data::{fashion_mnist, FontCharConfig};
+use privsplit_experiments::datasets::{convert_fashion_mnist, write_fonts, DatasetOutcome};
 
 /// Arguments of `privsplit data`.
 #[derive(Debug, clap::Args)]
@@ -92,10 +90,7 @@ fn run_fonts(a: FontsArgs) -> anyhow::Result<()> {
         elastic_sigma: a.elastic_sigma,
         ..defaults
     };
-    cfg.validate().context("invalid font-dataset options")?;
-    fonts::check_coverage(&cfg.chars, &cfg.fonts).context("checking the fonts")?;
-    let total = (cfg.train + cfg.test) as u64;
-    let bar = indicatif::ProgressBar::new(total);
+    let bar = indicatif::ProgressBar::new((cfg.train + cfg.test) as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
@@ -103,112 +98,20 @@ fn run_fonts(a: FontsArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message("rendering");
-    let started = Instant::now();
-    let split = fonts::generate_with_progress(&cfg, &|done, _| bar.set_position(done as u64))
-        .context("generating the font-character dataset")?;
+    let done = write_fonts(&cfg, &a.out, a.samples, &|n, _| bar.set_position(n as u64))?;
     bar.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
-    tracing::info!(images = total, seconds = secs, "rendered font characters");
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    idx::write_split(&a.out, "fonts", &split)
-        .with_context(|| format!("writing IDX files to {}", a.out.display()))?;
-    write_json(&a.out.join("fonts-config.json"), &cfg).context("writing fonts-config.json")?;
-    // Contact sheet: one row per font, `samples` images per character.
-    let set = if split.train.n > 0 {
-        &split.train
-    } else {
-        &split.test
-    };
-    let n_fonts = set.sensitive_names.len();
-    let n_chars = set.class_names.len();
-    let mut picks = Vec::new();
-    let mut labels = Vec::new();
-    let sens = set.sensitive.as_deref().unwrap_or(&[]);
-    for f in 0..n_fonts {
-        for c in 0..n_chars {
-            let found: Vec<usize> = (0..set.n)
-                .filter(|&i| {
-                    usize::from(set.labels[i]) == c
-                        && sens.get(i).is_some_and(|&s| usize::from(s) == f)
-                })
-                .take(a.samples.max(1))
-                .collect();
-            for i in found {
-                picks.push(i);
-                labels.push(format!("{} f{f}", set.class_names[c]));
-            }
-        }
-    }
-    let sheet = a.out.join("contact-sheet.png");
-    if picks.is_empty() {
-        tracing::warn!("no images: contact sheet skipped");
-    } else {
-        contact_sheet(set, &picks, &labels, n_chars * a.samples.max(1), &sheet)?;
-    }
-    println!(
-        "wrote {} train + {} test images ({} chars x {} fonts: {}) to {} in {secs:.1} s; contact sheet {} (row = font f<i>)",
-        split.train.n,
-        split.test.n,
-        n_chars,
-        n_fonts,
-        set.sensitive_names.join(", "),
-        a.out.display(),
-        sheet.display()
-    );
+    print_outcome(&done);
     Ok(())
 }
 
-fn contact_sheet(
-    set: &ImageSet,
-    picks: &[usize],
-    labels: &[String],
-    cols: usize,
-    path: &Path,
-) -> anyhow::Result<()> {
-    let images: Vec<GridImage<'_>> = picks
-        .iter()
-        .filter_map(|&i| set.image(i))
-        .map(|pixels| GridImage::Grey {
-            rows: set.rows,
-            cols: set.cols,
-            pixels,
-        })
-        .collect();
-    image_grid(path, &images, cols.max(1), 2, Some(labels))
-        .with_context(|| format!("writing {}", path.display()))
+fn print_outcome(done: &DatasetOutcome) {
+    match &done.contact_sheet {
+        Some(p) => println!("{}; contact sheet {}", done.summary, p.display()),
+        None => println!("{}; no images, so no contact sheet", done.summary),
+    }
 }
 
 fn run_fashion(a: FashionArgs) -> anyhow::Result<()> {
-    let split = fashion_mnist::load(&a.dir).with_context(|| {
-        format!(
-            "loading Fashion-MNIST from {} (install the Debian package dataset-fashion-mnist, or pass --dir)",
-            a.dir.display()
-        )
-    })?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    idx::write_split(&a.out, "fashion-mnist", &split)
-        .with_context(|| format!("writing IDX files to {}", a.out.display()))?;
-    let set = &split.train;
-    let k = a.samples.max(1);
-    let mut picks = Vec::new();
-    let mut labels = Vec::new();
-    for (c, name) in set.class_names.iter().enumerate() {
-        for i in (0..set.n)
-            .filter(|&i| usize::from(set.labels[i]) == c)
-            .take(k)
-        {
-            picks.push(i);
-            labels.push(name.clone());
-        }
-    }
-    let sheet = a.out.join("contact-sheet.png");
-    contact_sheet(set, &picks, &labels, k, &sheet)?;
-    println!(
-        "wrote {} train + {} test Fashion-MNIST images to {}; contact sheet {} (row = class)",
-        split.train.n,
-        split.test.n,
-        a.out.display(),
-        sheet.display()
-    );
+    print_outcome(&convert_fashion_mnist(&a.dir, &a.out, a.samples)?);
     Ok(())
 }

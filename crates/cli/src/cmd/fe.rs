@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use privsplit_fe::bench::{self, BenchConfig, BenchRow};
-use privsplit_fe::format::{read_file, write_atomic};
+use privsplit_experiments::bench::fe::markdown;
+use privsplit_fe::bench::{self, BenchConfig};
+use privsplit_fe::format::read_file;
 use privsplit_fe::inference::{decode_batch, decrypt_batch, encode_batch};
 use privsplit_fe::{
     DlogTable, FunctionalKey, MasterSecretKey, PublicKey, QuantConfig, QuantisedQuadratic,
 };
+use privsplit_io::{write_atomic, write_atomic_with_mode};
 
 /// Arguments of `privsplit fe`.
 #[derive(Debug, clap::Args)]
@@ -168,7 +170,8 @@ fn setup(inputs: usize, out_dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let (pk, msk) = privsplit_fe::setup(inputs, 0, 255, &mut rand::rngs::OsRng)?;
     write_atomic(&out_dir.join("fe.pk"), &pk.to_bytes())?;
-    write_atomic(&out_dir.join("fe.msk"), &msk.to_bytes())?;
+    // The master secret key: readable by its owner only, from the moment it appears.
+    write_atomic_with_mode(&out_dir.join("fe.msk"), &msk.to_bytes(), Some(0o600))?;
     println!(
         "wrote {0}/fe.pk and {0}/fe.msk (n = {inputs}, pixels in [0, 255])",
         out_dir.display()
@@ -326,47 +329,4 @@ fn bench_cmd(table: &Path, bits: u32, reps: usize, write: Option<&Path>) -> anyh
         println!("wrote {}", p.display());
     }
     Ok(())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
-fn markdown(rows: &[BenchRow], bits: u32, table_s: f64, reps: usize) -> String {
-    let mut s = String::new();
-    s.push_str("## Functional encryption (`privsplit fe bench`)\n\n");
-    s.push_str(&format!(
-        "Machine: {}, {} rayon threads ({} logical CPUs visible). Command: `privsplit fe bench --table-bits {bits} --reps {reps}`. \
-         Median of {reps} runs; times in ms (size row: bytes). Discrete-log table 2^{bits} entries ({:.1} MB), ready in {table_s:.1} s.\n\n",
-        cpu_model(),
-        rayon::current_num_threads(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        12.0 * (1u64 << bits) as f64 / 1e6
-    ));
-    s.push_str("| operation | peer | floor | 1 thread | rayon | vs peer | floor met |\n|---|---|---|---|---|---|---|\n");
-    for r in rows {
-        let ratio = r
-            .peer_ms
-            .map(|p| format!("{:.1}x faster", p / r.parallel_ms))
-            .unwrap_or_else(|| "-".into());
-        s.push_str(&format!(
-            "| {} | {} | {} | {:.2} | {:.2} | {} | {} |\n",
-            r.operation,
-            r.peer,
-            r.floor,
-            r.single_ms,
-            r.parallel_ms,
-            ratio,
-            if r.meets_floor() { "yes" } else { "no" }
-        ));
-    }
-    s
 }

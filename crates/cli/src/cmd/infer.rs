@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use privsplit_tee::attestation::{decode_hex, Policy, PolicyVerifier};
+use privsplit_tee::attestation::{Policy, PolicyVerifier};
 use privsplit_tee::service::{Client, ClientConfig};
 use privsplit_tee::TensorMsg;
 
@@ -84,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for m in &args.measurements {
         policy
             .allowed_measurements
-            .push(decode_hex(m).map_err(|e| anyhow::anyhow!("--measurement {m}: {e}"))?);
+            .push(hex::decode(m).with_context(|| format!("--measurement {m}: expected hex"))?);
     }
     if !args.tcb.is_empty() {
         policy.accepted_tcb_statuses = args.tcb.clone();
@@ -113,7 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!(
             "attested: tee={:?} measurement={} tcb={} handshake={:.2} ms{mark}",
             cl.tee,
-            privsplit_tee::attestation::encode_hex(&cl.measurement),
+            hex::encode(&cl.measurement),
             cl.tcb_status,
             c.handshake_time().as_secs_f64() * 1e3
         );

@@ -1,9 +1,6 @@
-//! One module per subcommand.
+//! One module per subcommand: clap arguments and a `run` function.
 
 pub mod bench;
-pub mod bench_serve;
-pub mod bench_sweep;
-pub mod bench_train;
 pub mod collateral;
 pub mod data;
 pub mod fe;
@@ -11,3 +8,8 @@ pub mod infer;
 pub mod run;
 pub mod serve;
 pub mod sweep;
+
+/// A command-line value that is well formed for clap but wrong for the command (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

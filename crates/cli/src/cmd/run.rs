@@ -1,10 +1,9 @@
-//! `privsplit run [CONFIG]`: the main job (see [`crate::experiment`]).
+//! `privsplit run [CONFIG]`: the main job (`privsplit_experiments::run`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-
-use crate::experiment::{self, RunConfig, DEFAULT_CONFIG};
+use privsplit_experiments::run::{run as run_experiment, RunConfig, DEFAULT_CONFIG};
 
 /// Arguments of `privsplit run`.
 #[derive(Debug, clap::Args)]
@@ -31,10 +30,16 @@ pub struct Args {
 
 /// Runs `privsplit run`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let text = match &args.config {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the experiment config {}", path.display()))?,
-        None => DEFAULT_CONFIG.to_string(),
+    let (text, source) = match &args.config {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the experiment config {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (
+            DEFAULT_CONFIG.to_string(),
+            "the embedded default config".into(),
+        ),
     };
     let mut sets = args.set.clone();
     if let Some(out) = &args.out {
@@ -46,16 +51,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(name) = &args.name {
         sets.push(format!("name={}", toml::Value::String(name.clone())));
     }
-    let cfg = RunConfig::from_toml(&text, &sets).with_context(|| match &args.config {
-        Some(p) => format!("in {}", p.display()),
-        None => "in the embedded default config".to_string(),
-    })?;
-    let effective = toml::to_string_pretty(&cfg).context("serialising the effective config")?;
+    let cfg = RunConfig::from_toml(&text, &source, &sets)?;
+    let effective = cfg.to_toml()?;
     if args.print_config {
         print!("{effective}");
         return Ok(());
     }
-    let summary = experiment::run(&cfg, &effective, args.quiet)?;
+    let summary = run_experiment(&cfg, &effective, args.quiet)?;
     println!(
         "run folder: {} ({:.1} s)",
         summary.folder.display(),

@@ -79,11 +79,19 @@ struct UntrustedArgs {
     dump_features: Option<PathBuf>,
 }
 
+/// Zoo models `init-weights` can write.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ZooModel {
+    /// The Fashion-MNIST small CNN.
+    #[value(alias = "fashion-mnist-cnn")]
+    SmallCnn,
+}
+
 #[derive(Debug, clap::Args)]
 struct InitArgs {
-    /// Zoo model (`small-cnn`).
-    #[arg(long, default_value = "small-cnn")]
-    model: String,
+    /// Zoo model.
+    #[arg(long, value_enum, default_value = "small-cnn")]
+    model: ZooModel,
     /// Output file (safetensors, written atomically).
     #[arg(long)]
     out: PathBuf,
@@ -151,9 +159,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             })
         }
         Which::InitWeights(a) => {
-            let arch = match a.model.as_str() {
-                "small-cnn" | "fashion-mnist-cnn" => privsplit_models::zoo::ArchConfig::small_cnn(),
-                m => anyhow::bail!("--model {m}: only small-cnn can be initialised here"),
+            let arch = match a.model {
+                ZooModel::SmallCnn => privsplit_models::zoo::ArchConfig::small_cnn(),
             };
             let model = privsplit_models::zoo::build(&arch, &burn_device())?;
             privsplit_models::weights::save_model(&model, &a.out)

@@ -77,9 +77,9 @@ pub async fn serve_untrusted(
 
 fn dump(dir: &Path, seq: u64, frame: &Frame) -> Result<()> {
     let name = format!("features-{seq:010}.frame");
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, frame.to_bytes()).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, dir.join(&name)).map_err(|e| io(dir.join(&name), e))
+    let path = dir.join(&name);
+    privsplit_io::write_atomic(&path, &frame.to_bytes())
+        .map_err(|e| io(&path, std::io::Error::other(e)))
 }
 
 /// Reads back the feature maps stored by `--dump-features DIR`, in arrival order.

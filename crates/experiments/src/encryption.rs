@@ -1,4 +1,4 @@
-//! Step 3 of the main job: encrypted inference of the trained private quadratic layer.
+//! The encryption step: encrypted inference of the trained private quadratic layer.
 //!
 //! The glue between `privsplit_models` (which knows the network) and `privsplit_fe` (which knows integer
 //! matrices): quantise the trained private part (P with its bias column, Q), evaluate the quantised model in
@@ -9,19 +9,22 @@
 //! an error, not a statistic. Source: Ryffel et al., NeurIPS 2019, §3-4.
 //!
 //! The protocol itself is `privsplit_fe::inference::run_encrypted`; this step adds the accuracy comparison.
+//! The private part is quantised once; the quantised model is returned for the run folder.
 //! The keys come from the operating system's CSPRNG (they are real keys); every reported accuracy is
 //! deterministic nevertheless, because decryption is exact.
 
 use std::time::Instant;
 
-use anyhow::{ensure, Context};
 use privsplit_data::ImageSet;
-use privsplit_defenses::experiment::TrainedSplit;
 use privsplit_fe::inference::run_encrypted;
 use privsplit_fe::quadratic::ciphertext_group_bytes;
 use privsplit_fe::{DlogTable, FloatQuadratic, QuantConfig, QuantisedQuadratic};
 use privsplit_models::quadratic::{PublicHead, QuadraticWeights};
+use privsplit_models::train::accuracy;
 use serde::{Deserialize, Serialize};
+
+use crate::collateral::TrainedSplit;
+use crate::{Error, Result, StepContext};
 
 /// Settings of the encrypted-inference step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,20 +61,33 @@ impl EncryptionConfig {
     ///
     /// # Errors
     /// Zero samples, non-positive weight ranges, or a table size outside 10..=28 bits.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        ensure!(self.samples > 0, "encryption.samples: expected > 0, got 0");
-        ensure!(
-            self.p_max > 0 && self.q_max > 0,
-            "encryption.p_max/q_max: expected > 0, got {}/{}",
-            self.p_max,
-            self.q_max
-        );
-        ensure!(
-            (10..=28).contains(&self.dlog_table_bits),
-            "encryption.dlog_table_bits: expected 10..=28, got {}",
-            self.dlog_table_bits
-        );
+    pub fn validate(&self) -> Result<()> {
+        if self.samples == 0 {
+            return Err(Error::invalid("encryption.samples", "> 0", "0"));
+        }
+        if self.p_max <= 0 || self.q_max <= 0 {
+            return Err(Error::invalid(
+                "encryption.p_max/q_max",
+                "> 0",
+                format!("{}/{}", self.p_max, self.q_max),
+            ));
+        }
+        if !(10..=28).contains(&self.dlog_table_bits) {
+            return Err(Error::invalid(
+                "encryption.dlog_table_bits",
+                "10..=28",
+                self.dlog_table_bits.to_string(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The quantisation ranges of this step.
+    pub fn quant(&self) -> QuantConfig {
+        QuantConfig {
+            p_max: self.p_max,
+            q_max: self.q_max,
+        }
     }
 }
 
@@ -115,13 +131,9 @@ pub fn quantised_predictions(
     model: &QuantisedQuadratic,
     head: &PublicHead,
     test: &ImageSet,
-) -> anyhow::Result<Vec<usize>> {
+) -> Result<Vec<usize>> {
+    check_pixels(test, model.inputs)?;
     let px = test.rows * test.cols;
-    ensure!(
-        px == model.inputs,
-        "test images: expected {} pixels for the private layer, got {px}",
-        model.inputs
-    );
     let mut out = Vec::with_capacity(test.n * model.outputs);
     for img in test.pixels.chunks_exact(px) {
         out.extend(model.dequantise(&model.eval_plain(img)?));
@@ -133,8 +145,20 @@ pub fn quantised_predictions(
 ///
 /// # Errors
 /// As [`QuantisedQuadratic::from_float`].
-pub fn quantise(w: &QuadraticWeights, quant: &QuantConfig) -> anyhow::Result<QuantisedQuadratic> {
-    QuantisedQuadratic::from_float(&to_float(w), quant).context("quantising the private part")
+pub fn quantise(w: &QuadraticWeights, quant: &QuantConfig) -> Result<QuantisedQuadratic> {
+    QuantisedQuadratic::from_float(&to_float(w), quant).step("quantising the private part")
+}
+
+fn check_pixels(test: &ImageSet, inputs: usize) -> Result<()> {
+    let px = test.rows * test.cols;
+    if px != inputs {
+        return Err(Error::invalid(
+            "test images",
+            format!("{inputs} pixels for the private layer"),
+            px.to_string(),
+        ));
+    }
+    Ok(())
 }
 
 fn to_float(w: &QuadraticWeights) -> FloatQuadratic {
@@ -147,40 +171,32 @@ fn to_float(w: &QuadraticWeights) -> FloatQuadratic {
     }
 }
 
-/// Fraction of `pred` equal to `labels`, in `[0, 1]`.
-pub fn accuracy(pred: &[usize], labels: &[u8]) -> f32 {
-    let ok = pred
-        .iter()
-        .zip(labels)
-        .filter(|(p, l)| **p == usize::from(**l))
-        .count();
-    ok as f32 / labels.len().max(1) as f32
+/// What the step produced: the measurements and the quantised private part (for the run folder).
+#[derive(Clone, Debug)]
+pub struct EncryptionRun {
+    /// The measurements.
+    pub outcome: EncryptionOutcome,
+    /// The quantised private part the protocol ran on.
+    pub model: QuantisedQuadratic,
 }
 
 /// Runs the step on the trained split and the test split.
 ///
 /// # Errors
-/// A model/test-set size mismatch, a failing cryptographic step, or decrypted outputs that differ from the
-/// quantised plaintext outputs.
+/// [`Error::Invalid`] on a bad config or a model/test-set size mismatch; [`Error::Fe`] when a
+/// cryptographic step fails; [`Error::Invalid`] when decrypted outputs differ from the quantised plaintext
+/// outputs (a correctness bug, never a statistic).
 pub fn run(
     cfg: &EncryptionConfig,
     trained: &TrainedSplit,
     weights: &QuadraticWeights,
     test: &ImageSet,
-) -> anyhow::Result<EncryptionOutcome> {
+) -> Result<EncryptionRun> {
     cfg.validate()?;
+    check_pixels(test, weights.inputs)?;
     let px = test.rows * test.cols;
-    ensure!(
-        px == weights.inputs,
-        "test images: expected {} pixels for the private layer, got {px}",
-        weights.inputs
-    );
-    let quant = QuantConfig {
-        p_max: cfg.p_max,
-        q_max: cfg.q_max,
-    };
-    let model = QuantisedQuadratic::from_float(&to_float(weights), &quant)
-        .context("quantising the private part")?;
+    let quant = cfg.quant();
+    let model = quantise(weights, &quant)?;
     let float_out = trained
         .private
         .outputs(&privsplit_models::tensor::Features::from_images(test)?)?;
@@ -191,7 +207,7 @@ pub fn run(
     let n = cfg.samples.min(test.n);
     let t = Instant::now();
     let table =
-        DlogTable::build(1u64 << cfg.dlog_table_bits).context("building the discrete-log table")?;
+        DlogTable::build(1u64 << cfg.dlog_table_bits).step("building the discrete-log table")?;
     let dlog_table_ms = t.elapsed().as_secs_f64() * 1e3;
     let run = run_encrypted(
         &to_float(weights),
@@ -200,11 +216,14 @@ pub fn run(
         &table,
         &mut rand::rngs::OsRng,
     )
-    .context("encrypted inference of the private part")?;
-    ensure!(
-        run.all_equal,
-        "encrypted inference differs from the quantised plaintext model: a correctness bug"
-    );
+    .step("encrypted inference of the private part")?;
+    if !run.all_equal {
+        return Err(Error::invalid(
+            "encrypted inference",
+            "decrypted outputs equal to the quantised plaintext outputs",
+            "a difference (a correctness bug)",
+        ));
+    }
     let t = Instant::now();
     let flat: Vec<f32> = run
         .outputs
@@ -214,7 +233,7 @@ pub fn run(
     let enc_pred = trained.head.classify(&flat)?;
     let classify_ms = t.elapsed().as_secs_f64() * 1e3;
 
-    Ok(EncryptionOutcome {
+    let outcome = EncryptionOutcome {
         test_images: test.n,
         float_accuracy: accuracy(&float_pred, &test.labels),
         quantised_accuracy: accuracy(&quant_pred, &test.labels),
@@ -228,5 +247,6 @@ pub fn run(
         dlog_table_ms,
         encrypt_ms_per_image: run.encrypt_ms / n as f64,
         decrypt_classify_ms_per_image: (run.decrypt_ms + classify_ms) / n as f64,
-    })
+    };
+    Ok(EncryptionRun { outcome, model })
 }

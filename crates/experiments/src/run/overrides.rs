@@ -3,24 +3,31 @@
 //! The value is parsed as a TOML value (`3`, `1.5`, `"text"`, `[0, 1.5, 3]`, `true`); a bare word that is not
 //! valid TOML is taken as a string, so `--set name=quick` works without quotes.
 
-use anyhow::{bail, Context};
+use crate::{Error, Result};
 
 /// Applies one `key.path=value` override to `doc`, creating intermediate tables as needed.
 ///
 /// # Errors
-/// When the override has no `=`, an empty key segment, or a path goes through a non-table value.
-pub fn apply(doc: &mut toml::Table, assignment: &str) -> anyhow::Result<()> {
+/// [`Error::Invalid`] when the override has no `=`, an empty key segment, or a path goes through a
+/// non-table value.
+pub fn apply(doc: &mut toml::Table, assignment: &str) -> Result<()> {
+    let bad = |expected: &str, got: String| {
+        Error::invalid(format!("--set {assignment:?}"), expected, got)
+    };
     let (path, raw) = assignment
         .split_once('=')
-        .with_context(|| format!("--set {assignment:?}: expected KEY.PATH=VALUE"))?;
+        .ok_or_else(|| bad("KEY.PATH=VALUE", "no '='".into()))?;
     let keys: Vec<&str> = path.trim().split('.').map(str::trim).collect();
     if keys.iter().any(|k| k.is_empty()) {
-        bail!(
-            "--set {assignment:?}: expected a dotted key such as collateral.alphas, got {path:?}"
-        );
+        return Err(bad(
+            "a dotted key such as collateral.alphas",
+            format!("{path:?}"),
+        ));
     }
     let value = parse_value(raw.trim());
-    let (last, parents) = keys.split_last().context("empty key")?;
+    let (last, parents) = keys
+        .split_last()
+        .ok_or_else(|| bad("a key", "an empty key".into()))?;
     let mut table = doc;
     for key in parents {
         let entry = table
@@ -28,10 +35,12 @@ pub fn apply(doc: &mut toml::Table, assignment: &str) -> anyhow::Result<()> {
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         table = match entry {
             toml::Value::Table(t) => t,
-            other => bail!(
-                "--set {assignment:?}: {key:?} is a {}, not a table",
-                other.type_str()
-            ),
+            other => {
+                return Err(bad(
+                    &format!("{key:?} to be a table"),
+                    format!("a {}", other.type_str()),
+                ))
+            }
         };
     }
     table.insert((*last).to_string(), value);

@@ -3,11 +3,12 @@
 //! measurably less while keeping the main task.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+use privsplit_attacks::AttributeAttacker as Attacker;
 use privsplit_defenses::synthetic::seven_segment_split;
-use privsplit_defenses::{run_collateral, Attacker, CollateralConfig};
+use privsplit_experiments::collateral::{run_collateral, AlphaOutcome, CollateralConfig};
 use privsplit_models::adversary::AdversaryKind;
 
-fn mean_collateral(a: &privsplit_defenses::AlphaOutcome) -> f32 {
+fn mean_collateral(a: &AlphaOutcome) -> f32 {
     a.attacks.iter().map(|r| r.collateral_accuracy).sum::<f32>() / a.attacks.len() as f32
 }
 

@@ -1,4 +1,4 @@
-//! `privsplit bench train`: one training step of the collateral adversary CNN (Ryffel et al. 2019, §5) at a
+//! The training-step benchmark (`privsplit bench train`): one training step of the collateral adversary CNN (Ryffel et al. 2019, §5) at a
 //! given batch size, burn (flex CPU backend) against PyTorch (`bench/pytorch_train_step.py`) when
 //! `python3 -c "import torch"` works.
 
@@ -6,83 +6,110 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::Context;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use privsplit_models::adversary::{AdversaryConfig, AdversaryKind};
 use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig};
+use serde::Serialize;
 
-/// Arguments of `privsplit bench train`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
+use crate::{Error, Result, StepContext};
+
+/// Settings of the training-step benchmark.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchTrainConfig {
     /// Images per step.
-    #[arg(long, default_value_t = 128)]
-    batch: usize,
+    pub batch: usize,
     /// Size k of the private output (the adversary's input).
-    #[arg(long, default_value_t = 4)]
-    k: usize,
+    pub k: usize,
     /// Sensitive classes (the adversary's outputs).
-    #[arg(long, default_value_t = 2)]
-    classes: usize,
+    pub classes: usize,
     /// Timed steps (the median is reported).
-    #[arg(long, default_value_t = 20)]
-    steps: usize,
+    pub steps: usize,
     /// Untimed warm-up steps.
-    #[arg(long, default_value_t = 3)]
-    warmup: usize,
-    /// The PyTorch script.
-    #[arg(long, default_value = "bench/pytorch_train_step.py")]
-    script: PathBuf,
+    pub warmup: usize,
+    /// The PyTorch script (`bench/pytorch_train_step.py`).
+    pub script: PathBuf,
     /// Skip PyTorch even when it is installed.
-    #[arg(long)]
-    no_pytorch: bool,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
+    pub no_pytorch: bool,
 }
 
-/// Runs `privsplit bench train`.
-pub fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.batch > 0 && args.steps > 0 && args.k > 0,
-        "--batch, --steps and --k must be > 0"
-    );
-    anyhow::ensure!(args.classes >= 2, "--classes must be >= 2");
-    let burn_ms = burn_step_ms(&args)?;
+/// What the benchmark measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BenchTrainResult {
+    /// The network.
+    pub network: &'static str,
+    /// Images per step.
+    pub batch: usize,
+    /// Timed steps.
+    pub steps: usize,
+    /// Median step time of burn's flex CPU backend (ms).
+    pub burn_flex_median_ms: f64,
+    /// Median step time of PyTorch (ms), when measured.
+    pub pytorch_median_ms: Option<f64>,
+    /// Why PyTorch was not measured.
+    pub pytorch_absent_reason: Option<String>,
+    /// burn / PyTorch.
+    pub ratio_burn_over_pytorch: Option<f64>,
+    /// Untimed warm-up steps.
+    #[serde(skip)]
+    pub warmup: usize,
+}
+
+impl BenchTrainResult {
+    /// The result as text (what `privsplit bench train` prints).
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "collateral adversary CNN, batch {}, median of {} steps after {} warm-up:\n  burn 0.22.1 flex : {:9.2} ms/step\n",
+            self.batch, self.steps, self.warmup, self.burn_flex_median_ms
+        );
+        match (self.pytorch_median_ms, &self.pytorch_absent_reason) {
+            (Some(t), _) => s.push_str(&format!(
+                "  PyTorch (CPU)    : {t:9.2} ms/step\n  ratio burn/torch : {:9.2}x\n",
+                self.burn_flex_median_ms / t
+            )),
+            (None, why) => s.push_str(&format!(
+                "  PyTorch          : not measured — {}\n",
+                why.as_deref().unwrap_or("unknown")
+            )),
+        }
+        s
+    }
+}
+
+/// Runs the benchmark.
+///
+/// # Errors
+/// [`Error::Invalid`] for zero sizes or fewer than 2 classes; model errors.
+pub fn run(args: &BenchTrainConfig) -> Result<BenchTrainResult> {
+    if args.batch == 0 || args.steps == 0 || args.k == 0 || args.classes < 2 {
+        return Err(Error::invalid(
+            "bench train settings",
+            "batch, steps and k > 0, classes >= 2",
+            format!(
+                "batch {}, steps {}, k {}, classes {}",
+                args.batch, args.steps, args.k, args.classes
+            ),
+        ));
+    }
+    let burn_ms = burn_step_ms(args)?;
     let torch = if args.no_pytorch {
         Err("skipped (--no-pytorch)".to_string())
     } else {
-        pytorch_step_ms(&args)
+        pytorch_step_ms(args)
     };
-    if args.json {
-        let v = serde_json::json!({
-            "network": "collateral adversary CNN (Ryffel et al. 2019)",
-            "batch": args.batch,
-            "steps": args.steps,
-            "burn_flex_median_ms": burn_ms,
-            "pytorch_median_ms": torch.as_ref().ok(),
-            "pytorch_absent_reason": torch.as_ref().err(),
-            "ratio_burn_over_pytorch": torch.as_ref().ok().map(|t| burn_ms / t),
-        });
-        println!("{v}");
-        return Ok(());
-    }
-    println!(
-        "collateral adversary CNN, batch {}, median of {} steps after {} warm-up:",
-        args.batch, args.steps, args.warmup
-    );
-    println!("  burn 0.22.1 flex : {burn_ms:9.2} ms/step");
-    match torch {
-        Ok(t) => {
-            println!("  PyTorch (CPU)    : {t:9.2} ms/step");
-            println!("  ratio burn/torch : {:9.2}x", burn_ms / t);
-        }
-        Err(why) => println!("  PyTorch          : not measured — {why}"),
-    }
-    Ok(())
+    Ok(BenchTrainResult {
+        network: "collateral adversary CNN (Ryffel et al. 2019)",
+        batch: args.batch,
+        steps: args.steps,
+        burn_flex_median_ms: burn_ms,
+        pytorch_median_ms: torch.as_ref().ok().copied(),
+        pytorch_absent_reason: torch.as_ref().err().cloned(),
+        ratio_burn_over_pytorch: torch.as_ref().ok().map(|t| burn_ms / t),
+        warmup: args.warmup,
+    })
 }
 
-fn burn_step_ms(args: &Args) -> anyhow::Result<f64> {
+fn burn_step_ms(args: &BenchTrainConfig) -> Result<f64> {
     let device = Device::flex().autodiff();
     let mut model = AdversaryConfig {
         kind: AdversaryKind::Cnn,
@@ -90,7 +117,7 @@ fn burn_step_ms(args: &Args) -> anyhow::Result<f64> {
         classes: args.classes,
     }
     .init(&device, 0)
-    .context("building the adversary CNN")?;
+    .step("building the adversary CNN")?;
     let opt_cfg = OptimizerConfig::sgd(0.01, 0.9);
     let mut opt = opt_cfg.init();
     device.seed(0);
@@ -123,7 +150,7 @@ fn burn_step_ms(args: &Args) -> anyhow::Result<f64> {
     Ok(times[times.len() / 2])
 }
 
-fn pytorch_step_ms(args: &Args) -> Result<f64, String> {
+fn pytorch_step_ms(args: &BenchTrainConfig) -> std::result::Result<f64, String> {
     let probe = Command::new("python3")
         .args(["-c", "import torch"])
         .output();

@@ -2,11 +2,11 @@
 //! three attacks, writes `report.json` and `model.safetensors` into the folder given as first argument
 //! (render it with `privsplit sweep merge <folder>/report.json`).
 //!
-//! `cargo run --release -p privsplit-attacks --example fashion_sweep -- OUT_DIR [DATA_DIR]`
+//! `cargo run --release -p privsplit-experiments --example fashion_sweep -- OUT_DIR [DATA_DIR]`
 
 use std::path::PathBuf;
 
-use privsplit_attacks::sweep::{run_sweep, SweepConfig};
+use privsplit_experiments::sweep::{run_sweep, SweepConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -22,9 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run = run_sweep(&cfg, &split, &mut |s| eprintln!("{s}"))?;
     std::fs::create_dir_all(&out)?;
     privsplit_models::weights::save_model(&run.model, &out.join("model.safetensors"))?;
-    let tmp = out.join("report.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&run.report)?)?;
-    std::fs::rename(&tmp, out.join("report.json"))?;
+    privsplit_report::write_json(&out.join("report.json"), &run.report)?;
     eprintln!(
         "test accuracy {:?}, sweep {:.1} s, training {:.1} s, recommendation {:?}",
         run.report.test_accuracy,

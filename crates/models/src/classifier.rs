@@ -1,18 +1,18 @@
-//! The victim classifier of a sweep: converting image sets to tensors, training a staged model with
-//! cross-entropy and Adam, and measuring its accuracy (also on reconstructions).
+//! Training and evaluating a staged model as an image classifier (the victim of a partition-point sweep):
+//! image sets as tensors, cross-entropy + Adam over seeded shuffled batches ([`crate::train::epoch_batches`]),
+//! predictions and accuracy (also on reconstructions).
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use privsplit_data::natural::RgbImages;
 use privsplit_data::ImageSet;
-use privsplit_models::stage::StagedModel;
-use privsplit_models::zoo::{build, ArchConfig};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::inverse::epoch_batches;
+use crate::stage::StagedModel;
+use crate::train::epoch_batches;
+use crate::zoo::{build, ArchConfig};
 use crate::{Error, Result};
 
 /// Classifier training settings.
@@ -65,11 +65,39 @@ pub fn images_tensor(set: &ImageSet, start: usize, end: usize, dev: &Device) -> 
     ))
 }
 
+/// RGB photographs as `[n, 3, size, size]` in `[0, 1]`.
+pub fn rgb_tensor(images: &RgbImages, dev: &Device) -> Tensor<4> {
+    Tensor::from_data(
+        TensorData::new(
+            images.pixels.clone(),
+            [images.n, 3, images.size, images.size],
+        ),
+        dev,
+    )
+}
+
 /// Labels `start..end` of `set` as `usize`.
 pub fn labels(set: &ImageSet, start: usize, end: usize) -> Vec<usize> {
     set.labels[start.min(set.n)..end.min(set.n)]
         .iter()
         .map(|&l| usize::from(l))
+        .collect()
+}
+
+/// Shuffled batches of `0..n` for `epoch` from `seed` ([`epoch_batches`]) as index tensors on `dev`.
+pub fn batch_indices(
+    n: usize,
+    batch: usize,
+    seed: u64,
+    epoch: usize,
+    dev: &Device,
+) -> Vec<Tensor<1, Int>> {
+    epoch_batches(n, batch, seed, epoch)
+        .into_iter()
+        .map(|c| {
+            let c: Vec<i64> = c.into_iter().map(|i| i as i64).collect();
+            Tensor::<1, Int>::from_ints(c.as_slice(), dev)
+        })
         .collect()
 }
 
@@ -108,11 +136,10 @@ pub fn train_classifier(
     let ce = CrossEntropyLossConfig::new().init(&dev);
     let lab: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
     let lab = Tensor::<1, Int>::from_ints(lab.as_slice(), &plain);
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
     let stages = model.num_stages();
     for epoch in 0..cfg.epochs {
         let mut total = 0.0f64;
-        let batches = epoch_batches(n, cfg.batch_size, &mut rng, &plain);
+        let batches = batch_indices(n, cfg.batch_size, cfg.seed, epoch, &plain);
         let nb = batches.len();
         for idx in batches {
             let x = images.clone().select(0, idx.clone()).autodiff();
@@ -133,11 +160,11 @@ pub fn train_classifier(
     Ok(model.valid())
 }
 
-/// Predicted classes of `images` `[n, C, H, W]` (after `norm`-free input), in batches of 256.
+/// Predicted classes of `images` `[n, C, H, W]` (already normalised for the model), in batches of 256.
 ///
 /// # Errors
 /// Model errors (wrong input shape).
-pub fn predict(model: &StagedModel, images: &Tensor<4>) -> Result<Vec<usize>> {
+pub fn predict_images(model: &StagedModel, images: &Tensor<4>) -> Result<Vec<usize>> {
     let n = images.dims()[0];
     let mut out = Vec::with_capacity(n);
     let mut i = 0;
@@ -162,9 +189,9 @@ pub fn predict(model: &StagedModel, images: &Tensor<4>) -> Result<Vec<usize>> {
 /// Accuracy in `[0, 1]` of `model` on `images` with `labels`.
 ///
 /// # Errors
-/// As [`predict`]; [`Error::Invalid`] when counts differ.
-pub fn accuracy(model: &StagedModel, images: &Tensor<4>, labels: &[usize]) -> Result<f64> {
-    let pred = predict(model, images)?;
+/// As [`predict_images`]; [`Error::Invalid`] when counts differ.
+pub fn image_accuracy(model: &StagedModel, images: &Tensor<4>, labels: &[usize]) -> Result<f64> {
+    let pred = predict_images(model, images)?;
     if pred.len() != labels.len() || pred.is_empty() {
         return Err(Error::Invalid {
             what: "labels".into(),

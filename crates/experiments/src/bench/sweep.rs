@@ -1,28 +1,31 @@
-//! `privsplit bench_sweep`: training-step times of the Fashion-MNIST CNN and of the c-GAN (generator +
+//! `privsplit bench sweep`: training-step times of the Fashion-MNIST CNN and of the c-GAN (generator +
 //! discriminator step), beside the same steps in PyTorch when `python3 -c "import torch"` works; optionally
 //! the full Fashion-MNIST sweep with its time split.
 
 use std::process::Command;
 use std::time::Instant;
 
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
 use burn::tensor::{Device, Distribution, Tensor};
 use privsplit_attacks::cgan::{train_cgan, CganConfig};
-use privsplit_attacks::sweep::{run_sweep, SweepConfig};
-use privsplit_attacks::victim::{train_classifier, ClassifierTrainConfig};
+use privsplit_models::classifier::{train_classifier, ClassifierTrainConfig};
 use privsplit_models::zoo::ArchConfig;
 
-/// Arguments of `privsplit bench_sweep`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
+use crate::datasets::load_fashion_mnist;
+use crate::sweep::{run_sweep, summary, SweepConfig};
+use crate::{Result, StepContext};
+
+/// Settings of the sweep benchmark.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchSweepConfig {
     /// Timed steps per measurement.
-    #[arg(long, default_value_t = 10)]
     pub steps: usize,
     /// Also run the full Fashion-MNIST sweep (all points, all attacks) and report its time split.
-    #[arg(long)]
     pub full: bool,
-    /// Fashion-MNIST folder (for `--full`).
-    #[arg(long, default_value = privsplit_data::fashion_mnist::DEBIAN_DIR)]
-    pub data_dir: std::path::PathBuf,
+    /// Fashion-MNIST folder (for `full`).
+    pub data_dir: PathBuf,
 }
 
 const TORCH_SCRIPT: &str = r#"
@@ -80,8 +83,13 @@ fn torch_times(steps: usize) -> Option<(f64, f64)> {
     Some((get("cnn ")?, get("cgan ")?))
 }
 
-/// Runs `privsplit bench_sweep`.
-pub fn run(args: Args) -> anyhow::Result<()> {
+/// Runs the benchmark and returns its text (what `privsplit bench sweep` prints); progress of the full
+/// sweep goes to `progress`.
+///
+/// # Errors
+/// Training errors; [`crate::Error::NotInstalled`] when `full` and Fashion-MNIST is missing.
+pub fn run(args: &BenchSweepConfig, progress: &mut dyn FnMut(&str)) -> Result<String> {
+    let mut out = String::new();
     let dev = Device::flex();
     let steps = args.steps.max(1);
     // CNN: one epoch of `steps` batches of 128 (plus one warm-up batch).
@@ -109,39 +117,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let t = Instant::now();
     train_cgan(&z, &img, &gcfg, &mut |_| {})?;
     let gan_ms = t.elapsed().as_secs_f64() * 1e3 / (steps + 1) as f64;
-    println!("burn (flex, CPU): small-CNN train step (batch 128) {cnn_ms:.1} ms; c-GAN step (D + G, batch 64) {gan_ms:.1} ms");
-    match torch_times(steps) {
-        Some((tc, tg)) => println!(
+    let _ = writeln!(out, "burn (flex, CPU): small-CNN train step (batch 128) {cnn_ms:.1} ms; c-GAN step (D + G, batch 64) {gan_ms:.1} ms");
+    let _ = match torch_times(steps) {
+        Some((tc, tg)) => writeln!(
+            out,
             "PyTorch (same command, same threads): CNN step {tc:.1} ms (burn/PyTorch = {:.2}x); c-GAN step {tg:.1} ms \
              (burn/PyTorch = {:.2}x)",
             cnn_ms / tc,
             gan_ms / tg
         ),
-        None => println!("PyTorch: not installed (python3 -c 'import torch' failed); no ratio"),
-    }
+        None => writeln!(out, "PyTorch: not installed (python3 -c 'import torch' failed); no ratio"),
+    };
     if args.full {
-        let split = privsplit_data::fashion_mnist::load(&args.data_dir)?;
+        let split = load_fashion_mnist(&args.data_dir)?;
         let cfg = SweepConfig::fashion_mnist();
         let t = Instant::now();
-        let run = run_sweep(&cfg, &split, &mut |s| eprintln!("{s}"))?;
+        let run = run_sweep(&cfg, &split, progress).step("full Fashion-MNIST sweep")?;
         let r = &run.report;
-        println!(
+        let _ = writeln!(
+            out,
             "full Fashion-MNIST sweep: {:.1} s total",
             t.elapsed().as_secs_f64()
         );
-        println!("  classifier training: {:.1} s", r.train_seconds);
+        let _ = writeln!(out, "  classifier training: {:.1} s", r.train_seconds);
         let mut per_attack = std::collections::BTreeMap::new();
         for p in &r.points {
             let s: f64 = p.attacks.iter().map(|a| a.seconds).sum();
-            println!("  k={} ({}): {:.1} s", p.k, p.stage, s);
+            let _ = writeln!(out, "  k={} ({}): {:.1} s", p.k, p.stage, s);
             for a in &p.attacks {
                 *per_attack.entry(a.attack.name()).or_insert(0.0) += a.seconds;
             }
         }
         for (a, s) in per_attack {
-            println!("  {a}: {s:.1} s over all points");
+            let _ = writeln!(out, "  {a}: {s:.1} s over all points");
         }
-        println!("{}", super::sweep::summary(r));
+        let _ = writeln!(out, "{}", summary(r));
     }
-    Ok(())
+    Ok(out)
 }

@@ -1,0 +1,241 @@
+//! `privsplit run`: the main job end to end on a tiny config, bad configs, the effective config.
+
+use std::path::Path;
+
+use crate::util::{privsplit, privsplit_env, text};
+
+/// A tiny experiment: every step of the default but with a few hundred images and one epoch per phase.
+const TINY: &[&str] = &[
+    "--set",
+    "fonts.train=600",
+    "--set",
+    "fonts.test=200",
+    "--set",
+    "collateral.plain_epochs=1",
+    "--set",
+    "collateral.defence_epochs=1",
+    "--set",
+    "collateral.recovery_epochs=1",
+    "--set",
+    "collateral.alphas=[0, 2]",
+    "--set",
+    "collateral.attackers=['mlp', 'logistic']",
+    "--set",
+    "encryption.samples=2",
+    "--set",
+    "encryption.dlog_table_bits=16",
+    "--set",
+    "sweep.points=[1]",
+];
+
+#[test]
+fn run_on_a_tiny_config_writes_a_complete_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["run", "--quiet", "--name", "tiny", "--out", "runs"];
+    args.extend_from_slice(TINY);
+    let out = privsplit(&args, tmp.path());
+    assert!(
+        out.status.success(),
+        "privsplit run failed:\n{}",
+        text(&out)
+    );
+
+    let runs: Vec<_> = std::fs::read_dir(tmp.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        runs.len(),
+        1,
+        "exactly one run folder, no .partial left: {runs:?}"
+    );
+    let dir = &runs[0];
+    assert!(dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("tiny-"));
+    for f in [
+        "config.toml",
+        "report.json",
+        "report.md",
+        "report.html",
+        "samples.png",
+        "tradeoff.png",
+        "tradeoff.svg",
+        "attribute_leakage.csv",
+        "encryption_cost.csv",
+        "steps.csv",
+        "private-quantised.fe-model",
+    ] {
+        let p = dir.join(f);
+        assert!(
+            p.is_file() && std::fs::metadata(&p).unwrap().len() > 0,
+            "missing or empty {f}"
+        );
+    }
+
+    let raw = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    // No pixel or weight arrays: report.json is a few kilobytes and names the image files.
+    assert!(raw.len() < 200_000, "report.json is {} bytes", raw.len());
+    assert!(report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == "samples.png"));
+    // Provenance: commit (or "unknown"), CPU, threads, seeds, step times.
+    let prov = &report["provenance"];
+    assert!(prov["git_commit"].as_str().is_some_and(|c| !c.is_empty()));
+    assert!(prov["threads"].as_u64().unwrap() >= 1);
+    assert!(prov["cpu_model"].as_str().is_some());
+    assert!(prov["seeds"].as_array().unwrap().len() >= 3);
+    assert_eq!(prov["step_seconds"].as_array().unwrap().len(), 4);
+    let leak = std::fs::read_to_string(dir.join("attribute_leakage.csv")).unwrap();
+    assert!(leak.starts_with("alpha,main_accuracy,"), "{leak}");
+    assert_eq!(leak.lines().count(), 3, "{leak}");
+    assert!(std::fs::read_to_string(dir.join("tradeoff.svg"))
+        .unwrap()
+        .contains("<svg"));
+    assert_eq!(report["dataset"]["train_images"], 600);
+    assert_eq!(report["dataset"]["test_images"], 200);
+    let alphas = report["collateral"]["per_alpha"].as_array().unwrap();
+    assert_eq!(alphas.len(), 2);
+    for a in alphas {
+        let acc = a["main_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&acc));
+        assert_eq!(a["attacks"].as_array().unwrap().len(), 2);
+    }
+    // Encrypted inference equals the quantised plaintext model exactly.
+    let enc = &report["encryption"];
+    assert_eq!(enc["exact"], true);
+    assert_eq!(enc["samples"], 2);
+    assert_eq!(
+        enc["encrypted_accuracy"],
+        enc["quantised_accuracy_on_samples"]
+    );
+    // 1 G1 + 785 x (2 G1 + 2 G2), compressed (48 and 96 bytes), plus a small header.
+    let ct = enc["ciphertext_bytes"].as_u64().unwrap();
+    assert!(
+        (48 + 785 * (2 * 48 + 2 * 96)..48 + 785 * (2 * 48 + 2 * 96) + 256).contains(&ct),
+        "{ct}"
+    );
+
+    // The sweep ran on Fashion-MNIST when installed, and says so when it is not.
+    let sweep = &report["sweep"];
+    if Path::new(privsplit_data::fashion_mnist::DEBIAN_DIR).is_dir() {
+        assert_eq!(sweep["status"], "done", "{sweep}");
+        assert!(dir.join("sweep/report.json").is_file());
+        assert!(dir.join("sweep/ssim_per_point.png").is_file());
+        assert!(dir.join("sweep/ssim_per_point.svg").is_file());
+        assert!(dir.join("sweep/reconstructions.png").is_file());
+        let pts = std::fs::read_to_string(dir.join("partition_points.csv")).unwrap();
+        assert!(pts.starts_with("k,stage,attack,ssim"), "{pts}");
+        assert!(report["recommendation"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("TEE"));
+    } else {
+        eprintln!("SKIP (part): Fashion-MNIST is not installed; run scripts/install-deps.sh");
+        assert_eq!(sweep["status"], "skipped");
+    }
+
+    // The effective config re-runs: it parses back into the same settings.
+    let cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(cfg.contains("train = 600"), "{cfg}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("Collateral learning") && md.contains("Encrypted inference"),
+        "{md}"
+    );
+    assert!(md.contains("Leakage and cost of both protections"), "{md}");
+}
+
+/// Under CI a missing Fashion-MNIST fails the run at once (exit code 4), naming the install step, instead
+/// of skipping the sweep.
+#[test]
+fn run_under_ci_fails_on_a_missing_dataset_naming_the_install_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gone = tmp.path().join("fashion-mnist");
+    std::fs::create_dir(&gone).unwrap();
+    std::fs::remove_dir(&gone).unwrap();
+    let set = format!("sweep.data_dir={:?}", gone.display().to_string());
+    let out = privsplit_env(
+        &["run", "--quiet", "--out", "runs", "--set", &set],
+        tmp.path(),
+        &[("CI", "1")],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{t}");
+    assert!(t.contains("bash scripts/install-deps.sh"), "{t}");
+    assert!(t.contains("fashion-mnist"), "{t}");
+    assert!(
+        !tmp.path().join("runs").exists()
+            || std::fs::read_dir(tmp.path().join("runs"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+}
+
+#[test]
+fn run_rejects_bad_configs_with_a_named_error_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--set", "collateral.alphas=[]"], "alphas"),
+        (&["--set", "collateral.alphas=['a']"], "collateral"),
+        (
+            &["--set", "fonts.fonts=['/no/such/font.ttf']"],
+            "/no/such/font.ttf",
+        ),
+        (&["--set", "sweep.ssim_threshold=1.5"], "threshold"),
+        (&["--set", "nonsense=1"], "nonsense"),
+        (&["--set", "no-equals"], "KEY.PATH=VALUE"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["run", "--quiet", "--out", "runs"];
+        args.extend_from_slice(extra);
+        let out = privsplit(&args, tmp.path());
+        let t = text(&out);
+        assert!(!out.status.success(), "{extra:?} should fail");
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{extra:?}: invalid config is exit code 3\n{t}"
+        );
+        assert!(
+            t.contains(needle),
+            "{extra:?}: error should name {needle:?}:\n{t}"
+        );
+        assert!(!t.contains("panicked"), "{t}");
+    }
+    let missing = privsplit(&["run", "/no/such/config.toml"], tmp.path());
+    assert!(!missing.status.success());
+    assert!(text(&missing).contains("/no/such/config.toml"));
+    let left = tmp.path().join("runs");
+    assert!(
+        !left.exists() || std::fs::read_dir(&left).unwrap().next().is_none(),
+        "nothing written for bad configs"
+    );
+}
+
+#[test]
+fn print_config_shows_the_embedded_default_with_overrides() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = privsplit(
+        &[
+            "run",
+            "--print-config",
+            "--set",
+            "collateral.alphas=[0, 0.6]",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let cfg: toml::Table = String::from_utf8_lossy(&out.stdout).parse().unwrap();
+    assert_eq!(cfg["fonts"]["train"].as_integer(), Some(6000));
+    assert_eq!(
+        cfg["collateral"]["alphas"].as_array().unwrap()[1].as_float(),
+        Some(0.6)
+    );
+}

@@ -1,0 +1,28 @@
+//! Running the built `privsplit` binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `privsplit args` in `cwd` (the environment is inherited: under `CI`, missing data fails).
+pub fn privsplit(args: &[&str], cwd: &Path) -> Output {
+    privsplit_env(args, cwd, &[])
+}
+
+/// Runs `privsplit args` in `cwd` with extra environment variables.
+pub fn privsplit_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_privsplit"));
+    c.args(args).current_dir(cwd).env("RUST_LOG", "warn");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the privsplit binary runs")
+}
+
+/// Standard output and standard error together, for failure messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

@@ -1,0 +1,360 @@
+//! The collateral-learning experiment of Ryffel et al. 2019 (§5), end to end: train the quadratic private
+//! network and its public head, attack the sensitive attribute from `output(x)`, defend with
+//! semi-adversarial training for each alpha, attack again.
+//!
+//! Schedule (per alpha, all alphas share the same plain phase):
+//!
+//! 1. **plain**: `Q` and `C` on `L_main` for `plain_epochs` (once, shared);
+//! 2. **defence**: `defence_epochs` of three-step semi-adversarial training
+//!    ([`privsplit_defenses::semi_adversarial`]) with a fresh adversary `F`; for alpha = 0 this is plain
+//!    training of `Q` and `C` for the same number of epochs (no defence, same budget);
+//! 3. **recovery**: `Q` fixed, `C` retrained for `recovery_epochs`, and every attacker trained afresh
+//!    (neural adversaries for `recovery_epochs`) on the train split's `output(x)`; the collateral accuracy
+//!    is their test accuracy on the sensitive attribute.
+//!
+//! [`run_main_task`] trains the same network on the main task alone (no sensitive attribute needed).
+
+mod job;
+mod main_task;
+mod run;
+mod table;
+
+pub use job::{main_task_fashion_mnist, run_job, CollateralData};
+pub use main_task::{run_main_task, MainTaskOutcome};
+pub use run::run_collateral;
+pub use table::outcome_table;
+
+use burn::tensor::Device;
+use privsplit_attacks::classic::ClassicConfig;
+use privsplit_attacks::collateral::AttackResult;
+use privsplit_attacks::AttributeAttacker;
+use privsplit_data::Split;
+use privsplit_models::adversary::AdversaryKind;
+use privsplit_models::quadratic::{
+    PublicHead, QuadraticConfig, QuadraticPrivate, QuadraticWeights, SplitNetwork,
+};
+use privsplit_models::tensor::check_image_set;
+use privsplit_models::train::{OptimizerConfig, TrainConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Configuration of [`run_collateral`]. `Default` is a small, fast setting (a few epochs); see
+/// [`CollateralConfig::ryffel2019`] for the paper's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollateralConfig {
+    /// Hidden units of the quadratic layer (paper: 40).
+    pub hidden: usize,
+    /// Size `k` of `output(x)` (paper: 4).
+    pub k: usize,
+    /// Hidden units of the public head (paper: 32).
+    pub head_hidden: usize,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Learning rate of every network.
+    pub lr: f64,
+    /// SGD momentum in `[0, 1)`.
+    pub momentum: f64,
+    /// Epochs of plain training of `Q` and `C`.
+    pub plain_epochs: usize,
+    /// Epochs of semi-adversarial training.
+    pub defence_epochs: usize,
+    /// Epochs of retraining `C` and of training each fresh neural attacker, `Q` fixed.
+    pub recovery_epochs: usize,
+    /// Defence strengths alpha >= 0 to run; 0 means no defence.
+    pub alphas: Vec<f32>,
+    /// The adversary `F` inside semi-adversarial training.
+    pub defence_adversary: AdversaryKind,
+    /// The attackers measured after recovery.
+    pub attackers: Vec<AttributeAttacker>,
+    /// Settings of the classic attackers.
+    pub classic: ClassicConfig,
+    /// Seed of every initialisation and shuffle.
+    pub seed: u64,
+}
+
+impl Default for CollateralConfig {
+    fn default() -> Self {
+        Self {
+            hidden: 40,
+            k: 4,
+            head_hidden: 32,
+            batch_size: 128,
+            lr: 0.01,
+            momentum: 0.9,
+            plain_epochs: 3,
+            defence_epochs: 3,
+            recovery_epochs: 3,
+            alphas: vec![0.0, 1.5, 3.0],
+            defence_adversary: AdversaryKind::Cnn,
+            attackers: AttributeAttacker::all(),
+            classic: ClassicConfig::default(),
+            seed: 0,
+        }
+    }
+}
+
+impl CollateralConfig {
+    /// The paper's schedule (Ryffel et al. 2019, §5): 10 plain, 10 defence and 10 recovery epochs, the CNN
+    /// adversary, alpha in {0, 1.5, 3}, SGD with momentum.
+    pub fn ryffel2019() -> Self {
+        Self {
+            plain_epochs: 10,
+            defence_epochs: 10,
+            recovery_epochs: 10,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the first bad setting (empty or negative/non-finite alpha list, zero
+    /// sizes or batch, bad learning rate or momentum, no attacker, zero plain or recovery epochs).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, expected: &str, got: String| {
+            Err(Error::Invalid {
+                what: format!("collateral config: {what}"),
+                expected: expected.into(),
+                got,
+            })
+        };
+        if self.alphas.is_empty() {
+            return bad(
+                "alphas",
+                "at least one alpha (0 = no defence)",
+                "an empty list".into(),
+            );
+        }
+        if let Some(a) = self.alphas.iter().find(|a| !(a.is_finite() && **a >= 0.0)) {
+            return bad("alphas", "finite values >= 0", a.to_string());
+        }
+        for (name, v) in [
+            ("hidden", self.hidden),
+            ("k", self.k),
+            ("head_hidden", self.head_hidden),
+            ("batch_size", self.batch_size),
+        ] {
+            if v == 0 {
+                return bad(name, "> 0", "0".into());
+            }
+        }
+        if self.plain_epochs == 0 {
+            return bad("plain_epochs", "> 0", "0".into());
+        }
+        if self.recovery_epochs == 0 {
+            return bad(
+                "recovery_epochs",
+                "> 0 (the attackers are trained in the recovery phase)",
+                "0".into(),
+            );
+        }
+        if self.attackers.is_empty() {
+            return bad(
+                "attackers",
+                "at least one of cnn, mlp, logistic, knn",
+                "none".into(),
+            );
+        }
+        self.optimizer().validate("collateral config")?;
+        Ok(())
+    }
+
+    pub(crate) fn optimizer(&self) -> OptimizerConfig {
+        OptimizerConfig::sgd(self.lr, self.momentum)
+    }
+
+    pub(crate) fn train_config(&self, epochs: usize, seed: u64) -> TrainConfig {
+        TrainConfig {
+            epochs,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer(),
+            seed,
+        }
+    }
+}
+
+/// Results for one alpha.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlphaOutcome {
+    /// Defence strength (0 = no defence).
+    pub alpha: f32,
+    /// Main-task test accuracy after recovery, in `[0, 1]`.
+    pub main_accuracy: f32,
+    /// Collateral accuracy of each attacker on the test split.
+    pub attacks: Vec<AttackResult>,
+    /// Wall time of the defence phase (s).
+    pub defence_seconds: f64,
+    /// Wall time of retraining `C` in the recovery phase (s).
+    pub recovery_seconds: f64,
+    /// Wall time of all attacks (s).
+    pub attack_seconds: f64,
+    /// The private part's weights after this alpha's training, in functional-encryption form.
+    pub weights: QuadraticWeights,
+}
+
+impl AlphaOutcome {
+    /// Collateral accuracy of `attacker`, if it was run.
+    pub fn collateral(&self, attacker: AttributeAttacker) -> Option<f32> {
+        self.attacks
+            .iter()
+            .find(|a| a.attacker == attacker.name())
+            .map(|a| a.collateral_accuracy)
+    }
+}
+
+/// A trained main-task network (on the inference device, eval mode).
+#[derive(Clone, Debug)]
+pub struct TrainedSplit {
+    /// The private part `Q`.
+    pub private: QuadraticPrivate,
+    /// The public head `C`.
+    pub head: PublicHead,
+}
+
+/// Everything [`run_collateral`] measured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CollateralOutcome {
+    /// The configuration run.
+    pub config: CollateralConfig,
+    /// Sizes of the networks.
+    pub network: QuadraticConfig,
+    /// Training and test images.
+    pub train_images: usize,
+    /// Test images.
+    pub test_images: usize,
+    /// Chance level of the sensitive attribute (majority-class rate on the test split), in `[0, 1]`.
+    pub chance: f32,
+    /// Float (unencrypted, unquantised) main-task test accuracy of the undefended model, in `[0, 1]`.
+    pub float_test_accuracy: f32,
+    /// Wall time of the plain phase (s).
+    pub plain_seconds: f64,
+    /// Wall time of one plain epoch (s), the figure to extrapolate from.
+    pub seconds_per_plain_epoch: f64,
+    /// One entry per alpha, in the order of the config.
+    pub per_alpha: Vec<AlphaOutcome>,
+    /// The undefended model's private weights in functional-encryption form (alpha = 0 when run,
+    /// otherwise the model after the plain phase with `C` recovered).
+    pub undefended_weights: QuadraticWeights,
+    /// The undefended model itself (for encryption and clear-text classification); not serialised.
+    #[serde(skip)]
+    pub undefended: Option<TrainedSplit>,
+}
+
+/// Validates `cfg` and the splits (same image size and classes; with `sensitive`, the same sensitive names)
+/// and returns the network sizes for them.
+pub(crate) fn check_split(
+    cfg: &CollateralConfig,
+    data: &Split,
+    sensitive: bool,
+) -> Result<QuadraticConfig> {
+    cfg.validate()?;
+    check_image_set(&data.train, "train split")?;
+    check_image_set(&data.test, "test split")?;
+    let (tr, te) = (&data.train, &data.test);
+    let same_sensitive = !sensitive || tr.sensitive_names == te.sensitive_names;
+    if (tr.rows, tr.cols, &tr.class_names) != (te.rows, te.cols, &te.class_names) || !same_sensitive
+    {
+        return Err(Error::Invalid {
+            what: "train/test splits".into(),
+            expected: "the same image size, classes and sensitive names".into(),
+            got: format!("{}x{} vs {}x{}", tr.rows, tr.cols, te.rows, te.cols),
+        });
+    }
+    Ok(QuadraticConfig {
+        inputs: tr.rows * tr.cols,
+        hidden: cfg.hidden,
+        outputs: cfg.k,
+        head_hidden: cfg.head_hidden,
+        classes: tr.class_names.len(),
+    })
+}
+
+/// A freshly initialised private part (seed `seed`) and public head (seed `seed + 1`).
+pub(crate) fn init_network(
+    net: &QuadraticConfig,
+    device: &Device,
+    seed: u64,
+) -> Result<SplitNetwork> {
+    Ok(SplitNetwork {
+        private: net.init_private(device, seed)?,
+        head: net.init_head(device, seed + 1)?,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_validation_names_the_bad_setting() {
+        assert!(CollateralConfig::default().validate().is_ok());
+        assert!(CollateralConfig::ryffel2019().validate().is_ok());
+        let msg = |c: CollateralConfig| c.validate().unwrap_err().to_string();
+        assert!(msg(CollateralConfig {
+            alphas: vec![],
+            ..Default::default()
+        })
+        .contains("alphas"));
+        assert!(msg(CollateralConfig {
+            alphas: vec![1.0, -0.5],
+            ..Default::default()
+        })
+        .contains("-0.5"));
+        assert!(msg(CollateralConfig {
+            alphas: vec![f32::INFINITY],
+            ..Default::default()
+        })
+        .contains("alphas"));
+        assert!(msg(CollateralConfig {
+            k: 0,
+            ..Default::default()
+        })
+        .contains("k"));
+        assert!(msg(CollateralConfig {
+            batch_size: 0,
+            ..Default::default()
+        })
+        .contains("batch_size"));
+        assert!(msg(CollateralConfig {
+            plain_epochs: 0,
+            ..Default::default()
+        })
+        .contains("plain_epochs"));
+        assert!(msg(CollateralConfig {
+            recovery_epochs: 0,
+            ..Default::default()
+        })
+        .contains("recovery_epochs"));
+        assert!(msg(CollateralConfig {
+            attackers: vec![],
+            ..Default::default()
+        })
+        .contains("attackers"));
+        assert!(msg(CollateralConfig {
+            lr: 0.0,
+            ..Default::default()
+        })
+        .contains("learning rate"));
+        assert!(msg(CollateralConfig {
+            momentum: 1.5,
+            ..Default::default()
+        })
+        .contains("momentum"));
+        let toml_like: CollateralConfig =
+            serde_json::from_str(r#"{"alphas":[0.0,2.0],"seed":3}"#).unwrap();
+        assert_eq!(toml_like.alphas, vec![0.0, 2.0]);
+        assert_eq!(toml_like.k, 4);
+        assert!(serde_json::from_str::<CollateralConfig>(r#"{"alpha":[1.0]}"#).is_err());
+    }
+
+    #[test]
+    fn data_without_sensitive_attribute_is_rejected() {
+        let mut data = privsplit_defenses::synthetic::seven_segment_split(20, 10, 1);
+        data.test.sensitive = None;
+        let err = run_collateral(&CollateralConfig::default(), &data, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("sensitive"), "{err}");
+    }
+}

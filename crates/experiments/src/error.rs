@@ -1,0 +1,126 @@
+//! The error type of `privsplit-experiments`.
+
+use std::path::PathBuf;
+
+pub use privsplit_data::INSTALL_STEP;
+
+/// Errors of a pipeline: its own checks, and the failures of the libraries it calls, each with the step
+/// that called them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting of an experiment (a config key, a preset, a command-line value) or an input of a step is
+    /// outside what the experiment accepts.
+    #[error("{what}: expected {expected}, got {got}")]
+    Invalid {
+        /// The setting or input, named as the user wrote it (`encryption.samples`, `sweep.preset`).
+        what: String,
+        /// The accepted values or form.
+        expected: String,
+        /// The value given.
+        got: String,
+    },
+    /// A config file is not valid TOML or does not match the schema.
+    #[error("{what}: {detail}")]
+    Config {
+        /// The config (a file path or "the embedded default config").
+        what: String,
+        /// The parser's message.
+        detail: String,
+    },
+    /// Installed data (a dataset, photographs, pretrained weights) is missing or unreadable.
+    #[error(
+        "{what} not readable at {path} ({detail}); install it with `{}`",
+        INSTALL_STEP
+    )]
+    NotInstalled {
+        /// What is missing ("Fashion-MNIST", "EfficientNet-Lite0 weights").
+        what: String,
+        /// Where it was looked for.
+        path: PathBuf,
+        /// The reason it could not be read.
+        detail: String,
+    },
+    /// Creating a folder of the run (the output folder, a dataset folder, `sweep/`) failed.
+    #[error("creating {path}: {source}")]
+    Io {
+        /// The folder.
+        path: PathBuf,
+        /// What the operating system reported.
+        source: std::io::Error,
+    },
+    /// A step of a pipeline failed; `source` says why.
+    #[error("{step}")]
+    Step {
+        /// The step ("collateral-learning experiment", "partition-point sweep").
+        step: String,
+        /// The failure.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A dataset could not be read, generated or written.
+    #[error(transparent)]
+    Data(#[from] privsplit_data::Error),
+    /// Building, training, evaluating or saving a model failed.
+    #[error(transparent)]
+    Model(#[from] privsplit_models::Error),
+    /// An attack or a metric failed.
+    #[error(transparent)]
+    Attack(#[from] privsplit_attacks::Error),
+    /// A defence failed.
+    #[error(transparent)]
+    Defense(#[from] privsplit_defenses::Error),
+    /// Functional encryption (quantisation, keys, encryption, decryption) failed.
+    #[error(transparent)]
+    Fe(#[from] privsplit_fe::Error),
+    /// Writing a report, plot or image grid failed.
+    #[error(transparent)]
+    Report(#[from] privsplit_report::Error),
+    /// An atomic file write failed.
+    #[error(transparent)]
+    Write(#[from] privsplit_io::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Names the step a failure happened in.
+pub trait StepContext<T> {
+    /// Wraps an error in [`Error::Step`] with `step` as its message.
+    ///
+    /// # Errors
+    /// The original error, wrapped.
+    fn step(self, step: impl Into<String>) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> StepContext<T> for std::result::Result<T, E> {
+    fn step(self, step: impl Into<String>) -> Result<T> {
+        self.map_err(|e| Error::Step {
+            step: step.into(),
+            source: Box::new(e.into()),
+        })
+    }
+}
+
+impl Error {
+    /// The innermost error below the [`Error::Step`] wrappers.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Step { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
+    /// Shorthand for [`Error::Invalid`].
+    pub(crate) fn invalid(
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        got: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            what: what.into(),
+            expected: expected.into(),
+            got: got.into(),
+        }
+    }
+}

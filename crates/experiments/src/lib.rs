@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+pub use error::{Error, Result, StepContext, INSTALL_STEP};
+
+// The main job: config -> run folder with the leakage report across both protections.
+pub mod run;
+
+// The experiments it is made of, each also a job of its own.
+pub mod collateral;
+pub mod encryption;
+pub mod sweep;
+
+// Dataset jobs, benchmarks, progress bars.
+pub mod bench;
+pub mod datasets;
+pub mod progress;

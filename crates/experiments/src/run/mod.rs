@@ -1,0 +1,13 @@
+//! The main job, `privsplit run`: one experiment config (TOML, embedded default, `--set` overrides) ->
+//! one run folder with the leakage report across both protections.
+
+pub mod config;
+mod figures;
+mod human;
+pub mod overrides;
+pub mod pipeline;
+pub mod report;
+
+pub use config::{RunConfig, SweepStepConfig, DEFAULT_CONFIG};
+pub use pipeline::{run, RunSummary};
+pub use report::RunReport;

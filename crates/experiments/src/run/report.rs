@@ -1,0 +1,459 @@
+//! The leakage report of a run, across both protections side by side: attribute leakage per alpha with the
+//! main-task cost (functional encryption + semi-adversarial defence), reconstruction quality per partition
+//! point with the enclave cost (TEE partitioning), the cost of functional encryption per image, and the
+//! recommendation. Written as `report.json` (machine-readable, no pixel arrays: images are the files it
+//! names), `report.md` / `report.html`, one CSV per table and the plots as PNG and SVG.
+
+use std::path::Path;
+
+use privsplit_attacks::collateral::AttackResult;
+use privsplit_attacks::AttributeAttacker;
+use privsplit_data::Split;
+use privsplit_models::quadratic::QuadraticConfig;
+use privsplit_report::{write_atomic, write_csv, write_json, Provenance};
+use serde::Serialize;
+
+use super::config::RunConfig;
+use super::figures::{write_sample_grid, write_tradeoff_plot};
+use super::human::human_report;
+use crate::collateral::CollateralOutcome;
+use crate::encryption::EncryptionOutcome;
+use crate::sweep::{summary, SweepReport};
+use crate::Result;
+
+/// Largest drop of the main-task accuracy (percentage points) an alpha may cost to be recommended.
+pub const MAX_MAIN_TASK_COST_POINTS: f32 = 5.0;
+
+/// The machine-readable report, `report.json`.
+#[derive(Debug, Serialize)]
+pub struct RunReport<'a> {
+    /// The privsplit version.
+    pub privsplit_version: &'static str,
+    /// Commit, machine, seeds, wall time of each step.
+    pub provenance: Provenance,
+    /// The effective config.
+    pub config: &'a RunConfig,
+    /// The font-character dataset.
+    pub dataset: DatasetSummary,
+    /// Attribute leakage per alpha (functional-encryption side).
+    pub collateral: CollateralSummary,
+    /// Encrypted inference of the undefended private part, if run.
+    pub encryption: Option<EncryptionOutcome>,
+    /// Reconstruction per partition point (TEE side).
+    pub sweep: SweepStep,
+    /// What to deploy.
+    pub recommendation: Recommendation,
+    /// Every file of the report, relative to the run folder.
+    pub files: Vec<String>,
+}
+
+/// The dataset of the run.
+#[derive(Debug, Serialize)]
+pub struct DatasetSummary {
+    /// Training images.
+    pub train_images: usize,
+    /// Test images.
+    pub test_images: usize,
+    /// Image height (pixels).
+    pub rows: usize,
+    /// Image width (pixels).
+    pub cols: usize,
+    /// The main-task classes (characters).
+    pub classes: Vec<String>,
+    /// The sensitive attribute's values (fonts).
+    pub sensitive_attribute: Vec<String>,
+}
+
+/// The collateral-learning outcome without weights.
+#[derive(Debug, Serialize)]
+pub struct CollateralSummary {
+    /// Network sizes.
+    pub network: QuadraticConfig,
+    /// Chance level of the sensitive attribute, in `[0, 1]`.
+    pub chance: f32,
+    /// Float test accuracy of the undefended model, in `[0, 1]`.
+    pub float_test_accuracy: f32,
+    /// One row per alpha.
+    pub per_alpha: Vec<AlphaRow>,
+}
+
+/// Attribute leakage and main-task cost at one alpha.
+#[derive(Debug, Serialize)]
+pub struct AlphaRow {
+    /// Defence strength (0 = no defence).
+    pub alpha: f32,
+    /// Main-task test accuracy, in `[0, 1]`.
+    pub main_accuracy: f32,
+    /// Main-task accuracy lost against alpha = 0 (percentage points; `None` without alpha = 0).
+    pub main_task_cost_points: Option<f32>,
+    /// Collateral accuracy of each attacker.
+    pub attacks: Vec<AttackResult>,
+    /// Highest collateral accuracy over the attackers, in `[0, 1]`.
+    pub worst_collateral: f32,
+    /// Wall times (s): defence, recovery, attacks.
+    pub seconds: [f64; 3],
+}
+
+/// The sweep step's result; the full sweep report is `sweep/report.json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum SweepStep {
+    /// Disabled in the config.
+    Disabled,
+    /// Skipped (data not installed, outside CI).
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// Done.
+    Done {
+        /// The sweep's folder in the run folder.
+        folder: String,
+        /// The sweep report (serialised as [`SweepRow`]s, without images).
+        #[serde(serialize_with = "sweep_rows")]
+        report: Box<SweepReport>,
+    },
+}
+
+/// Reconstruction quality and enclave cost at one partition point, one attack.
+#[derive(Debug, Serialize)]
+pub struct SweepRow {
+    /// Partition point.
+    pub k: usize,
+    /// Last trusted stage.
+    pub stage: String,
+    /// The attack.
+    pub attack: String,
+    /// Mean SSIM in `[-1, 1]`.
+    pub ssim: f64,
+    /// Mean PSNR (dB).
+    pub psnr_db: f64,
+    /// Trusted-partition (enclave) FLOPs per image, millions.
+    pub trusted_mflop: f64,
+    /// Trusted-partition parameter bytes.
+    pub trusted_param_bytes: usize,
+    /// Trusted-partition latency, one image, this CPU (ms).
+    pub trusted_cpu_ms: f64,
+    /// Exposed feature-map bytes per image.
+    pub feature_bytes: usize,
+}
+
+#[allow(clippy::borrowed_box)] // serde's `serialize_with` passes a reference to the field, a `Box`
+fn sweep_rows<S: serde::Serializer>(
+    r: &Box<SweepReport>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct View<'a> {
+        summary: String,
+        recommended_k: Option<usize>,
+        rows: Vec<SweepRow>,
+        threshold: f64,
+        baseline: &'a Option<crate::sweep::Baseline>,
+    }
+    View {
+        summary: summary(r),
+        recommended_k: r.recommendation.as_ref().map(|x| x.k),
+        rows: sweep_table(r),
+        threshold: r.config.ssim_threshold,
+        baseline: &r.baseline,
+    }
+    .serialize(s)
+}
+
+/// The per-point rows of a sweep.
+pub fn sweep_table(r: &SweepReport) -> Vec<SweepRow> {
+    r.points
+        .iter()
+        .flat_map(|p| {
+            p.attacks.iter().map(move |a| SweepRow {
+                k: p.k,
+                stage: p.stage.clone(),
+                attack: a.attack.name().into(),
+                ssim: a.ssim,
+                psnr_db: a.psnr,
+                trusted_mflop: p.trusted_flops as f64 / 1e6,
+                trusted_param_bytes: p.trusted_param_bytes,
+                trusted_cpu_ms: p.trusted_ms,
+                feature_bytes: p.feature_bytes,
+            })
+        })
+        .collect()
+}
+
+/// What to deploy, by protection.
+#[derive(Debug, Serialize)]
+pub struct Recommendation {
+    /// The alpha with the lowest worst-case collateral accuracy among those costing at most
+    /// [`MAX_MAIN_TASK_COST_POINTS`] of main-task accuracy.
+    pub alpha: Option<f32>,
+    /// The earliest partition point whose best attack stays under the SSIM threshold (when the sweep ran).
+    pub partition_point: Option<usize>,
+    /// Both, in words.
+    pub text: String,
+}
+
+impl<'a> RunReport<'a> {
+    /// Assembles the report of a run.
+    pub fn new(
+        config: &'a RunConfig,
+        provenance: Provenance,
+        data: &Split,
+        o: &CollateralOutcome,
+        encryption: Option<EncryptionOutcome>,
+        sweep: SweepStep,
+    ) -> Self {
+        let base = o
+            .per_alpha
+            .iter()
+            .find(|a| a.alpha == 0.0)
+            .map(|a| a.main_accuracy);
+        let per_alpha: Vec<AlphaRow> = o
+            .per_alpha
+            .iter()
+            .map(|a| AlphaRow {
+                alpha: a.alpha,
+                main_accuracy: a.main_accuracy,
+                main_task_cost_points: base.map(|b| (b - a.main_accuracy) * 100.0),
+                attacks: a.attacks.clone(),
+                worst_collateral: a
+                    .attacks
+                    .iter()
+                    .map(|r| r.collateral_accuracy)
+                    .fold(0.0, f32::max),
+                seconds: [a.defence_seconds, a.recovery_seconds, a.attack_seconds],
+            })
+            .collect();
+        let recommendation = recommend(&per_alpha, &sweep, o.chance);
+        let tr = &data.train;
+        Self {
+            privsplit_version: env!("CARGO_PKG_VERSION"),
+            provenance,
+            config,
+            dataset: DatasetSummary {
+                train_images: tr.n,
+                test_images: data.test.n,
+                rows: tr.rows,
+                cols: tr.cols,
+                classes: tr.class_names.clone(),
+                sensitive_attribute: tr.sensitive_names.clone(),
+            },
+            collateral: CollateralSummary {
+                network: o.network.clone(),
+                chance: o.chance,
+                float_test_accuracy: o.float_test_accuracy,
+                per_alpha,
+            },
+            encryption,
+            sweep,
+            recommendation,
+            files: Vec::new(),
+        }
+    }
+
+    /// The attackers of the collateral step, in config order.
+    pub fn attackers(&self) -> Vec<AttributeAttacker> {
+        self.config.collateral.attackers.clone()
+    }
+}
+
+fn recommend(rows: &[AlphaRow], sweep: &SweepStep, chance: f32) -> Recommendation {
+    let alpha = rows
+        .iter()
+        .filter(|r| {
+            r.main_task_cost_points
+                .is_none_or(|c| c <= MAX_MAIN_TASK_COST_POINTS)
+        })
+        .min_by(|a, b| a.worst_collateral.total_cmp(&b.worst_collateral));
+    let k = match sweep {
+        SweepStep::Done { report, .. } => report.recommendation.as_ref().map(|r| r.k),
+        _ => None,
+    };
+    let fe = match alpha {
+        Some(r) => format!(
+            "Functional encryption: train with alpha = {} (worst collateral accuracy {:.1} % vs chance {:.1} %, \
+             main-task cost {:.1} points, at most {MAX_MAIN_TASK_COST_POINTS} allowed).",
+            r.alpha,
+            r.worst_collateral * 100.0,
+            chance * 100.0,
+            r.main_task_cost_points.unwrap_or(0.0)
+        ),
+        None => "Functional encryption: no alpha keeps the main task within the allowed cost.".into(),
+    };
+    let tee = match sweep {
+        SweepStep::Done { report, .. } => format!("TEE partitioning: {}.", summary(report)),
+        SweepStep::Skipped { .. } => "TEE partitioning: the sweep was skipped (no data).".into(),
+        SweepStep::Disabled => "TEE partitioning: the sweep was disabled.".into(),
+    };
+    Recommendation {
+        alpha: alpha.map(|r| r.alpha),
+        partition_point: k,
+        text: format!("{fe} {tee}"),
+    }
+}
+
+/// Writes the report files of a run into `out`: figures (PNG + SVG), one CSV per table, `report.json`,
+/// `report.md`, `report.html`; the names of every file go into `report.files`.
+///
+/// # Errors
+/// Report-writing errors.
+pub fn write_report(report: &mut RunReport<'_>, out: &Path, data: &Split) -> Result<()> {
+    let mut files = vec!["config.toml".to_string()];
+    write_sample_grid(&data.test, &out.join("samples.png"))?;
+    files.push("samples.png".into());
+    write_tradeoff_plot(report, &out.join("tradeoff.png"))?;
+    files.extend(["tradeoff.png".into(), "tradeoff.svg".into()]);
+    for (name, header, rows) in tables(report) {
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        write_csv(&out.join(&name), &header, &rows)?;
+        files.push(name);
+    }
+    if let SweepStep::Done { folder, .. } = &report.sweep {
+        for f in crate::sweep::report::FILES {
+            if out.join(folder).join(f).is_file() {
+                files.push(format!("{folder}/{f}"));
+            }
+        }
+    }
+    files.extend(
+        [
+            "private.safetensors",
+            "public-head.safetensors",
+            "private-quantised.fe-model",
+            "report.json",
+            "report.md",
+            "report.html",
+        ]
+        .map(String::from),
+    );
+    report.files = files;
+    write_json(&out.join("report.json"), report)?;
+    let human = human_report(report);
+    write_atomic(&out.join("report.md"), human.to_markdown().as_bytes())?;
+    write_atomic(&out.join("report.html"), human.to_html().as_bytes())?;
+    Ok(())
+}
+
+/// A CSV table: file name, header, rows.
+pub type CsvTable = (String, Vec<String>, Vec<Vec<String>>);
+
+/// Every table of the report as CSV: `attribute_leakage.csv`, `partition_points.csv` (when the sweep
+/// ran), `encryption_cost.csv` (when encryption ran), `steps.csv`.
+pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
+    let mut out = Vec::new();
+    let attackers = r.attackers();
+    let mut header: Vec<String> = ["alpha", "main_accuracy", "main_task_cost_points", "chance"]
+        .map(String::from)
+        .to_vec();
+    header.extend(attackers.iter().map(|a| format!("collateral_{}", a.name())));
+    header.extend(["defence_s", "recovery_s", "attacks_s"].map(String::from));
+    let rows = r
+        .collateral
+        .per_alpha
+        .iter()
+        .map(|a| {
+            let mut row = vec![
+                a.alpha.to_string(),
+                format!("{:.4}", a.main_accuracy),
+                a.main_task_cost_points
+                    .map(|c| format!("{c:.2}"))
+                    .unwrap_or_default(),
+                format!("{:.4}", r.collateral.chance),
+            ];
+            row.extend(attackers.iter().map(|at| {
+                a.attacks
+                    .iter()
+                    .find(|x| x.attacker == at.name())
+                    .map(|x| format!("{:.4}", x.collateral_accuracy))
+                    .unwrap_or_default()
+            }));
+            row.extend(a.seconds.iter().map(|s| format!("{s:.2}")));
+            row
+        })
+        .collect();
+    out.push(("attribute_leakage.csv".to_string(), header, rows));
+    if let SweepStep::Done { report, .. } = &r.sweep {
+        let header = [
+            "k",
+            "stage",
+            "attack",
+            "ssim",
+            "psnr_db",
+            "trusted_mflop",
+            "trusted_param_bytes",
+            "trusted_cpu_ms",
+            "feature_bytes",
+        ]
+        .map(String::from)
+        .to_vec();
+        let rows = sweep_table(report)
+            .into_iter()
+            .map(|p| {
+                vec![
+                    p.k.to_string(),
+                    p.stage,
+                    p.attack,
+                    format!("{:.4}", p.ssim),
+                    format!("{:.3}", p.psnr_db),
+                    format!("{:.4}", p.trusted_mflop),
+                    p.trusted_param_bytes.to_string(),
+                    format!("{:.4}", p.trusted_cpu_ms),
+                    p.feature_bytes.to_string(),
+                ]
+            })
+            .collect();
+        out.push(("partition_points.csv".to_string(), header, rows));
+    }
+    if let Some(e) = &r.encryption {
+        let header = ["quantity", "value", "unit"].map(String::from).to_vec();
+        let row = |q: &str, v: String, u: &str| vec![q.to_string(), v, u.to_string()];
+        let rows = vec![
+            row(
+                "encrypt_per_image",
+                format!("{:.3}", e.encrypt_ms_per_image),
+                "ms",
+            ),
+            row(
+                "decrypt_classify_per_image",
+                format!("{:.3}", e.decrypt_classify_ms_per_image),
+                "ms",
+            ),
+            row("ciphertext", e.ciphertext_bytes.to_string(), "bytes"),
+            row("dlog_table_build", format!("{:.1}", e.dlog_table_ms), "ms"),
+            row(
+                "dlog_table_entries",
+                e.dlog_table_entries.to_string(),
+                "entries",
+            ),
+            row(
+                "float_accuracy",
+                format!("{:.4}", e.float_accuracy),
+                "fraction",
+            ),
+            row(
+                "quantised_accuracy",
+                format!("{:.4}", e.quantised_accuracy),
+                "fraction",
+            ),
+            row(
+                "encrypted_accuracy",
+                format!("{:.4}", e.encrypted_accuracy),
+                "fraction",
+            ),
+            row("encrypted_samples", e.samples.to_string(), "images"),
+        ];
+        out.push(("encryption_cost.csv".to_string(), header, rows));
+    }
+    let rows = r
+        .provenance
+        .step_seconds
+        .iter()
+        .map(|(s, t)| vec![s.clone(), format!("{t:.3}")])
+        .collect();
+    out.push((
+        "steps.csv".to_string(),
+        vec!["step".into(), "seconds".into()],
+        rows,
+    ));
+    out
+}

@@ -1,0 +1,235 @@
+//! Sweep settings and the table of presets.
+//!
+//! | preset | model | data | attacks |
+//! |---|---|---|---|
+//! | [`SweepPreset::Fashion`] | small CNN (trained here) | Fashion-MNIST | c-GAN, inverse network, rMLE |
+//! | [`SweepPreset::Tiny`] | small CNN at width 0.25 | Fashion-MNIST, fewer images | c-GAN, inverse network, rMLE |
+//! | [`SweepPreset::Lite0`] | pretrained EfficientNet-Lite0 | scikit-image photographs | rMLE |
+
+use privsplit_attacks::cgan::CganConfig;
+use privsplit_attacks::decoder::DecoderConfig;
+use privsplit_attacks::inverse::AttackTrainConfig;
+use privsplit_attacks::rmle::{InputNorm, RmleConfig};
+use privsplit_attacks::ReconstructionAttack;
+use privsplit_models::classifier::ClassifierTrainConfig;
+use privsplit_models::zoo::ArchConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// A named sweep configuration (see the table in the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum SweepPreset {
+    /// Small CNN on Fashion-MNIST, all three attacks: [`SweepConfig::fashion_mnist`].
+    Fashion,
+    /// The same at a quarter width with few images (about a minute): [`SweepConfig::tiny`].
+    Tiny,
+    /// Pretrained EfficientNet-Lite0, white-box rMLE on natural photographs: [`SweepConfig::lite0`].
+    Lite0,
+}
+
+/// Input size (pixels) of the `lite0` preset unless given: small enough for a CPU.
+pub const LITE0_DEFAULT_SIZE: usize = 96;
+
+impl SweepPreset {
+    /// Every preset.
+    pub const ALL: [Self; 3] = [Self::Fashion, Self::Tiny, Self::Lite0];
+
+    /// The serde / command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fashion => "fashion",
+            Self::Tiny => "tiny",
+            Self::Lite0 => "lite0",
+        }
+    }
+
+    /// The configuration; `input_size` applies to `lite0` only (`None`: [`LITE0_DEFAULT_SIZE`]).
+    pub fn config(self, input_size: Option<usize>) -> SweepConfig {
+        match self {
+            Self::Fashion => SweepConfig::fashion_mnist(),
+            Self::Tiny => SweepConfig::tiny(),
+            Self::Lite0 => SweepConfig::lite0(input_size.unwrap_or(LITE0_DEFAULT_SIZE)),
+        }
+    }
+
+    /// Whether the preset attacks a pretrained model on natural photographs (else it trains on
+    /// Fashion-MNIST).
+    pub fn natural_images(self) -> bool {
+        matches!(self, Self::Lite0)
+    }
+}
+
+impl std::str::FromStr for SweepPreset {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| Error::invalid("sweep preset", "fashion, tiny or lite0", s))
+    }
+}
+
+/// Everything a sweep needs besides the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepConfig {
+    /// The model.
+    pub arch: ArchConfig,
+    /// Partition points to evaluate (`None`: all, `0..=n`).
+    pub points: Option<Vec<usize>>,
+    /// Attacks to run at each point.
+    pub attacks: Vec<ReconstructionAttack>,
+    /// Training of the victim classifier (when the sweep trains it).
+    pub classifier: ClassifierTrainConfig,
+    /// Attacker dataset size (images disjoint from the evaluation images).
+    pub attacker_images: usize,
+    /// Evaluation images (victims) for the black-box attacks.
+    pub eval_images: usize,
+    /// Evaluation images for rMLE (the first ones; rMLE optimises per image and is slower).
+    pub rmle_images: usize,
+    /// Inverse-network training.
+    pub inverse: AttackTrainConfig,
+    /// c-GAN training.
+    pub cgan: CganConfig,
+    /// rMLE optimisation.
+    pub rmle: RmleConfig,
+    /// Input normalisation between pixels and the model input.
+    pub norm: InputNorm,
+    /// SSIM threshold in `[0, 1]`: a point is safe when every attack's mean SSIM is below it.
+    pub ssim_threshold: f64,
+    /// Reconstructions kept per attack and point for the grid.
+    pub grid_images: usize,
+    /// Timed repetitions per partition for the latency (median reported).
+    pub latency_reps: usize,
+}
+
+/// Default SSIM threshold (justified in docs/SWEEP.md): 0.3.
+pub const DEFAULT_SSIM_THRESHOLD: f64 = 0.3;
+
+impl SweepConfig {
+    /// Whether any configured attack trains on attacker data.
+    pub fn black_box(&self) -> bool {
+        self.attacks.iter().any(|a| a.needs_attacker_data())
+    }
+
+    /// The Fashion-MNIST small-CNN sweep (the `fashion` preset): every partition point, c-GAN + inverse
+    /// network + rMLE; the small CNN of `ArchConfig::small_cnn` trained for 3 epochs.
+    pub fn fashion_mnist() -> Self {
+        let train = AttackTrainConfig {
+            epochs: 3,
+            batch_size: 32,
+            learning_rate: 2e-3,
+            seed: 7,
+            decoder: DecoderConfig {
+                channels: 24,
+                min_channels: 12,
+            },
+        };
+        Self {
+            arch: ArchConfig::small_cnn(),
+            points: None,
+            attacks: ReconstructionAttack::ALL.to_vec(),
+            classifier: ClassifierTrainConfig::default(),
+            attacker_images: 1_500,
+            eval_images: 200,
+            rmle_images: 16,
+            inverse: train.clone(),
+            cgan: CganConfig {
+                train,
+                ..CganConfig::default()
+            },
+            rmle: RmleConfig::default(),
+            norm: InputNorm::default(),
+            ssim_threshold: DEFAULT_SSIM_THRESHOLD,
+            grid_images: 4,
+            latency_reps: 20,
+        }
+    }
+
+    /// The `tiny` preset: the small CNN at a quarter of its width, few images and epochs (about a minute on
+    /// 2 cores); for tests and `privsplit run`'s default experiment.
+    pub fn tiny() -> Self {
+        let mut c = Self::fashion_mnist();
+        c.arch = ArchConfig::small_cnn().with_width(0.25);
+        c.classifier = ClassifierTrainConfig {
+            epochs: 2,
+            batch_size: 64,
+            learning_rate: 2e-3,
+            images: 2_000,
+            seed: 1,
+        };
+        c.attacker_images = 512;
+        c.eval_images = 32;
+        c.rmle_images = 4;
+        c.inverse.epochs = 3;
+        c.inverse.batch_size = 32;
+        c.inverse.learning_rate = 3e-3;
+        c.inverse.decoder = DecoderConfig {
+            channels: 16,
+            min_channels: 8,
+        };
+        c.cgan.train = c.inverse.clone();
+        c.cgan.disc_channels = 8;
+        c.rmle.steps = 30;
+        c.latency_reps = 3;
+        c.grid_images = 2;
+        c
+    }
+
+    /// The `lite0` preset: the pretrained EfficientNet-Lite0 (ImageNet, 1000 classes) at `size` x `size`,
+    /// white-box rMLE only, on a subset of its 18 blocks, with ImageNet input normalisation.
+    pub fn lite0(size: usize) -> Self {
+        let mut c = Self::fashion_mnist();
+        c.arch = ArchConfig::efficientnet_lite0(size, 1000);
+        c.points = Some(vec![0, 1, 2, 4, 6, 9, 12, 16]);
+        c.attacks = vec![ReconstructionAttack::Rmle];
+        c.attacker_images = 0;
+        c.eval_images = 4;
+        c.rmle_images = 4;
+        c.rmle = RmleConfig {
+            steps: 150,
+            learning_rate: 0.1,
+            tv_weight: 0.02,
+        };
+        c.norm = InputNorm::imagenet();
+        c.grid_images = 4;
+        c.latency_reps = 3;
+        c
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the setting: a threshold outside `[0, 1]`, no attacks, zero evaluation
+    /// images, a black-box attack without attacker images.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.ssim_threshold) {
+            return Err(Error::invalid(
+                "SSIM threshold",
+                "a value in [0, 1]",
+                self.ssim_threshold.to_string(),
+            ));
+        }
+        if self.attacks.is_empty() || self.eval_images == 0 {
+            return Err(Error::invalid(
+                "sweep config",
+                "at least one attack and one evaluation image",
+                format!(
+                    "{} attacks, {} evaluation images",
+                    self.attacks.len(),
+                    self.eval_images
+                ),
+            ));
+        }
+        if self.black_box() && self.attacker_images == 0 {
+            return Err(Error::invalid(
+                "attacker_images",
+                ">= 1 for the c-GAN / inverse-network attacks",
+                "0",
+            ));
+        }
+        Ok(())
+    }
+}

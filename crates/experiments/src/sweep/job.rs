@@ -1,0 +1,164 @@
+//! One call from a sweep configuration to a finished run folder (what `privsplit sweep` does), and the
+//! merge of sweep reports into a new run folder.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use privsplit_data::natural::load_natural_images;
+use privsplit_models::classifier::rgb_tensor;
+use privsplit_models::weights::{load_model, save_model};
+use privsplit_report::{read_json, RunDir};
+
+use super::run::{run_sweep, run_sweep_on, test_accuracy, SweepData};
+use super::{merge_reports, summary, write_outputs, SweepConfig, SweepReport};
+use crate::datasets::load_fashion_mnist;
+use crate::{Error, Result, StepContext};
+
+/// Where the victim and its images come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SweepSource {
+    /// Fashion-MNIST from `data_dir`; the small CNN is trained unless `weights` (safetensors) are given
+    /// (use the same file on every machine of a distributed sweep).
+    FashionMnist {
+        /// Folder of the gzipped IDX files.
+        data_dir: PathBuf,
+        /// Trained weights to attack instead of training.
+        weights: Option<PathBuf>,
+    },
+    /// A pretrained model (`weights`) attacked on natural photographs from `images_dir`.
+    Natural {
+        /// Folder of scikit-image's sample photographs.
+        images_dir: PathBuf,
+        /// The pretrained weights (safetensors).
+        weights: PathBuf,
+    },
+}
+
+/// A sweep to run into a new run folder `<out>/<name>-<UTC time>/`.
+#[derive(Clone, Debug)]
+pub struct SweepJob {
+    /// The sweep settings (from a preset, with overrides).
+    pub config: SweepConfig,
+    /// The victim and its data.
+    pub source: SweepSource,
+    /// Parent folder of the run folder.
+    pub out: PathBuf,
+    /// Run-folder name prefix.
+    pub name: String,
+}
+
+/// A finished sweep job.
+#[derive(Clone, Debug)]
+pub struct SweepOutcome {
+    /// The run folder.
+    pub folder: PathBuf,
+    /// The recommendation in one paragraph.
+    pub summary: String,
+    /// The report written there.
+    pub report: SweepReport,
+}
+
+/// Runs `job` and writes its run folder (`model.safetensors` too when the model was trained here).
+///
+/// # Errors
+/// [`Error::Invalid`] on a bad config; [`Error::NotInstalled`] when Fashion-MNIST, the photographs or the
+/// pretrained weights are missing; sweep and report errors. The partial folder is removed on failure.
+pub fn run_job(job: &SweepJob, progress: &mut dyn FnMut(&str)) -> Result<SweepOutcome> {
+    job.config.validate()?;
+    let dir = RunDir::create(&job.out, &job.name)?;
+    let report = match sweep_into(job, dir.path(), progress) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = dir.abandon();
+            return Err(e);
+        }
+    };
+    let folder = dir.finish()?;
+    Ok(SweepOutcome {
+        folder,
+        summary: summary(&report),
+        report,
+    })
+}
+
+fn sweep_into(job: &SweepJob, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<SweepReport> {
+    let cfg = &job.config;
+    let dev = Device::flex();
+    let report = match &job.source {
+        SweepSource::Natural {
+            images_dir,
+            weights,
+        } => {
+            let model = load_model(&cfg.arch, weights, &dev).map_err(|e| Error::NotInstalled {
+                what: "pretrained weights".into(),
+                path: weights.clone(),
+                detail: e.to_string(),
+            })?;
+            let images = load_natural_images(images_dir, cfg.arch.input_size)?;
+            progress(&format!("natural images: {:?}", images.names));
+            let data = SweepData {
+                attacker: None,
+                eval: rgb_tensor(&images, &dev),
+                eval_labels: None,
+                attacker_labels: None,
+            };
+            run_sweep_on(&model, &data, cfg, progress).step("partition-point sweep")?
+        }
+        SweepSource::FashionMnist { data_dir, weights } => {
+            let split = load_fashion_mnist(data_dir)?;
+            match weights {
+                Some(w) => {
+                    let model = load_model(&cfg.arch, w, &dev)?;
+                    let data = SweepData::fashion(cfg, &split, &dev)?;
+                    let mut report =
+                        run_sweep_on(&model, &data, cfg, progress).step("partition-point sweep")?;
+                    let acc = test_accuracy(&model, cfg, &split)?;
+                    progress(&format!(
+                        "test accuracy of {}: {:.2} %",
+                        w.display(),
+                        acc * 100.0
+                    ));
+                    report.test_accuracy = Some(acc);
+                    report
+                }
+                None => {
+                    let run = run_sweep(cfg, &split, progress).step("partition-point sweep")?;
+                    save_model(&run.model, &dir.join("model.safetensors"))?;
+                    run.report
+                }
+            }
+        }
+    };
+    write_outputs(&report, dir)?;
+    Ok(report)
+}
+
+/// Joins the sweep reports `reports` (`report.json` files or run folders holding one) of disjoint
+/// partition-point subsets into a new run folder `<out>/sweep-merged-<UTC time>/`.
+///
+/// # Errors
+/// [`Error::Report`] when a report cannot be read; as [`merge_reports`]; report-writing errors.
+pub fn merge_job(reports: &[PathBuf], out: &Path) -> Result<SweepOutcome> {
+    let mut all = Vec::with_capacity(reports.len());
+    for p in reports {
+        let file = if p.is_dir() {
+            p.join("report.json")
+        } else {
+            p.clone()
+        };
+        let r: SweepReport =
+            read_json(&file).step(format!("reading sweep report {}", file.display()))?;
+        all.push(r);
+    }
+    let merged = merge_reports(all)?;
+    let dir = RunDir::create(out, "sweep-merged")?;
+    if let Err(e) = write_outputs(&merged, dir.path()) {
+        let _ = dir.abandon();
+        return Err(e);
+    }
+    Ok(SweepOutcome {
+        folder: dir.finish()?,
+        summary: summary(&merged),
+        report: merged,
+    })
+}
