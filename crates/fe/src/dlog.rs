@@ -30,6 +30,9 @@ const HEADER: usize = 8 + 4 + 8 + 8;
 const RECORD: usize = 12;
 /// Largest table supported (2^28 entries, 3.2 GB).
 pub const MAX_TABLE: u64 = 1 << 28;
+/// Default cap on the giant steps of one search, in each direction (2^20: at most about 2 x 2^20
+/// multiplications in `G_T`, some 10 s on one core, whatever the bound and whatever the input).
+pub const DEFAULT_MAX_GIANT_STEPS: u64 = 1 << 20;
 
 enum Storage {
     Owned(Vec<u8>),
@@ -53,6 +56,8 @@ pub struct DlogTable {
     giant_down: Gt,
     /// `g^(m)`.
     giant_up: Gt,
+    /// Most giant steps of one search in each direction.
+    max_giant_steps: u64,
 }
 
 impl std::fmt::Debug for DlogTable {
@@ -158,6 +163,7 @@ impl DlogTable {
             storage,
             giant_down: -up,
             giant_up: up,
+            max_giant_steps: DEFAULT_MAX_GIANT_STEPS,
         };
         if full_check {
             let recs = t.records();
@@ -226,6 +232,19 @@ impl DlogTable {
         let t = Self::build(m)?;
         t.save(path)?;
         Ok(t)
+    }
+
+    /// Sets the most giant steps one search may take in each direction (at least 1; default
+    /// [`DEFAULT_MAX_GIANT_STEPS`]). A search whose bound needs more is cut to `cap * m + m - 1` and a value
+    /// beyond is reported as [`DecryptionFailure::SearchCapped`].
+    pub fn with_max_giant_steps(mut self, cap: u64) -> Self {
+        self.max_giant_steps = cap.max(1);
+        self
+    }
+
+    /// The giant-step cap of [`DlogTable::with_max_giant_steps`].
+    pub fn max_giant_steps(&self) -> u64 {
+        self.max_giant_steps
     }
 
     /// Number of baby steps `m`.

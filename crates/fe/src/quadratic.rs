@@ -45,12 +45,14 @@ pub struct PublicKey {
     u: Vec<G2Affine>,
 }
 
-/// Master secret key `(s, t)`; `Debug` does not print it.
+/// Master secret key `(s, t)` with the public key's declared input range; `Debug` does not print it.
 #[derive(Clone, PartialEq)]
 pub struct MasterSecretKey {
     s: Vec<Scalar>,
     t: Vec<Scalar>,
     pk_id: [u8; 32],
+    x_min: i64,
+    x_max: i64,
 }
 
 impl std::fmt::Debug for MasterSecretKey {
@@ -62,11 +64,14 @@ impl std::fmt::Debug for MasterSecretKey {
 }
 
 /// Functional key for one quantised model: one G2 element per output, bound to the model digest and to
-/// the master public key.
+/// the master public key, and carrying the input range `[x_min, x_max]` the public key declares (from which
+/// [`decrypt`] derives its discrete-log bound).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FunctionalKey {
     model_id: [u8; 32],
     pk_id: [u8; 32],
+    x_min: i64,
+    x_max: i64,
     keys: Vec<G2Affine>,
 }
 
@@ -91,7 +96,10 @@ const PK_MAGIC: &[u8; 8] = b"PSFEQPK_";
 const MSK_MAGIC: &[u8; 8] = b"PSFEQMSK";
 const KEY_MAGIC: &[u8; 8] = b"PSFEQFK_";
 const CT_MAGIC: &[u8; 8] = b"PSFEQCT_";
+/// Version of the public key and ciphertext encodings.
 const VERSION: u32 = 1;
+/// Version of the master secret key and functional key encodings (2: they carry the input range).
+const KEY_VERSION: u32 = 2;
 
 /// Size of the group elements of a ciphertext of `n` inputs, bytes: `48 + (n + 1)(2*48 + 2*96)`.
 pub fn ciphertext_group_bytes(inputs: usize) -> usize {
@@ -143,7 +151,16 @@ pub fn setup<R: RngCore + CryptoRng>(
         u: to_affine_g2(&u),
     };
     let pk_id = pk.id();
-    Ok((pk, MasterSecretKey { s, t, pk_id }))
+    Ok((
+        pk,
+        MasterSecretKey {
+            s,
+            t,
+            pk_id,
+            x_min,
+            x_max,
+        },
+    ))
 }
 
 impl PublicKey {
@@ -442,14 +459,28 @@ impl MasterSecretKey {
         Ok(FunctionalKey {
             model_id: model.digest(),
             pk_id: self.pk_id,
+            x_min: self.x_min,
+            x_max: self.x_max,
             keys: to_affine_g2(&keys),
         })
     }
 
-    /// Versioned binary encoding (magic `PSFEQMSK`). Secret: store it with care.
+    /// Writes [`MasterSecretKey::to_bytes`] to `path` atomically, readable by the owner only (mode 0600 on
+    /// Unix, set on the temporary file before any byte is written).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be written.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        crate::format::write_atomic(path, &self.to_bytes())
+    }
+
+    /// Versioned binary encoding (magic `PSFEQMSK`, version 2). Secret: store it with
+    /// [`MasterSecretKey::save`].
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(MSK_MAGIC, VERSION);
+        let mut w = Writer::new(MSK_MAGIC, KEY_VERSION);
         w.bytes(&self.pk_id);
+        w.i64(self.x_min);
+        w.i64(self.x_max);
         w.u64(self.s.len() as u64);
         self.s.iter().chain(&self.t).for_each(|v| w.scalar(v));
         w.buf
@@ -460,8 +491,9 @@ impl MasterSecretKey {
     /// # Errors
     /// [`Error::Format`].
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(b, "master secret key", MSK_MAGIC, VERSION)?;
+        let mut r = Reader::new(b, "master secret key", MSK_MAGIC, KEY_VERSION)?;
         let pk_id = r.array32()?;
+        let (x_min, x_max) = read_range(&mut r, "master secret key")?;
         let d = r.u64()?;
         if d < 2 || d > MAX_DIM as u64 + 1 {
             return Err(Error::format("master secret key", format!("dimension {d}")));
@@ -470,7 +502,13 @@ impl MasterSecretKey {
         let s = (0..d).map(|_| r.scalar()).collect::<Result<Vec<_>>>()?;
         let t = (0..d).map(|_| r.scalar()).collect::<Result<Vec<_>>>()?;
         r.finish()?;
-        Ok(MasterSecretKey { s, t, pk_id })
+        Ok(MasterSecretKey {
+            s,
+            t,
+            pk_id,
+            x_min,
+            x_max,
+        })
     }
 }
 
@@ -480,11 +518,18 @@ impl FunctionalKey {
         self.keys.len()
     }
 
-    /// Versioned binary encoding (magic `PSFEQFK_`).
+    /// Declared input range `[x_min, x_max]` of the public key this key belongs to.
+    pub fn input_range(&self) -> (i64, i64) {
+        (self.x_min, self.x_max)
+    }
+
+    /// Versioned binary encoding (magic `PSFEQFK_`, version 2).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(KEY_MAGIC, VERSION);
+        let mut w = Writer::new(KEY_MAGIC, KEY_VERSION);
         w.bytes(&self.model_id);
         w.bytes(&self.pk_id);
+        w.i64(self.x_min);
+        w.i64(self.x_max);
         w.u64(self.keys.len() as u64);
         self.keys.iter().for_each(|k| w.g2(k));
         w.buf
@@ -495,9 +540,10 @@ impl FunctionalKey {
     /// # Errors
     /// [`Error::Format`].
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(b, "functional key", KEY_MAGIC, VERSION)?;
+        let mut r = Reader::new(b, "functional key", KEY_MAGIC, KEY_VERSION)?;
         let model_id = r.array32()?;
         let pk_id = r.array32()?;
+        let (x_min, x_max) = read_range(&mut r, "functional key")?;
         let k = r.u64()?;
         if k == 0 || k > MAX_DIM as u64 {
             return Err(Error::format("functional key", format!("{k} outputs")));
@@ -508,9 +554,24 @@ impl FunctionalKey {
         Ok(FunctionalKey {
             model_id,
             pk_id,
+            x_min,
+            x_max,
             keys,
         })
     }
+}
+
+/// Reads and checks a declared input range `[x_min, x_max]` (within `[-MAX_INPUT, MAX_INPUT]`).
+fn read_range(r: &mut Reader<'_>, what: &'static str) -> Result<(i64, i64)> {
+    let x_min = r.i64()?;
+    let x_max = r.i64()?;
+    if x_min > x_max || x_min < -MAX_INPUT || x_max > MAX_INPUT {
+        return Err(Error::format(
+            what,
+            format!("input range [{x_min}, {x_max}] outside -{MAX_INPUT} <= x_min <= x_max <= {MAX_INPUT}"),
+        ));
+    }
+    Ok((x_min, x_max))
 }
 
 impl Ciphertext {

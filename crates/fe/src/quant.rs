@@ -242,23 +242,42 @@ impl QuantisedQuadratic {
         out.iter().map(|v| (*v as f64 / s) as f32).collect()
     }
 
-    /// Worst-case `|out'_c|` over all images and outputs (module docs), the discrete-log bound.
+    /// Worst-case `|out'_c|` over all images and outputs (module docs), the discrete-log bound for pixels
+    /// (`X in [0, 255]^n`): [`QuantisedQuadratic::dlog_bound_for_range`] of `(0, 255)`.
     ///
     /// # Errors
     /// [`Error::Overflow`] if it exceeds `2^62`.
     pub fn dlog_bound(&self) -> Result<u64> {
+        self.dlog_bound_for_range(0, PIXEL_MAX)
+    }
+
+    /// Worst-case `|out'_c|` over all inputs `X in [x_min, x_max]^n` (the range a public key and its
+    /// functional keys declare) and all outputs: `z'_j = P'[j][0] + sum_i P'[j][i] X_i` lies in
+    /// `[lo_j, hi_j]` with `lo_j = P'[j][0] + sum_i min(P'[j][i] x_min, P'[j][i] x_max)` and `hi_j` the
+    /// same with `max`; then as in the module docs. Exact, in 128-bit arithmetic.
+    ///
+    /// # Errors
+    /// [`Error::Overflow`] if it exceeds `2^62`; [`Error::Parameter`] if `x_min > x_max`.
+    pub fn dlog_bound_for_range(&self, x_min: i64, x_max: i64) -> Result<u64> {
+        if x_min > x_max {
+            return Err(Error::param(
+                "input range",
+                format!("x_min {x_min} > x_max {x_max}"),
+            ));
+        }
+        let (a, b) = (x_min as i128, x_max as i128);
         let mut best: u128 = 0;
         let msq: Vec<u128> = (0..self.hidden)
             .map(|j| {
                 let row = self.p_row(j);
                 let (mut lo, mut hi) = (row[0] as i128, row[0] as i128);
                 for v in &row[1..] {
-                    if *v < 0 {
-                        lo += *v as i128 * PIXEL_MAX as i128;
-                    } else {
-                        hi += *v as i128 * PIXEL_MAX as i128;
-                    }
+                    let (va, vb) = (*v as i128 * a, *v as i128 * b);
+                    lo += va.min(vb);
+                    hi += va.max(vb);
                 }
+                // z'^2 <= max(lo^2, hi^2), and 0 when the interval contains 0 does not matter: the
+                // maximum of a square over an interval is at an end point.
                 let m = lo.unsigned_abs().max(hi.unsigned_abs());
                 m.saturating_mul(m)
             })

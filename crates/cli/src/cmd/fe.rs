@@ -168,7 +168,7 @@ fn setup(inputs: usize, out_dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let (pk, msk) = privsplit_fe::setup(inputs, 0, 255, &mut rand::rngs::OsRng)?;
     write_atomic(&out_dir.join("fe.pk"), &pk.to_bytes())?;
-    write_atomic(&out_dir.join("fe.msk"), &msk.to_bytes())?;
+    msk.save(&out_dir.join("fe.msk"))?; // mode 0600
     println!(
         "wrote {0}/fe.pk and {0}/fe.msk (n = {inputs}, pixels in [0, 255])",
         out_dir.display()

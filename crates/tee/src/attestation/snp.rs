@@ -99,6 +99,7 @@ pub fn vcek_tcb(der: &[u8]) -> Option<SnpTcb> {
         tee: spl(der, &[3, 2])?,
         snp: spl(der, &[3, 3])?,
         microcode: spl(der, &[3, 8])?,
+        fmc: None,
     })
 }
 
@@ -113,13 +114,9 @@ pub fn vcek_hwid(der: &[u8]) -> Option<&[u8]> {
     }
 }
 
-impl Verifier for SnpVerifier {
-    fn verify(&self, evidence: &Evidence, expected: &[u8; 64]) -> Result<Claims> {
-        let Evidence::SevSnp { report, vcek_der } = evidence else {
-            return Err(attest(AttestReason::Parse(
-                "SNP verifier given non-SNP evidence".into(),
-            )));
-        };
+/// Parses the report and checks its signature chain ARK -> ASK -> VCEK -> report (built-in ARK/ASK of
+/// Milan, Genoa, Turin).
+fn verify_signature(report: &[u8], vcek_der: &[u8]) -> Result<AttestationReport> {
         let rep = parse_report(report)?;
         let vcek = Certificate::from_der(vcek_der)
             .map_err(|e| attest(AttestReason::Parse(format!("VCEK certificate: {e}"))))?;
@@ -148,11 +145,35 @@ impl Verifier for SnpVerifier {
         if !ok {
             return Err(attest(AttestReason::Signature(errors.join("; "))));
         }
+        Ok(rep)
+}
+
+impl Verifier for SnpVerifier {
+    fn verify(&self, evidence: &Evidence, expected: &[u8; 64]) -> Result<Claims> {
+        let Evidence::SevSnp { report, vcek_der } = evidence else {
+            return Err(attest(AttestReason::Parse(
+                "SNP verifier given non-SNP evidence".into(),
+            )));
+        };
+        let rep = verify_signature(report, vcek_der)?;
+        self.check_claims(&rep, vcek_der, expected)
+    }
+}
+
+impl SnpVerifier {
+    /// The checks after the signature: VCEK TCB and chip id against the report, then the policy.
+    fn check_claims(
+        &self,
+        rep: &AttestationReport,
+        vcek_der: &[u8],
+        expected: &[u8; 64],
+    ) -> Result<Claims> {
         let reported = SnpTcb {
             bootloader: rep.reported_tcb.bootloader,
             tee: rep.reported_tcb.tee,
             snp: rep.reported_tcb.snp,
             microcode: rep.reported_tcb.microcode,
+            fmc: None,
         };
         match vcek_tcb(vcek_der) {
             Some(t) if t == reported => {}
@@ -212,4 +233,59 @@ pub fn unverified_fields(report: &[u8]) -> Result<([u8; 64], Vec<u8>, String)> {
         r.measurement.to_vec(),
         encode_hex(&r.chip_id),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORT_HEX: &str = include_str!("../../tests/fixtures/report_milan.hex");
+    const VCEK: &[u8] = include_bytes!("../../tests/fixtures/vcek_milan.der");
+
+    /// The sample report (signature verified) and a verifier whose policy it meets.
+    fn sample() -> (AttestationReport, SnpVerifier) {
+        let bytes = super::super::decode_hex(REPORT_HEX).unwrap();
+        let rep = verify_signature(&bytes, VCEK).unwrap();
+        let policy = Policy {
+            allowed_measurements: vec![rep.measurement.to_vec()],
+            min_snp_tcb: vcek_tcb(VCEK).unwrap(),
+            ..Policy::default()
+        };
+        (rep, SnpVerifier::new(policy))
+    }
+
+    #[test]
+    fn sample_meets_its_policy() {
+        let (rep, v) = sample();
+        assert_eq!(rep.vmpl, 0);
+        v.check_claims(&rep, VCEK, &rep.report_data).unwrap();
+    }
+
+    #[test]
+    fn report_requested_above_vmpl0_is_refused() {
+        // A report requested from VMPL 1..3 comes from less privileged guest code (e.g. under an SVSM /
+        // paravisor at VMPL 0 that the measurement does not describe).
+        for vmpl in [1u32, 2, 3] {
+            let (mut rep, v) = sample();
+            rep.vmpl = vmpl;
+            let e = v
+                .check_claims(&rep, VCEK, &rep.report_data)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("VMPL"), "{e}");
+        }
+    }
+
+    #[test]
+    fn turin_fmc_svn_must_match_the_vcek() {
+        // The Milan VCEK has no fmcSPL extension: a report that claims an FMC SVN (Turin layout) was not
+        // signed by a key derived for that TCB.
+        let (mut rep, v) = sample();
+        rep.reported_tcb.fmc = Some(1);
+        let e = v
+            .check_claims(&rep, VCEK, &rep.report_data)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("fmc"), "{e}");
+    }
 }
