@@ -44,7 +44,10 @@ fn gzip_bomb_is_refused_without_inflating_it() {
     match r {
         Err(e @ Error::Invalid { .. }) => {
             let m = e.to_string();
-            assert!(m.contains("bomb-idx3-ubyte.gz") && m.contains("7840"), "{m}");
+            assert!(
+                m.contains("bomb-idx3-ubyte.gz") && m.contains("7840"),
+                "{m}"
+            );
         }
         other => panic!("expected a clear Invalid error, got {other:?}"),
     }
@@ -66,8 +69,10 @@ fn declared_size_larger_than_the_stream_is_truncation() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("short-idx3-ubyte.gz");
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(&[0, 0, 8, 3, 0, 0, 0xea, 0x60, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3])
-        .unwrap();
+    enc.write_all(&[
+        0, 0, 8, 3, 0, 0, 0xea, 0x60, 0, 0, 0, 28, 0, 0, 0, 28, 1, 2, 3,
+    ])
+    .unwrap();
     std::fs::write(&p, enc.finish().unwrap()).unwrap();
     let e = idx::read(&p).unwrap_err().to_string();
     assert!(e.contains("truncated") && e.contains("47040000"), "{e}");
