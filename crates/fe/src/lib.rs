@@ -15,6 +15,7 @@ mod internals;
 pub mod msm;
 pub mod quadratic;
 pub mod quant;
+mod secret;
 pub mod sgp;
 
 pub use dlog::DlogTable;

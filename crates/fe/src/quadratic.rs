@@ -21,6 +21,8 @@ use ff::Field;
 use group::{Curve, Group};
 use rand_core::{CryptoRng, RngCore};
 use rayon::prelude::*;
+use subtle::{ConditionallyNegatable, ConditionallySelectable, ConstantTimeEq};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::comb::Comb;
 use crate::dlog::DlogTable;
@@ -30,6 +32,7 @@ use crate::internals::{
     generator_combs, key_pairing, project_pair, to_affine_g1, to_affine_g2, Body, Randomness,
 };
 use crate::quant::{QuantisedQuadratic, MAX_DIM};
+use crate::secret::SecretScalar;
 use crate::{Error, Result};
 
 /// Largest input magnitude a public key may declare (the encryptor tabulates `0..=max` multiples).
@@ -45,15 +48,32 @@ pub struct PublicKey {
     u: Vec<G2Affine>,
 }
 
-/// Master secret key `(s, t)` with the public key's declared input range; `Debug` does not print it.
+/// Master secret key `(s, t)` with the public key's declared input range; `Debug` does not print it; erased
+/// from memory when dropped ([`Zeroize`], [`ZeroizeOnDrop`]).
 #[derive(Clone, PartialEq)]
 pub struct MasterSecretKey {
-    s: Vec<Scalar>,
-    t: Vec<Scalar>,
+    s: Vec<SecretScalar>,
+    t: Vec<SecretScalar>,
     pk_id: [u8; 32],
     x_min: i64,
     x_max: i64,
 }
+
+impl Zeroize for MasterSecretKey {
+    /// Erases `s` and `t` (volatile writes) and empties them: the key's dimension becomes 0.
+    fn zeroize(&mut self) {
+        self.s.zeroize();
+        self.t.zeroize();
+    }
+}
+
+impl Drop for MasterSecretKey {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for MasterSecretKey {}
 
 impl std::fmt::Debug for MasterSecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,15 +153,19 @@ pub fn setup<R: RngCore + CryptoRng>(
         ));
     }
     let d = inputs + 1;
-    let s: Vec<Scalar> = (0..d).map(|_| Scalar::random(&mut *rng)).collect();
-    let t: Vec<Scalar> = (0..d).map(|_| Scalar::random(&mut *rng)).collect();
+    let s: Vec<SecretScalar> = (0..d)
+        .map(|_| SecretScalar(Scalar::random(&mut *rng)))
+        .collect();
+    let t: Vec<SecretScalar> = (0..d)
+        .map(|_| SecretScalar(Scalar::random(&mut *rng)))
+        .collect();
     let h: Vec<G1Projective> = s
         .par_iter()
-        .map(|v| G1Projective::generator() * v)
+        .map(|v| G1Projective::generator() * v.0)
         .collect();
     let u: Vec<G2Projective> = t
         .par_iter()
-        .map(|v| G2Projective::generator() * v)
+        .map(|v| G2Projective::generator() * v.0)
         .collect();
     let pk = PublicKey {
         inputs,
@@ -328,6 +352,24 @@ where
     out
 }
 
+/// `sign(x) * table[|x|]`, reading every entry of `table` (`[0, vmax]` multiples of a point) and selecting
+/// with `subtle`'s constant-time conditional assignment, so that neither the memory access pattern nor a
+/// branch depends on the plaintext value `x`.
+fn ct_signed_lookup<A, P>(table: &[A], x: i64) -> P
+where
+    A: ConditionallySelectable,
+    P: From<A> + ConditionallyNegatable,
+{
+    let idx = x.unsigned_abs();
+    let mut out = table[0];
+    for (k, entry) in table.iter().enumerate() {
+        out.conditional_assign(entry, (k as u64).ct_eq(&idx));
+    }
+    let mut p = P::from(out);
+    p.conditional_negate(subtle::Choice::from(((x as u64) >> 63) as u8));
+    p
+}
+
 fn encrypt_with<R, F1, F2>(
     pk: &PublicKey,
     pk_id: [u8; 32],
@@ -366,45 +408,42 @@ where
     let vmax = pk.x_min.unsigned_abs().max(pk.x_max.unsigned_abs()).max(1) as usize;
     // g1^{m11 v}, g1^{m21 v}, g2^{w11 v}, g2^{w21 v} for v in 0..=vmax.
     let ta = [
-        multiples(g1c.vartime_mul(&r.m[0]), vmax),
-        multiples(g1c.vartime_mul(&r.m[2]), vmax),
+        multiples(g1c.vartime_mul(&r.m[0].0), vmax),
+        multiples(g1c.vartime_mul(&r.m[2].0), vmax),
     ];
     let tb = [
-        multiples(g2c.vartime_mul(&r.w[0]), vmax),
-        multiples(g2c.vartime_mul(&r.w[2]), vmax),
+        multiples(g2c.vartime_mul(&r.w[0].0), vmax),
+        multiples(g2c.vartime_mul(&r.w[2].0), vmax),
     ];
-    let alpha = [r.m[1] * r.gamma, r.m[3] * r.gamma];
-    let beta = [-r.w[1], -r.w[3]];
+    let mut alpha = [
+        SecretScalar(r.m[1].0 * r.gamma.0),
+        SecretScalar(r.m[3].0 * r.gamma.0),
+    ];
+    let mut beta = [SecretScalar(-r.w[1].0), SecretScalar(-r.w[3].0)];
     let d = pk.inputs + 1;
     let xs = |i: usize| if i == 0 { 1i64 } else { x[i - 1] };
     let pts: Vec<[G1Projective; 2]> = (0..d)
         .into_par_iter()
         .map(|i| {
             let xi = xs(i);
-            [0, 1].map(|c| {
-                let t = G1Projective::from(&ta[c][xi.unsigned_abs() as usize]);
-                let t = if xi < 0 { -t } else { t };
-                t + mul_h(i, &alpha[c])
-            })
+            [0, 1].map(|c| ct_signed_lookup::<_, G1Projective>(&ta[c], xi) + mul_h(i, &alpha[c].0))
         })
         .collect();
     let qts: Vec<[G2Projective; 2]> = (0..d)
         .into_par_iter()
         .map(|i| {
             let xi = xs(i);
-            [0, 1].map(|c| {
-                let t = G2Projective::from(&tb[c][xi.unsigned_abs() as usize]);
-                let t = if xi < 0 { -t } else { t };
-                t + mul_u(i, &beta[c])
-            })
+            [0, 1].map(|c| ct_signed_lookup::<_, G2Projective>(&tb[c], xi) + mul_u(i, &beta[c].0))
         })
         .collect();
+    alpha.zeroize();
+    beta.zeroize();
     let a0: Vec<G1Projective> = pts.iter().map(|p| p[0]).collect();
     let a1: Vec<G1Projective> = pts.iter().map(|p| p[1]).collect();
     let b0: Vec<G2Projective> = qts.iter().map(|p| p[0]).collect();
     let b1: Vec<G2Projective> = qts.iter().map(|p| p[1]).collect();
     let body = Body {
-        c0: g1c.vartime_mul(&r.gamma).to_affine(),
+        c0: g1c.vartime_mul(&r.gamma.0).to_affine(),
         a: [to_affine_g1(&a0), to_affine_g1(&a1)],
         b: [to_affine_g2(&b0), to_affine_g2(&b1)],
     };
@@ -430,7 +469,8 @@ impl MasterSecretKey {
                 got: model.inputs + 1,
             });
         }
-        let proj: Vec<(Scalar, Scalar)> = (0..model.hidden)
+        // `P_j . s` and `P_j . t`: secret, erased after use.
+        let mut proj: Vec<[SecretScalar; 2]> = (0..model.hidden)
             .into_par_iter()
             .map(|j| {
                 let row = model.p_row(j);
@@ -439,23 +479,38 @@ impl MasterSecretKey {
                 for (i, p) in row.iter().enumerate() {
                     if *p != 0 {
                         let k = scalar_i64(*p);
-                        ps += k * self.s[i];
-                        pt += k * self.t[i];
+                        ps += k * self.s[i].0;
+                        pt += k * self.t[i].0;
                     }
                 }
-                (ps, pt)
+                [SecretScalar(ps), SecretScalar(pt)]
             })
             .collect();
-        let keys: Vec<G2Projective> = (0..model.outputs)
+        let keys: Vec<(G2Projective, bool)> = (0..model.outputs)
             .into_par_iter()
             .map(|c| {
-                let mut f = Scalar::ZERO;
-                for (j, (ps, pt)) in proj.iter().enumerate() {
-                    f += scalar_i64(model.q[j * model.outputs + c]) * ps * pt;
+                let mut f = SecretScalar(Scalar::ZERO);
+                for (j, [ps, pt]) in proj.iter().enumerate() {
+                    f.0 += scalar_i64(model.q[j * model.outputs + c]) * ps.0 * pt.0;
                 }
-                G2Projective::generator() * f
+                let zero = bool::from(f.0.is_zero());
+                let k = G2Projective::generator() * f.0;
+                f.zeroize();
+                (k, zero)
             })
             .collect();
+        proj.zeroize();
+        // A zero exponent (an output whose Q column is all zero) gives the identity element, which
+        // `FunctionalKey::from_bytes` refuses; refuse it here too, naming the output.
+        if let Some(c) = keys.iter().position(|(_, zero)| *zero) {
+            return Err(Error::param(
+                "model for key generation",
+                format!(
+                    "output {c} is identically zero (all Q[j][{c}] = 0): no key is issued for it"
+                ),
+            ));
+        }
+        let keys: Vec<G2Projective> = keys.into_iter().map(|(k, _)| k).collect();
         Ok(FunctionalKey {
             model_id: model.digest(),
             pk_id: self.pk_id,
@@ -471,19 +526,21 @@ impl MasterSecretKey {
     /// # Errors
     /// [`Error::Io`] when the file cannot be written.
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
-        crate::format::write_atomic(path, &self.to_bytes())
+        crate::format::write_secret(path, &self.to_bytes())
     }
 
-    /// Versioned binary encoding (magic `PSFEQMSK`, version 2). Secret: store it with
+    /// Versioned binary encoding (magic `PSFEQMSK`, version 2), in a buffer erased when dropped (allocated
+    /// at its final size, so no partial copy is left behind by reallocation). Secret: store it with
     /// [`MasterSecretKey::save`].
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(MSK_MAGIC, KEY_VERSION);
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let len = 8 + 4 + 32 + 8 + 8 + 8 + 2 * 32 * self.s.len();
+        let mut w = Writer::with_capacity(MSK_MAGIC, KEY_VERSION, len);
         w.bytes(&self.pk_id);
         w.i64(self.x_min);
         w.i64(self.x_max);
         w.u64(self.s.len() as u64);
-        self.s.iter().chain(&self.t).for_each(|v| w.scalar(v));
-        w.buf
+        self.s.iter().chain(&self.t).for_each(|v| w.scalar(&v.0));
+        Zeroizing::new(w.buf)
     }
 
     /// Decodes [`MasterSecretKey::to_bytes`].
@@ -499,8 +556,12 @@ impl MasterSecretKey {
             return Err(Error::format("master secret key", format!("dimension {d}")));
         }
         let d = r.expect_items(2 * d, 32)? / 2;
-        let s = (0..d).map(|_| r.scalar()).collect::<Result<Vec<_>>>()?;
-        let t = (0..d).map(|_| r.scalar()).collect::<Result<Vec<_>>>()?;
+        let s = (0..d)
+            .map(|_| r.scalar().map(SecretScalar))
+            .collect::<Result<Vec<_>>>()?;
+        let t = (0..d)
+            .map(|_| r.scalar().map(SecretScalar))
+            .collect::<Result<Vec<_>>>()?;
         r.finish()?;
         Ok(MasterSecretKey {
             s,
@@ -637,10 +698,15 @@ impl Ciphertext {
 /// Decrypts the outputs of `model` on the encrypted input: returns `[outputs]` integers equal to
 /// [`QuantisedQuadratic::eval_plain`] of the plaintext. Parallel over hidden units and outputs (rayon).
 ///
+/// The discrete-log bound is the one the model and the key's declared input range imply
+/// ([`QuantisedQuadratic::dlog_bound_for_range`] of [`FunctionalKey::input_range`]), and each search is
+/// further limited by the table's giant-step cap ([`DlogTable::with_max_giant_steps`]): a tampered
+/// ciphertext costs at most `2 * min(bound / m + 1, cap)` multiplications in `G_T` per output.
+///
 /// # Errors
 /// [`Error::Mismatch`] when the key is for another model or master key, or the ciphertext for another
 /// master key; [`Error::Dimension`] when dimensions differ; [`Error::Decryption`] when a value lies
-/// outside the model's discrete-log bound.
+/// outside the bound or beyond the capped search.
 pub fn decrypt(
     ct: &Ciphertext,
     key: &FunctionalKey,
@@ -648,7 +714,7 @@ pub fn decrypt(
     table: &DlogTable,
 ) -> Result<Vec<i64>> {
     let g = decrypt_to_gt(ct, key, model)?;
-    let bound = model.dlog_bound()?;
+    let bound = model.dlog_bound_for_range(key.x_min, key.x_max)?;
     g.par_iter()
         .map(|e| table.vartime_solve(e, bound))
         .collect()

@@ -41,8 +41,7 @@ fn identity_elements_are_refused_on_load() {
     let mut rng = ChaCha20Rng::seed_from_u64(200);
     let n = 3;
     let (pk, msk) = setup(n, 0, 255, &mut rng).unwrap();
-    let model =
-        QuantisedQuadratic::from_integers(1, n, 2, vec![1, 2, -1, 3], vec![2, -1]).unwrap();
+    let model = QuantisedQuadratic::from_integers(1, n, 2, vec![1, 2, -1, 3], vec![2, -1]).unwrap();
     let key = msk.keygen(&model).unwrap();
     let ct = pk.encrypt_pixels(&[1, 2, 3], &mut rng).unwrap();
 
@@ -67,7 +66,13 @@ fn identity_elements_are_refused_on_load() {
     let cb = ct.to_bytes();
     let c0 = CIPHERTEXT_HEADER_BYTES;
     let slot = c0 + 48 + (48 + 48 + 96 + 96); // slot 1
-    for (at, g1) in [(c0, true), (slot, true), (slot + 48, true), (slot + 96, false), (slot + 192, false)] {
+    for (at, g1) in [
+        (c0, true),
+        (slot, true),
+        (slot + 48, true),
+        (slot + 96, false),
+        (slot + 192, false),
+    ] {
         let mut bad = cb.clone();
         if g1 {
             bad[at..at + 48].copy_from_slice(&g1_identity());
@@ -140,7 +145,11 @@ fn giant_step_cap_bounds_any_search() {
             table.vartime_solve(&w, 1 << 40),
         )
     });
-    assert_eq!(r.0.unwrap(), 64 * 900 + 5, "values inside the capped range are still found");
+    assert_eq!(
+        r.0.unwrap(),
+        64 * 900 + 5,
+        "values inside the capped range are still found"
+    );
     match r.1 {
         Err(Error::Decryption(DecryptionFailure::SearchCapped { bound, searched })) => {
             assert_eq!(bound, 1 << 40);
@@ -148,4 +157,17 @@ fn giant_step_cap_bounds_any_search() {
         }
         other => panic!("expected SearchCapped, got {other:?}"),
     }
+}
+
+#[test]
+fn identically_zero_output_gets_no_key() {
+    // Output 1 has an all-zero Q column: its key element would be g2^0, the identity that
+    // `FunctionalKey::from_bytes` refuses; key generation refuses it first, naming the output.
+    let mut rng = ChaCha20Rng::seed_from_u64(202);
+    let (_, msk) = setup(2, 0, 255, &mut rng).unwrap();
+    let model =
+        QuantisedQuadratic::from_integers(2, 2, 2, vec![1, 2, 3, 4, 5, 6], vec![3, 0, -1, 0])
+            .unwrap();
+    let e = msk.keygen(&model).unwrap_err().to_string();
+    assert!(e.contains("output 1") && e.contains("zero"), "{e}");
 }
