@@ -142,6 +142,12 @@ pub(crate) enum AttestReason {
     ReportData,
     /// Measurement not in the policy's allowed list.
     Measurement(String),
+    /// A pinned TDX register (RTMR, MRCONFIGID, MROWNER, ...) differs.
+    Register {
+        name: &'static str,
+        expected: String,
+        got: String,
+    },
     /// TCB below the policy minimum.
     Tcb(String),
     /// Debug-enabled TEE.
@@ -165,6 +171,11 @@ impl std::fmt::Display for AttestationFailure {
                 "report data does not bind this channel (expected SHA-512(domain || handshake hash))"
             ),
             AttestReason::Measurement(m) => write!(f, "measurement {m} is not allowed by the policy"),
+            AttestReason::Register {
+                name,
+                expected,
+                got,
+            } => write!(f, "{name} {got} does not equal the pinned {expected}"),
             AttestReason::Tcb(s) => write!(f, "TCB below policy minimum: {s}"),
             AttestReason::Debug => write!(f, "debug-enabled TEE rejected by policy"),
             AttestReason::InsecureDevRejected => write!(

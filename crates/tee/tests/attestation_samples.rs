@@ -248,11 +248,20 @@ fn dcap_minimum_tcb_evaluation_data_number_is_enforced() {
     p.min_tcb_eval_data_number = Some(n + 1);
     let e = err_of(&PolicyVerifier::new(p), &ev, &rd);
     assert!(e.contains("eval data number"), "{e}");
+    // The sample's PCK certificate marks a dynamic platform: refused under the strict platform policy.
+    let mut strict = tdx_pinned_policy();
+    strict.dcap_allow_platform_flags = false;
+    let e = err_of(&PolicyVerifier::new(strict), &ev, &rd);
+    assert!(e.contains("Dynamic platform"), "{e}");
     // The same holds for SGX.
     let (_, rd, mr) = dcap::unverified_fields(SGX_QUOTE).unwrap();
     let mut p = policy_for(mr, &["ConfigurationAndSWHardeningNeeded"]);
     p.min_tcb_eval_data_number = Some(eval_number(SGX_COLL) + 1);
-    let e = err_of(&PolicyVerifier::new(p), &dcap_evidence(SGX_QUOTE, SGX_COLL), &rd);
+    let e = err_of(
+        &PolicyVerifier::new(p),
+        &dcap_evidence(SGX_QUOTE, SGX_COLL),
+        &rd,
+    );
     assert!(e.contains("eval data number"), "{e}");
 }
 
@@ -338,7 +347,13 @@ fn vcek_tcb_is_read_from_the_certificate_structure() {
     let real = snp::vcek_tcb(SNP_VCEK).unwrap();
     // The sample VCEK's TCB, read with openssl x509 -text: blSPL 3, teeSPL 0, snpSPL 8, ucodeSPL 115.
     assert_eq!(
-        (real.bootloader, real.tee, real.snp, real.microcode, real.fmc),
+        (
+            real.bootloader,
+            real.tee,
+            real.snp,
+            real.microcode,
+            real.fmc
+        ),
         (3, 0, 8, 115, None)
     );
     // Plant the DER of a fake blSPL extension (OID 1.3.6.1.4.1.3704.1.3.1, OCTET STRING { INTEGER 99 })
@@ -349,10 +364,7 @@ fn vcek_tcb_is_read_from_the_certificate_structure() {
         0x01, 0x63,
     ];
     let org = b"Advanced Micro Devices";
-    let pos = SNP_VCEK
-        .windows(org.len())
-        .position(|w| w == org)
-        .unwrap();
+    let pos = SNP_VCEK.windows(org.len()).position(|w| w == org).unwrap();
     let mut v = SNP_VCEK.to_vec();
     v[pos..pos + fake.len()].copy_from_slice(&fake);
     let got = snp::vcek_tcb(&v);
@@ -377,12 +389,12 @@ fn snp_tcb_parse_and_order() {
     assert!(SnpTcb::parse("bl=3,tee=0,snp=8").is_err());
     assert!(SnpTcb::parse("bl=3,tee=0,snp=8,ucode=300").is_err());
     assert!(SnpTcb::parse("bl=3,tee=0,snp=8,ucode=1,xyz=1").is_err());
-    let turin = SnpTcb {
-        fmc: Some(2),
-        ..t
-    };
+    let turin = SnpTcb { fmc: Some(2), ..t };
     assert!(turin.at_least(&t));
-    assert!(!t.at_least(&turin), "a minimum FMC SVN needs an FMC component");
+    assert!(
+        !t.at_least(&turin),
+        "a minimum FMC SVN needs an FMC component"
+    );
     assert!(!turin.at_least(&SnpTcb { fmc: Some(3), ..t }));
     assert!(SnpTcb::default().is_zero() && !t.is_zero());
 }

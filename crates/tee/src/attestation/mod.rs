@@ -164,7 +164,8 @@ impl SnpTcb {
             };
             *slot = Some(v);
         }
-        let need = |v: Option<u8>, name: &str| v.ok_or_else(|| bad(format!("{name}= missing in {s:?}")));
+        let need =
+            |v: Option<u8>, name: &str| v.ok_or_else(|| bad(format!("{name}= missing in {s:?}")));
         Ok(SnpTcb {
             bootloader: need(bl, "bl")?,
             tee: need(tee, "tee")?,
@@ -226,6 +227,11 @@ pub struct Policy {
     /// the TCB info and QE identity collateral; the lower of the two is compared). Collateral older than
     /// the TCB recovery event that introduced this number is refused. `None`: no minimum.
     pub min_tcb_eval_data_number: Option<u32>,
+    /// DCAP: accept PCK certificates whose platform flags say dynamic platform (packages can be added),
+    /// cached keys, or SMT enabled (dcap-qvl's `QuotePolicy` refuses each when set to false). Default
+    /// true: these are properties of common multi-socket and cloud platforms (the TDX sample collateral's
+    /// platform is dynamic), not failures; set false (CLI `--dcap-strict-platform`) to refuse them.
+    pub dcap_allow_platform_flags: bool,
     /// TDX registers pinned beyond MRTD.
     pub tdx: TdxPolicy,
     /// Accept debug-enabled TEEs (default false: a debug enclave's memory is readable by the host).
@@ -250,6 +256,7 @@ impl Default for Policy {
             min_snp_tcb: SnpTcb::default(),
             allow_any_snp_tcb: false,
             min_tcb_eval_data_number: None,
+            dcap_allow_platform_flags: true,
             tdx: TdxPolicy::default(),
             allow_debug: false,
             allow_insecure_dev: false,
