@@ -17,6 +17,7 @@ pub mod quadratic;
 pub mod quant;
 mod secret;
 pub mod sgp;
+mod small_multiples;
 
 pub use dlog::DlogTable;
 pub use error::{DecryptionFailure, Error, Result};

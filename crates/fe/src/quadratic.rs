@@ -21,7 +21,6 @@ use ff::Field;
 use group::{Curve, Group};
 use rand_core::{CryptoRng, RngCore};
 use rayon::prelude::*;
-use subtle::{ConditionallyNegatable, ConditionallySelectable, ConstantTimeEq};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::comb::Comb;
@@ -33,6 +32,7 @@ use crate::internals::{
 };
 use crate::quant::{QuantisedQuadratic, MAX_DIM};
 use crate::secret::SecretScalar;
+use crate::small_multiples::{ct_signed_lookup, multiples};
 use crate::{Error, Result};
 
 /// Largest input magnitude a public key may declare (the encryptor tabulates `0..=max` multiples).
@@ -333,41 +333,6 @@ impl PreparedPublicKey {
         let x: Vec<i64> = pixels.iter().map(|p| *p as i64).collect();
         self.encrypt(&x, rng)
     }
-}
-
-/// `[base^0, base^1, ..., base^max]` in affine form.
-fn multiples<G>(base: G, max: usize) -> Vec<G::AffineRepr>
-where
-    G: Curve,
-    G::AffineRepr: Clone,
-{
-    let mut proj = Vec::with_capacity(max + 1);
-    let mut acc = G::identity();
-    for _ in 0..=max {
-        proj.push(acc);
-        acc += base;
-    }
-    let mut out = vec![G::identity().to_affine(); max + 1];
-    G::batch_normalize(&proj, &mut out);
-    out
-}
-
-/// `sign(x) * table[|x|]`, reading every entry of `table` (`[0, vmax]` multiples of a point) and selecting
-/// with `subtle`'s constant-time conditional assignment, so that neither the memory access pattern nor a
-/// branch depends on the plaintext value `x`.
-fn ct_signed_lookup<A, P>(table: &[A], x: i64) -> P
-where
-    A: ConditionallySelectable,
-    P: From<A> + ConditionallyNegatable,
-{
-    let idx = x.unsigned_abs();
-    let mut out = table[0];
-    for (k, entry) in table.iter().enumerate() {
-        out.conditional_assign(entry, (k as u64).ct_eq(&idx));
-    }
-    let mut p = P::from(out);
-    p.conditional_negate(subtle::Choice::from(((x as u64) >> 63) as u8));
-    p
 }
 
 fn encrypt_with<R, F1, F2>(

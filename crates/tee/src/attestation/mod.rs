@@ -9,11 +9,15 @@
 //!   without a TEE; accepted only when the verifier's policy sets `allow_insecure_dev` (the client's
 //!   `--allow-insecure-dev` flag).
 //!
-//! Every verifier checks, in this order: signatures / certificate chain at the policy's time; that the
-//! evidence's 64-byte report data equals the expected value (`SHA-512(domain || handshake hash)`, see
-//! [`crate::channel::report_data_for`]); debug mode (rejected unless allowed); the measurement (in the
-//! allow-list unless `allow_any_measurement`); the TCB (DCAP status in the accepted list, SNP reported
-//! TCB >= the minimum and equal to the VCEK's).
+//! Every verifier checks, in this order: signatures / certificate chain at the policy's time (DCAP: with
+//! the verifier's own collateral when it has some, then dcap-qvl's appraisal policy: TCB status, collateral
+//! expiry, minimum TCB evaluation data number, platform flags); for SNP, VMPL 0 and the VCEK's TCB and chip
+//! id equal to the report's; that the evidence's 64-byte report data equals the expected value
+//! (`SHA-512(domain || handshake hash)`, see [`crate::channel::report_data_for`]); debug mode (rejected
+//! unless allowed); the measurement (in the allow-list unless `allow_any_measurement`); for TDX the
+//! [`TdxPolicy`] (pinned RTMR0-3, MRCONFIGID, MROWNER, MROWNERCONFIG, TD attributes, XFAM; at least one RTMR
+//! pinned unless `allow_unpinned_rtmrs`); the TCB (DCAP status in the accepted list, SNP reported TCB >= a
+//! non-zero minimum unless `allow_any_snp_tcb`).
 
 pub mod dcap;
 mod hex;
