@@ -21,6 +21,9 @@ use dcap_qvl::QuotePolicy;
 use super::{check_report_data, encode_hex, Claims, Evidence, Policy, TeeKind, Verifier};
 use crate::error::{attest, AttestReason, Result};
 
+/// A TD report register: its name, the value in the report, the value the policy pins (if any).
+type PinnedRegister<'a> = (&'static str, &'a [u8], &'a Option<Vec<u8>>);
+
 /// Verifier of [`Evidence::DcapQuote`].
 #[derive(Debug, Clone)]
 pub struct DcapVerifier {
@@ -63,7 +66,7 @@ impl DcapVerifier {
     /// The TDX policy beyond MRTD: every pinned register equal, and at least one RTMR pinned unless allowed.
     fn check_td(&self, td: &TDReport10) -> Result<()> {
         let t = &self.policy.tdx;
-        let pinned: [(&'static str, &[u8], &Option<Vec<u8>>); 9] = [
+        let pinned: [PinnedRegister<'_>; 9] = [
             ("RTMR0", &td.rt_mr0, &t.rtmr[0]),
             ("RTMR1", &td.rt_mr1, &t.rtmr[1]),
             ("RTMR2", &td.rt_mr2, &t.rtmr[2]),
