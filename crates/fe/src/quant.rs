@@ -369,6 +369,47 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::{RngCore, SeedableRng};
 
+    #[test]
+    fn range_bound_holds_over_every_input() {
+        // Brute force over every input of random 2-input models and several ranges: no output exceeds
+        // the bound derived from the range.
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        for (lo, hi) in [(0i64, 1i64), (0, 255), (-3, 4), (-50, 50), (2, 9)] {
+            for _ in 0..20 {
+                let mut r = |m: i64| (rng.next_u32() % (2 * m as u32 + 1)) as i64 - m;
+                let p: Vec<i64> = (0..2 * 3).map(|_| r(9)).collect();
+                let q: Vec<i64> = (0..2 * 2).map(|_| r(5)).collect();
+                let m = QuantisedQuadratic::from_integers(2, 2, 2, p, q).unwrap();
+                let bound = m.dlog_bound_for_range(lo, hi).unwrap();
+                let mut worst = 0u64;
+                for x1 in lo..=hi {
+                    for x2 in lo..=hi {
+                        for c in 0..2 {
+                            let v: i64 = (0..2)
+                                .map(|j| {
+                                    let row = m.p_row(j);
+                                    let z = row[0] + row[1] * x1 + row[2] * x2;
+                                    m.q[j * 2 + c] * z * z
+                                })
+                                .sum();
+                            assert!(v.unsigned_abs() <= bound, "[{lo},{hi}] {v} > {bound}");
+                            worst = worst.max(v.unsigned_abs());
+                        }
+                    }
+                }
+                assert!(worst <= bound);
+            }
+        }
+        let m = QuantisedQuadratic::from_integers(1, 2, 1, vec![0, 100, 100], vec![100]).unwrap();
+        assert_eq!(m.dlog_bound_for_range(0, 1).unwrap(), 4_000_000);
+        assert_eq!(m.dlog_bound_for_range(-1, 1).unwrap(), 4_000_000);
+        assert_eq!(
+            m.dlog_bound().unwrap(),
+            m.dlog_bound_for_range(0, PIXEL_MAX).unwrap()
+        );
+        assert!(m.dlog_bound_for_range(1, 0).is_err());
+    }
+
     fn uniform(rng: &mut ChaCha20Rng) -> f32 {
         (rng.next_u32() as f64 / u32::MAX as f64 * 2.0 - 1.0) as f32
     }
