@@ -58,7 +58,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let (train, test) = stratified_split(&table.class, 0.2, seed)?;
     let pre = Preprocessor::fit(&table, &train, PreprocessConfig::default())?;
-    let feats = |idx: &[usize]| Features::new(pre.transform(&table, idx)?, idx.len(), pre.dim());
+    let feats = |idx: &[usize]| -> Result<Features, Box<dyn std::error::Error>> {
+        Ok(Features::new(
+            pre.transform(&table, idx)?,
+            idx.len(),
+            pre.dim(),
+        )?)
+    };
     let pick = |v: &[u8], idx: &[usize]| idx.iter().map(|&i| v[i]).collect::<Vec<u8>>();
     let (xtr, xte) = (feats(&train)?, feats(&test)?);
     println!(
