@@ -364,7 +364,8 @@ pub fn row_rmle(
     if cfg.steps == 0
         || cfg.learning_rate.is_nan()
         || cfg.learning_rate <= 0.0
-        || !(cfg.prior_weight >= 0.0)
+        || cfg.prior_weight.is_nan()
+        || cfg.prior_weight < 0.0
     {
         return Err(Error::Invalid {
             what: "rMLE config".into(),

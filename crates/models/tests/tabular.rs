@@ -59,9 +59,8 @@ fn every_layer_boundary_is_a_partition_point() {
     }
 }
 
-fn synthetic_features(
-    rows: usize,
-) -> (
+/// (train rows, train types, train labels, test rows, test types, test labels, preprocessing).
+type Prepared = (
     Features,
     Vec<u8>,
     Vec<u8>,
@@ -69,7 +68,9 @@ fn synthetic_features(
     Vec<u8>,
     Vec<u8>,
     Preprocessor,
-) {
+);
+
+fn synthetic_features(rows: usize) -> Prepared {
     let csv = generate_csv(&TonIotGenConfig { rows, seed: 5 }).unwrap();
     let mut r =
         TonIotReader::from_reader(csv.as_slice(), std::path::Path::new("synthetic.csv")).unwrap();
