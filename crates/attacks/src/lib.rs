@@ -16,3 +16,8 @@ pub mod natural;
 pub mod rmle;
 pub mod sweep;
 pub mod victim;
+
+// -- tabular workload (TON_IoT): row reconstruction, per-feature metrics, partition sweep --
+pub mod tabular_inversion;
+pub mod tabular_metrics;
+pub mod tabular_sweep;

@@ -22,6 +22,40 @@ pub enum Error {
         /// What was found.
         got: String,
     },
+    /// A field of a CSV file could not be parsed (tabular loader).
+    #[error("{path}: line {line}, column `{column}`: expected {expected}, got `{value}`")]
+    Field {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Line number in the file, from 1 (the header is line 1).
+        line: u64,
+        /// Column name (from the header).
+        column: String,
+        /// The raw value (truncated to 80 characters).
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// A CSV row is malformed as a whole (wrong field count, unreadable bytes) (tabular loader).
+    #[error("{path}: line {line}: {detail}")]
+    Row {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Line number in the file, from 1 (the header is line 1).
+        line: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A CSV header lacks a required column, names one twice or names an unknown one (tabular loader).
+    #[error("{path}: header: {problem} column `{column}` (expected the TON_IoT network columns)")]
+    Schema {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The column name.
+        column: String,
+        /// `missing required`, `duplicate` or `unknown`.
+        problem: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

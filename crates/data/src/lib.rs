@@ -7,6 +7,7 @@ pub mod fonts;
 pub mod idx;
 mod image_set;
 mod mnist;
+pub mod tabular;
 
 pub use error::{Error, Result};
 pub use fonts::{generate, FontCharConfig};

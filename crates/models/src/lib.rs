@@ -11,5 +11,6 @@ pub mod train;
 
 // -- splittable zoo (issue 4): stages, partition points, zoo, weights --
 pub mod stage;
+pub mod tabular;
 pub mod weights;
 pub mod zoo;

@@ -33,6 +33,10 @@ pub enum ArchKind {
     EfficientNetB0,
     /// EfficientNet-Lite0: stem, 16 MBConv blocks, head (18 stages).
     EfficientNetLite0,
+    /// Tabular MLP (intrusion detection on TON_IoT rows): input `[features, 1, 1]` (`in_channels` =
+    /// features, `input_size` = 1), hidden fc1..fc4 of [`crate::tabular::HIDDEN`] units (x width) with
+    /// ReLU, then the output layer (5 stages; see [`crate::tabular`]).
+    TabularMlp,
 }
 
 /// An architecture with its input size, class count and width multiplier (serde; named constructors).
@@ -138,6 +142,7 @@ impl ArchConfig {
             return bad("width multiplier in (0, 4]", self.width.to_string());
         }
         let min = match self.kind {
+            ArchKind::TabularMlp => 1,
             ArchKind::SmallCnn => 4,
             _ => 32,
         };
@@ -327,6 +332,12 @@ pub fn build(arch: &ArchConfig, device: &Device) -> Result<StagedModel> {
         tf_same: false,
     };
     match arch.kind {
+        ArchKind::TabularMlp => {
+            for (i, &h) in crate::tabular::HIDDEN.iter().enumerate() {
+                b.dense(&format!("fc{}", i + 1), arch.ch(h), Act::Relu);
+            }
+            b.dense("out", arch.classes, Act::None);
+        }
         ArchKind::SmallCnn => {
             for (i, c) in [32usize, 64].into_iter().enumerate() {
                 let (conv, out, f) = b.conv(b.shape, plain(arch.ch(c), 3, 1, Act::Relu));
