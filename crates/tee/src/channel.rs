@@ -247,12 +247,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SecureChannel<S> {
     /// # Errors
     /// As [`SecureChannel::recv`]; [`Error::Timeout`] when the peer stays idle or sends too slowly.
     pub async fn recv_timed(&mut self, t: ReadTimeouts) -> Result<Option<Frame>> {
-        let rec = match read_record_timed(&mut self.stream, sealed_len(self.max_recv), &self.peer, t)
-            .await?
-        {
-            Some(r) => r,
-            None => return Ok(None),
-        };
+        let rec =
+            match read_record_timed(&mut self.stream, sealed_len(self.max_recv), &self.peer, t)
+                .await?
+            {
+                Some(r) => r,
+                None => return Ok(None),
+            };
         let plain = self.session.open(&rec)?;
         Frame::parse(&plain).map(Some)
     }
@@ -290,8 +291,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SecureChannel<S> {
     /// [`Error::Channel`] on authentication failure (the session ends), [`Error::Frame`] for a
     /// malformed plaintext frame, [`Error::Io`] on read errors.
     pub async fn recv(&mut self) -> Result<Option<Frame>> {
-        let rec = match read_record(&mut self.stream, sealed_len(self.max_recv), &self.peer)
-            .await?
+        let rec = match read_record(&mut self.stream, sealed_len(self.max_recv), &self.peer).await?
         {
             Some(r) => r,
             None => return Ok(None),

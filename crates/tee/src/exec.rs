@@ -409,7 +409,10 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let e = pool.run(|| 2).await.unwrap_err().to_string();
-        assert!(e.contains("overloaded") && e.contains("compute queue"), "{e}");
+        assert!(
+            e.contains("overloaded") && e.contains("compute queue"),
+            "{e}"
+        );
         go_tx.send(()).unwrap();
         assert!(blocker.await.unwrap().unwrap());
         assert_eq!(queued.await.unwrap().unwrap(), 1);

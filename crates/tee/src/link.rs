@@ -134,10 +134,14 @@ impl StaticKeypair {
             .generate_keypair()
             .map_err(|e| channel(ChannelReason::Handshake(e.to_string())))?;
         let private: [u8; KEY_BYTES] = kp.private.as_slice().try_into().map_err(|_| {
-            channel(ChannelReason::Handshake("unexpected X25519 key length".into()))
+            channel(ChannelReason::Handshake(
+                "unexpected X25519 key length".into(),
+            ))
         })?;
         let public: [u8; KEY_BYTES] = kp.public.as_slice().try_into().map_err(|_| {
-            channel(ChannelReason::Handshake("unexpected X25519 key length".into()))
+            channel(ChannelReason::Handshake(
+                "unexpected X25519 key length".into(),
+            ))
         })?;
         Ok(Self { private, public })
     }
@@ -202,10 +206,7 @@ impl StaticKeypair {
         let public = parse_key(path, "public", &kf.public)?;
         let derived = public_of(&private)?;
         if derived != public {
-            return Err(key_err(
-                path,
-                "`public` is not the public key of `private`",
-            ));
+            return Err(key_err(path, "`public` is not the public key of `private`"));
         }
         Ok(Self { private, public })
     }
@@ -219,9 +220,11 @@ fn public_of(private: &[u8; KEY_BYTES]) -> Result<[u8; KEY_BYTES]> {
         .resolve_dh(&p.dh)
         .ok_or_else(|| channel(ChannelReason::Handshake("no X25519 implementation".into())))?;
     dh.set(private);
-    dh.pubkey()
-        .try_into()
-        .map_err(|_| channel(ChannelReason::Handshake("unexpected X25519 key length".into())))
+    dh.pubkey().try_into().map_err(|_| {
+        channel(ChannelReason::Handshake(
+            "unexpected X25519 key length".into(),
+        ))
+    })
 }
 
 /// Reads a peer's public key from a `.pub` file (or a full key file: only `public` is used).

@@ -178,7 +178,9 @@ impl ModelSpec {
                 }
                 let dev = Device::flex();
                 let part = load_partition(arch, k, Side::Untrusted, weights, &dev)?;
-                Ok(Arc::new(crate::verify::StagedVerifier::new(part, dev, cfg)?))
+                Ok(Arc::new(crate::verify::StagedVerifier::new(
+                    part, dev, cfg,
+                )?))
             }
         }
     }

@@ -525,7 +525,11 @@ pub fn parse_tensors(bytes: &[u8], max_tensors: usize) -> Result<Vec<TensorMsg>>
     };
     let mut b = bytes;
     if b.len() < 4 {
-        return Err(bad("trace count", "4 bytes".into(), format!("{} bytes", b.len())));
+        return Err(bad(
+            "trace count",
+            "4 bytes".into(),
+            format!("{} bytes", b.len()),
+        ));
     }
     let count = b.get_u32_le() as usize;
     if count > max_tensors {

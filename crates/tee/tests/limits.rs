@@ -12,7 +12,7 @@ use privsplit_tee::channel::handshake_initiator;
 use privsplit_tee::exec::{PartitionExec, ToyMlp, ToyPartition};
 use privsplit_tee::service::{
     serve_trusted, serve_untrusted, Client, ClientConfig, Limits, ServerHandle, TrustedConfig,
-    Upstream, UntrustedConfig,
+    UntrustedConfig, Upstream,
 };
 use privsplit_tee::wire::{frame_limit, TensorMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -115,7 +115,11 @@ async fn idle_session_and_slow_sender_are_cut() {
     let _session = handshake_initiator(&mut s, "test").await.unwrap();
     let t0 = Instant::now();
     assert!(closed_within(&mut s, Duration::from_secs(3)).await);
-    assert!(t0.elapsed() >= Duration::from_millis(250), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t0.elapsed()
+    );
     // Slow sender: two bytes of a length prefix, then nothing: cut by the read timeout.
     let mut s = TcpStream::connect(t.local_addr()).await.unwrap();
     let _session = handshake_initiator(&mut s, "test").await.unwrap();
@@ -133,7 +137,10 @@ async fn batch_cap_and_per_model_frame_limit() {
     let mut c = Client::connect(t.local_addr(), &dev(), ClientConfig::default())
         .await
         .unwrap();
-    assert_eq!(c.infer(input(4, 1)).await.unwrap().logits.shape, vec![4, 10]);
+    assert_eq!(
+        c.infer(input(4, 1)).await.unwrap().logits.shape,
+        vec![4, 10]
+    );
     // The frame limit is 4 x 784 values: a batch of 5 does not even fit a frame: the session ends.
     assert_eq!(frame_limit(&[0, 784], 4).unwrap(), 13 + 8 + 4 * 4 * 784);
     let e = c.infer(input(5, 1)).await.unwrap_err().to_string();
@@ -181,7 +188,10 @@ async fn panicking_partition_fails_one_request_and_the_worker_lives() {
     let mut bad = input(1, 0);
     bad.data[0] = 13.0;
     let e = c.infer(bad).await.unwrap_err().to_string();
-    assert!(e.contains("panicked") && e.contains("poisoned input"), "{e}");
+    assert!(
+        e.contains("panicked") && e.contains("poisoned input"),
+        "{e}"
+    );
     for j in 0..3 {
         let x = input(1, j);
         assert_eq!(
@@ -236,7 +246,9 @@ async fn evidence_generation_is_bounded() {
     for _ in 0..6 {
         let a = t.local_addr();
         tasks.push(tokio::spawn(async move {
-            Client::connect(a, &dev(), ClientConfig::default()).await.is_ok()
+            Client::connect(a, &dev(), ClientConfig::default())
+                .await
+                .is_ok()
         }));
     }
     for h in tasks {

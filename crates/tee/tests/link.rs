@@ -26,7 +26,9 @@ fn model() -> Arc<ToyMlp> {
 fn input(j: usize) -> TensorMsg {
     TensorMsg::new(
         vec![1, DIMS[0]],
-        (0..DIMS[0]).map(|i| ((i + 3 * j) % 7) as f32 * 0.25).collect(),
+        (0..DIMS[0])
+            .map(|i| ((i + 3 * j) % 7) as f32 * 0.25)
+            .collect(),
     )
     .unwrap()
 }

@@ -9,6 +9,7 @@
 //! idle and read timeouts, bounded queues and bounded evidence generation.
 
 mod client;
+mod config;
 mod ops;
 mod trusted;
 mod untrusted;
@@ -18,6 +19,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use client::{Client, ClientConfig, Prediction};
+pub use config::{run_until_signal, LimitsFile, LinkFile, ServeFile, VerifyFile};
 pub use ops::{serve_ops, shutdown_signal, Metrics};
 pub use trusted::{serve_trusted, TrustedConfig};
 pub use untrusted::{load_dump, serve_untrusted, UntrustedConfig};

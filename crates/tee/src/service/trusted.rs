@@ -107,8 +107,9 @@ pub async fn serve_trusted(
     if cfg.verifier.is_some() && cfg.upstream.is_none() {
         return Err(Error::Config {
             what: "verification",
-            reason: "needs an untrusted service (--untrusted); TEE-only serving has nothing to verify"
-                .into(),
+            reason:
+                "needs an untrusted service (--untrusted); TEE-only serving has nothing to verify"
+                    .into(),
         });
     }
     let dev = attester.is_insecure_dev();
@@ -196,7 +197,10 @@ async fn accept_loop(listener: TcpListener, sh: Arc<Shared>, mut drain: watch::R
         }
     }
     drop(listener);
-    info!(open = conns.len(), "draining: no new connections; finishing requests in flight");
+    info!(
+        open = conns.len(),
+        "draining: no new connections; finishing requests in flight"
+    );
     while conns.join_next().await.is_some() {}
 }
 

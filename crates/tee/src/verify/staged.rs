@@ -198,7 +198,11 @@ impl Hook for TraceHook {
 ///
 /// # Errors
 /// [`Error::Shape`] for a wrongly shaped input.
-pub fn trace_partition(part: &Partition, dev: &Device, input: &TensorMsg) -> Result<Vec<TensorMsg>> {
+pub fn trace_partition(
+    part: &Partition,
+    dev: &Device,
+    input: &TensorMsg,
+) -> Result<Vec<TensorMsg>> {
     let x = input_tensor(part, input, dev)?;
     let mut h = TraceHook(Vec::new());
     walk(part, x, &mut h)?;
@@ -256,8 +260,7 @@ fn fold(op: &OpRef<'_>, dev: &Device) -> Result<Folded> {
             let (w, b) = match bn {
                 None => (w, b),
                 Some(bn) => {
-                    let s = bn.gamma.val()
-                        / bn.running_var.value().add_scalar(bn.epsilon).sqrt();
+                    let s = bn.gamma.val() / bn.running_var.value().add_scalar(bn.epsilon).sqrt();
                     let w = w * s.clone().reshape([out, 1, 1, 1]);
                     let b = (b - bn.running_mean.value()) * s + bn.beta.val();
                     (w, b)
@@ -404,7 +407,14 @@ impl VerifyHook<'_> {
         ))
     }
 
-    fn check(layer: &str, lhs: &[f32], rhs: &[f32], tol: &[f32], per: usize, mode: &str) -> Result<()> {
+    fn check(
+        layer: &str,
+        lhs: &[f32],
+        rhs: &[f32],
+        tol: &[f32],
+        per: usize,
+        mode: &str,
+    ) -> Result<()> {
         match first_violation(lhs, rhs, tol, per) {
             None => Ok(()),
             Some((i, d, t)) => Err(bad(
@@ -449,7 +459,10 @@ impl Hook for VerifyHook<'_> {
                     dev,
                 );
                 let k = r.clone().matmul(wflat.clone()).reshape([reps, cin, kh, kw]);
-                let br = r.clone().matmul(bias.clone().reshape([out, 1])).reshape([reps]);
+                let br = r
+                    .clone()
+                    .matmul(bias.clone().reshape([out, 1]))
+                    .reshape([reps]);
                 let rhs = with_weights(conv, k, br).forward(x.clone());
                 let [_, _, ho, wo] = rhs.dims();
                 let y = self.claimed(&name, [bsz, out, ho, wo])?;
@@ -474,7 +487,14 @@ impl Hook for VerifyHook<'_> {
                 let [_, _, ho, wo] = want.dims();
                 let y = self.claimed(&name, [bsz, *out, ho, wo])?;
                 let tol = tol_of(host(abs_full.forward(x.abs()))?);
-                Self::check(&name, &host(y.clone())?, &host(want)?, &tol, 1, "recomputation")?;
+                Self::check(
+                    &name,
+                    &host(y.clone())?,
+                    &host(want)?,
+                    &tol,
+                    1,
+                    "recomputation",
+                )?;
                 y
             }
             Folded::Linear {
@@ -489,7 +509,10 @@ impl Hook for VerifyHook<'_> {
                 let out = *out;
                 let [_, f, _, _] = x.dims();
                 if w.dims()[0] != f {
-                    return Err(bad(&name, format!("input has {f} features, layer expects {}", w.dims()[0])));
+                    return Err(bad(
+                        &name,
+                        format!("input has {f} features, layer expects {}", w.dims()[0]),
+                    ));
                 }
                 let x2 = x.reshape([bsz, f]);
                 let y = self.claimed(&name, [bsz, out, 1, 1])?;
@@ -510,7 +533,9 @@ impl Hook for VerifyHook<'_> {
                     Self::check(&name, &host(lhs)?, &host(rhs)?, &tol, reps, "Freivalds")?;
                 } else {
                     let want = x2.clone().matmul(w.clone()) + b.clone().reshape([1, out]);
-                    let tol = tol_of(host(x2.abs().matmul(abs_w.clone()) + abs_b.clone().reshape([1, out]))?);
+                    let tol = tol_of(host(
+                        x2.abs().matmul(abs_w.clone()) + abs_b.clone().reshape([1, out]),
+                    )?);
                     Self::check(&name, &host(y2)?, &host(want)?, &tol, 1, "recomputation")?;
                 }
                 y
