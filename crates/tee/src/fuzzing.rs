@@ -64,7 +64,11 @@ pub fn fuzz_plaintext(plain: &[u8], max_trace: usize) -> bool {
     }) = Frame::parse(plain)
     {
         if let Ok(ts) = parse_tensors(&b, max_trace) {
-            assert_eq!(encode_tensors(&ts), b, "trace parse/encode round trip differs");
+            assert_eq!(
+                encode_tensors(&ts),
+                b,
+                "trace parse/encode round trip differs"
+            );
         }
     }
     true

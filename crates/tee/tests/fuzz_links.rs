@@ -35,7 +35,11 @@ impl SplitMix {
 fn tensor(r: &mut SplitMix) -> TensorMsg {
     let shape: Vec<usize> = (0..1 + r.below(4)).map(|_| 1 + r.below(3)).collect();
     let n = shape.iter().product();
-    TensorMsg::new(shape, (0..n).map(|_| f32::from_bits(r.next() as u32)).collect()).unwrap()
+    TensorMsg::new(
+        shape,
+        (0..n).map(|_| f32::from_bits(r.next() as u32)).collect(),
+    )
+    .unwrap()
 }
 
 /// A valid frame of any kind (traces included), then mutated in one of several ways.
@@ -46,7 +50,9 @@ fn fuzzed_plaintext(r: &mut SplitMix, i: usize) -> Vec<u8> {
             kind: FrameKind::Trace,
             flags: 0,
             request_id: r.next(),
-            body: Body::Bytes(encode_tensors(&(0..r.below(4)).map(|_| tensor(r)).collect::<Vec<_>>())),
+            body: Body::Bytes(encode_tensors(
+                &(0..r.below(4)).map(|_| tensor(r)).collect::<Vec<_>>(),
+            )),
         },
         _ => Frame::error(r.next(), "x"),
     };
@@ -142,7 +148,10 @@ async fn service_link_100k_fuzzed_frames() {
                 let p = r.below(rec.len());
                 rec[p] ^= 0x01;
                 assert!(open.open(&rec).is_err());
-                assert!(open.open(&seal.seal(b"after").unwrap()).is_err(), "link not dead");
+                assert!(
+                    open.open(&seal.seal(b"after").unwrap()).is_err(),
+                    "link not dead"
+                );
                 auth_fail += 1;
                 break;
             }
@@ -195,7 +204,11 @@ async fn garbage_on_the_sockets_leaves_both_services_serving() {
     .unwrap();
     let mut r = SplitMix(3);
     for i in 0..400 {
-        let addr = if i % 2 == 0 { t.local_addr() } else { u.local_addr() };
+        let addr = if i % 2 == 0 {
+            t.local_addr()
+        } else {
+            u.local_addr()
+        };
         let mut s = TcpStream::connect(addr).await.unwrap();
         let mut junk = fuzzed_plaintext(&mut r, i);
         if i % 3 == 0 {

@@ -8,8 +8,7 @@ use std::time::Duration;
 use privsplit_tee::attestation::{InsecureDevAttester, Policy, PolicyVerifier};
 use privsplit_tee::exec::{ToyMlp, ToyPartition};
 use privsplit_tee::service::{
-    serve_ops, serve_trusted, serve_untrusted, Client, ClientConfig, TrustedConfig,
-    UntrustedConfig,
+    serve_ops, serve_trusted, serve_untrusted, Client, ClientConfig, TrustedConfig, UntrustedConfig,
 };
 use privsplit_tee::wire::TensorMsg;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

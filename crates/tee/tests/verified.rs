@@ -43,7 +43,9 @@ impl PartitionExec for Tamper {
     }
     fn run_traced(&self, input: TensorMsg) -> privsplit_tee::Result<Vec<TensorMsg>> {
         let mut t = self.inner.run_traced(input)?;
-        let n = self.count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let l = self.layer.unwrap_or(t.len() - 1);
         let len = t[l].data.len();
         t[l].data[(n * 7) % len] += self.delta;
@@ -54,7 +56,9 @@ impl PartitionExec for Tamper {
 fn input(i: usize) -> TensorMsg {
     TensorMsg::new(
         vec![1, 1, 28, 28],
-        (0..784).map(|j| ((j * 31 + i * 17) % 101) as f32 / 101.0).collect(),
+        (0..784)
+            .map(|j| ((j * 31 + i * 17) % 101) as f32 / 101.0)
+            .collect(),
     )
     .unwrap()
 }
@@ -77,7 +81,11 @@ fn small_cnn() -> Setup {
     }
 }
 
-async fn serve(s: &Setup, back: Arc<dyn PartitionExec>, verify: bool) -> (ServerHandle, ServerHandle) {
+async fn serve(
+    s: &Setup,
+    back: Arc<dyn PartitionExec>,
+    verify: bool,
+) -> (ServerHandle, ServerHandle) {
     let u = serve_untrusted(
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
         back,
@@ -134,7 +142,9 @@ async fn small_cnn_run(n: usize) -> (f64, f64) {
         }
     }
     let honest_ms = start.elapsed().as_secs_f64() * 1e3 / n as f64;
-    eprintln!("small CNN k=2 end to end: unverified {plain_ms:.3} ms/request, verified {honest_ms:.3}");
+    eprintln!(
+        "small CNN k=2 end to end: unverified {plain_ms:.3} ms/request, verified {honest_ms:.3}"
+    );
     assert_eq!(t1.metrics().request_count("ok"), n as u64);
     let tamper = |layer, delta| {
         Arc::new(Tamper {
@@ -191,15 +201,21 @@ fn resnet50_layer_kinds_verify_and_catch_tampering() {
     let n = model.num_stages();
     let k = 3; // [3, n): layer1.2, layer2.* (projection shortcut), ..., head
     let part = model.partition(k, n).unwrap();
-    let v = StagedVerifier::new(model.partition(k, n).unwrap(), dev.clone(), VerifyConfig::default())
-        .unwrap();
+    let v = StagedVerifier::new(
+        model.partition(k, n).unwrap(),
+        dev.clone(),
+        VerifyConfig::default(),
+    )
+    .unwrap();
     let names = v.layer_names();
     assert!(names.iter().any(|n| n.ends_with("downsample")), "{names:?}");
     assert!(names.last().unwrap().ends_with("head.fc"), "{names:?}");
     let [c, h, w] = part.input_shape();
     let x = TensorMsg::new(
         vec![2, c, h, w],
-        (0..2 * c * h * w).map(|i| ((i * 13) % 17) as f32 / 17.0).collect(),
+        (0..2 * c * h * w)
+            .map(|i| ((i * 13) % 17) as f32 / 17.0)
+            .collect(),
     )
     .unwrap();
     let trace = trace_partition(&part, &dev, &x).unwrap();
@@ -217,7 +233,11 @@ fn resnet50_layer_kinds_verify_and_catch_tampering() {
     // A mis-shaped or short trace is a clear error, not a panic.
     let mut bad = trace.clone();
     bad[1] = TensorMsg::new(vec![1, 1], vec![0.0]).unwrap();
-    assert!(v.verify(&x, &bad, &mut rng).unwrap_err().to_string().contains("shape"));
+    assert!(v
+        .verify(&x, &bad, &mut rng)
+        .unwrap_err()
+        .to_string()
+        .contains("shape"));
     assert!(v.verify(&x, &trace[1..], &mut rng).is_err());
 }
 
@@ -239,7 +259,13 @@ fn cost(arch: &ArchConfig, k: usize, reps: usize) -> (f64, f64, f64) {
         .map(|i| {
             let mut s = shape.clone();
             s[0] = 1;
-            TensorMsg::new(s, (0..per).map(|j| ((j * 7 + i * 3) % 23) as f32 / 23.0).collect()).unwrap()
+            TensorMsg::new(
+                s,
+                (0..per)
+                    .map(|j| ((j * 7 + i * 3) % 23) as f32 / 23.0)
+                    .collect(),
+            )
+            .unwrap()
         })
         .collect();
     // Warm-up.
@@ -253,7 +279,10 @@ fn cost(arch: &ArchConfig, k: usize, reps: usize) -> (f64, f64, f64) {
     }
     let plain = t0.elapsed().as_secs_f64() * 1e3 / reps as f64;
     let t0 = Instant::now();
-    let traces: Vec<_> = xs[..reps].iter().map(|x| exec.run_traced(x.clone()).unwrap()).collect();
+    let traces: Vec<_> = xs[..reps]
+        .iter()
+        .map(|x| exec.run_traced(x.clone()).unwrap())
+        .collect();
     let trace = t0.elapsed().as_secs_f64() * 1e3 / reps as f64;
     let t0 = Instant::now();
     for (x, t) in xs.iter().zip(&traces) {

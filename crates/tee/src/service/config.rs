@@ -180,7 +180,10 @@ pub async fn run_until_signal(
         None => None,
     };
     super::shutdown_signal().await?;
-    tracing::info!("signal received: draining (at most {} ms)", deadline.as_millis());
+    tracing::info!(
+        "signal received: draining (at most {} ms)",
+        deadline.as_millis()
+    );
     let done = service.drain(deadline).await;
     drop(ops);
     Ok(done)
