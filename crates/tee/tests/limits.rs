@@ -324,7 +324,10 @@ async fn load(idle: usize, heavy: usize, rounds: usize) -> u64 {
                 .await
                 .unwrap();
             for r in 0..rounds {
-                c.infer(input(limits.max_batch, h + r)).await.unwrap();
+                // Load shedding refuses some maximal requests (compute queue full): that is the bound.
+                if let Err(e) = c.infer(input(limits.max_batch, h + r)).await {
+                    assert!(e.to_string().contains("overloaded"), "{e}");
+                }
             }
         }));
     }
@@ -334,7 +337,21 @@ async fn load(idle: usize, heavy: usize, rounds: usize) -> u64 {
     for j in 0..10 {
         let x = input(1, 1000 + j);
         let want = m.forward_range(&x, 0, 2).unwrap();
-        assert_eq!(good.infer(x).await.unwrap().logits, want);
+        // A well-behaved client retries a refused request after a short back-off.
+        let mut got = None;
+        for _ in 0..200 {
+            match good.infer(x.clone()).await {
+                Ok(p) => {
+                    got = Some(p.logits);
+                    break;
+                }
+                Err(e) if e.to_string().contains("overloaded") => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, Some(want));
     }
     for h in tasks {
         h.await.unwrap();
