@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use privsplit_tee::attestation::sources::attester_from_spec;
-use privsplit_tee::model::ModelSpec;
 use privsplit_tee::link::StaticKeypair;
+use privsplit_tee::model::ModelSpec;
 use privsplit_tee::service::{
     run_until_signal, serve_trusted, serve_untrusted, ServeFile, TrustedConfig, UntrustedConfig,
 };
