@@ -65,6 +65,23 @@ pub enum Error {
     /// A partition executor failed.
     #[error("partition executor failed: {0}")]
     Exec(String),
+    /// A bounded resource is exhausted (load shedding): the request is refused, not queued.
+    #[error("overloaded: {what} is full (limit {limit})")]
+    Overloaded {
+        /// Which queue or pool.
+        what: &'static str,
+        /// Its configured bound.
+        limit: usize,
+    },
+    /// The untrusted partition's result failed verification by the trusted partition
+    /// ([`crate::verify`]): the untrusted service computed a wrong linear-layer output.
+    #[error("untrusted result rejected by verification at {layer}: {reason}")]
+    Verification {
+        /// The layer (stage name and operation) whose claimed output is wrong.
+        layer: String,
+        /// What did not match (largest deviation and the tolerance, or a shape).
+        reason: String,
+    },
     /// Invalid configuration.
     #[error("invalid configuration: {what}: {reason}")]
     Config {
@@ -109,6 +126,7 @@ pub(crate) enum ChannelReason {
     SessionEnded,
     Closed,
     TooLarge { len: usize, max: usize },
+    PeerKey(String),
 }
 
 impl std::fmt::Display for ChannelFailure {
@@ -126,6 +144,10 @@ impl std::fmt::Display for ChannelFailure {
             ChannelReason::TooLarge { len, max } => {
                 write!(f, "message of {len} bytes exceeds the limit of {max} bytes")
             }
+            ChannelReason::PeerKey(s) => write!(
+                f,
+                "link handshake failed: the peer does not hold the pinned static key ({s})"
+            ),
         }
     }
 }
