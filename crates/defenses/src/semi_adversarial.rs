@@ -25,8 +25,8 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use privsplit_models::adversary::Adversary;
 use privsplit_models::quadratic::{PublicHead, QuadraticPrivate};
-use privsplit_models::tensor::{labels_batch, Features};
-use privsplit_models::train::{cross_entropy, epoch_batches, scalar, OptimizerConfig, Progress};
+use privsplit_models::tensor::Features;
+use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig, Progress};
 use serde::{Deserialize, Serialize};
 
 use crate::adversarial_objective::{
@@ -365,6 +365,7 @@ mod tests {
     use super::*;
     use privsplit_models::adversary::{AdversaryConfig, AdversaryKind};
     use privsplit_models::quadratic::QuadraticConfig;
+    use privsplit_models::tensor::labels_batch;
     use privsplit_models::train::parameter_values;
 
     #[test]
