@@ -3,10 +3,11 @@
 //!
 //! ```text
 //! cargo run --release -p privsplit-defenses --example authors_defence -- \
-//!     [train=6000] [test=1000] [seeds=0,1] [alphas=0,1.5,3] [objective=uniform]
+//!     [train=6000] [test=1000] [seeds=0,1] [alphas=0,1.5,3] [objective=uniform] [lr=0.002] [momentum=0.5]
 //! ```
 //!
-//! Per seed: `Q` (784 -> 40 -> square -> 4) and `C` trained on the characters; then for each alpha,
+//! Per seed: `Q` (784 -> 40 -> square -> 4) and `C` trained on the characters (8 epochs, SGD lr 0.01,
+//! momentum 0.9, batch 64); then for each alpha (5 epochs, SGD `lr`, `momentum`),
 //! semi-adversarial training from that state (fresh MLP adversary, rollback with halved alpha on
 //! divergence, clipping of `Q`'s gradient at norm 5), `C` retrained on the frozen outputs (recovery),
 //! and two fresh attackers on `output(x)`: the authors' FFN adversary and the random forest. Prints one
@@ -65,6 +66,8 @@ fn main() {
     };
     let dev = Device::flex().autodiff();
     let sgd = OptimizerConfig::sgd(0.01, 0.9);
+    // the defence phase's SGD (default the authors' lr 0.002, momentum 0.5)
+    let defence_sgd = OptimizerConfig::sgd(arg("lr", 0.002), arg("momentum", 0.5));
     let tc = |epochs, seed| TrainConfig {
         epochs,
         batch_size: 64,
@@ -113,7 +116,7 @@ fn main() {
                 alpha,
                 epochs: 5,
                 batch_size: 64,
-                optimizer: sgd,
+                optimizer: defence_sgd,
                 seed: seed * 10 + 4,
             };
             let options = SemiAdversarialOptions {
@@ -125,7 +128,7 @@ fn main() {
                 },
                 ..SemiAdversarialOptions::default()
             };
-            let mut opt = TrioOptimizers::new(&sgd);
+            let mut opt = TrioOptimizers::new(&defence_sgd);
             let out = train_guarded(
                 trio,
                 &mut opt,
