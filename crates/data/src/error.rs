@@ -56,6 +56,19 @@ pub enum Error {
         /// `missing required`, `duplicate` or `unknown`.
         problem: String,
     },
+    /// A font that a Debian package provides is not installed.
+    #[error(
+        "font {font}: not found at {path} (install the Debian package {package}, e.g. with \
+         scripts/install-deps.sh)"
+    )]
+    MissingFontPackage {
+        /// The font's short name (e.g. `urw-z003`).
+        font: String,
+        /// The Debian package that ships it.
+        package: String,
+        /// Where the font file was looked for.
+        path: std::path::PathBuf,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -3,6 +3,8 @@
 mod error;
 pub use error::{Error, Result};
 
+pub mod adversarial_objective;
+pub mod divergence;
 pub mod experiment;
 pub mod semi_adversarial;
 pub mod synthetic;
