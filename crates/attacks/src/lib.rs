@@ -19,3 +19,8 @@ pub mod rmle;
 
 // Scores: SSIM and PSNR.
 pub mod metrics;
+
+// Tabular workload (TON_IoT): row reconstruction, per-feature metrics, partition sweep.
+pub mod tabular_inversion;
+pub mod tabular_metrics;
+pub mod tabular_sweep;

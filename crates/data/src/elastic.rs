@@ -181,6 +181,69 @@ pub fn deform(img: &[f32], rows: usize, cols: usize, dx: &[f32], dy: &[f32]) -> 
     out
 }
 
+/// Index `i` of an axis of length `n` mapped into `0..n` by half-sample symmetric reflection
+/// (`d c b a | a b c d | d c b a`, the `reflect` mode of `scipy.ndimage.map_coordinates`).
+fn reflect_index(i: i64, n: usize) -> usize {
+    let n = n as i64;
+    let period = 2 * n;
+    let m = i.rem_euclid(period);
+    (if m < n { m } else { period - 1 - m }) as usize
+}
+
+/// Bilinear sample like [`bilinear_zero`], but outside the image the image is continued by half-sample
+/// symmetric reflection (scipy's `reflect` mode), so no background is pulled in at the border.
+pub fn bilinear_reflect(img: &[f32], rows: usize, cols: usize, x: f32, y: f32) -> f32 {
+    if rows == 0 || cols == 0 || !x.is_finite() || !y.is_finite() {
+        return 0.0;
+    }
+    let (xf, yf) = (x.floor(), y.floor());
+    let (x0, y0) = (xf as i64, yf as i64);
+    let (fx, fy) = (x - xf, y - yf);
+    let at = |xi: i64, yi: i64| img[reflect_index(yi, rows) * cols + reflect_index(xi, cols)];
+    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+    let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// As [`deform`] with [`bilinear_reflect`] sampling: `out(x, y) = in(x + Δx(x, y), y + Δy(x, y))`, the
+/// image continued by reflection outside (the `map_coordinates(..., order=1, mode='reflect')` of the
+/// elastic deformation in Ryffel et al.'s public repository, tutorial part 1).
+pub fn deform_reflect(img: &[f32], rows: usize, cols: usize, dx: &[f32], dy: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; rows * cols];
+    for y in 0..rows {
+        for x in 0..cols {
+            let i = y * cols + x;
+            out[i] = bilinear_reflect(img, rows, cols, x as f32 + dx[i], y as f32 + dy[i]);
+        }
+    }
+    out
+}
+
+/// The 2-D elastic `α` equivalent to smoothing a `[rows, cols, channels]` noise array with an isotropic
+/// 3-D Gaussian of standard deviation `sigma` (zero border, scipy's `gaussian_filter(mode="constant")`,
+/// kernel radius `round(4 sigma)`) and scaling it by `alpha`, as seen by one `channel`.
+///
+/// The 3-D filter is separable: along the channel axis it mixes the `channels` independent 2-D smoothed
+/// noise fields with the normalised 1-D Gaussian weights `w(c - channel)`, so the field of `channel` is a
+/// 2-D smoothed uniform field of amplitude `alpha * sqrt(Σ_c w(c - channel)²)`. For the authors'
+/// `alpha = 991, sigma = 9` on `28x28x3` images this is ≈ 75.3 for channel 0 (the channel they keep).
+/// Returns `alpha` unchanged when `sigma <= 0` (no smoothing).
+pub fn channel_equivalent_alpha(alpha: f32, sigma: f32, channels: usize, channel: usize) -> f32 {
+    if sigma.is_nan() || sigma <= 0.0 {
+        return alpha;
+    }
+    let s = f64::from(sigma);
+    let radius = (4.0 * s + 0.5) as i64;
+    let g = |i: i64| (-((i * i) as f64) / (2.0 * s * s)).exp();
+    let norm: f64 = (-radius..=radius).map(g).sum();
+    let sum_sq: f64 = (0..channels as i64)
+        .map(|c| c - channel as i64)
+        .filter(|d| d.abs() <= radius)
+        .map(|d| (g(d) / norm).powi(2))
+        .sum();
+    (f64::from(alpha) * sum_sq.sqrt()) as f32
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests: a panic with the error is the failure report
 mod tests {
@@ -266,5 +329,39 @@ mod tests {
         let theory = alpha * (1.0 / 3f32.sqrt()) / (2.0 * std::f32::consts::PI.sqrt() * sigma);
         let rel = (var.sqrt() - theory).abs() / theory;
         assert!(rel < 0.1, "std {} vs theory {theory}", var.sqrt());
+    }
+
+    #[test]
+    fn reflect_sampling_mirrors_the_border() {
+        // scipy.ndimage.map_coordinates([[1, 2, 3]], [[0, 0], [-1, 3]], order=1, mode='reflect') = [1, 3]
+        let img = [1.0, 2.0, 3.0];
+        assert_eq!(bilinear_reflect(&img, 1, 3, -1.0, 0.0), 1.0);
+        assert_eq!(bilinear_reflect(&img, 1, 3, 3.0, 0.0), 3.0);
+        assert_eq!(bilinear_reflect(&img, 1, 3, 4.0, 0.0), 2.0);
+        assert!((bilinear_reflect(&img, 1, 3, -0.5, 0.0) - 1.0).abs() < 1e-6);
+        assert!((bilinear_reflect(&img, 1, 3, 1.25, 0.0) - 2.25).abs() < 1e-6);
+        let zero = vec![0.0; 3];
+        assert_eq!(deform_reflect(&img, 1, 3, &zero, &zero), img.to_vec());
+    }
+
+    #[test]
+    fn authors_channel_alpha_is_about_75() {
+        // Independent computation: weights of the normalised radius-36 kernel at offsets 0, 1, 2.
+        let s = 9.0f64;
+        let norm: f64 = (-36..=36i32)
+            .map(|i| (-f64::from(i * i) / (2.0 * s * s)).exp())
+            .sum();
+        let w: Vec<f64> = (0..3i32)
+            .map(|i| (-f64::from(i * i) / (2.0 * s * s)).exp() / norm)
+            .collect();
+        let want = 991.0 * w.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let got = f64::from(channel_equivalent_alpha(991.0, 9.0, 3, 0));
+        assert!((got - want).abs() < 1e-3, "{got} vs {want}");
+        assert!((got - 75.3).abs() < 0.2, "{got}");
+        // the middle channel sees both neighbours at distance 1: a slightly larger amplitude
+        assert!(
+            channel_equivalent_alpha(991.0, 9.0, 3, 1) > channel_equivalent_alpha(991.0, 9.0, 3, 0)
+        );
+        assert_eq!(channel_equivalent_alpha(5.0, 0.0, 3, 0), 5.0);
     }
 }

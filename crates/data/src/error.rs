@@ -38,6 +38,53 @@ pub enum Error {
     /// An atomic file write failed.
     #[error(transparent)]
     Write(#[from] privsplit_io::Error),
+    /// A field of a CSV file could not be parsed (tabular loader).
+    #[error("{path}: line {line}, column `{column}`: expected {expected}, got `{value}`")]
+    Field {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Line number in the file, from 1 (the header is line 1).
+        line: u64,
+        /// Column name (from the header).
+        column: String,
+        /// The raw value (truncated to 80 characters).
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// A CSV row is malformed as a whole (wrong field count, unreadable bytes) (tabular loader).
+    #[error("{path}: line {line}: {detail}")]
+    Row {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Line number in the file, from 1 (the header is line 1).
+        line: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A CSV header lacks a required column, names one twice or names an unknown one (tabular loader).
+    #[error("{path}: header: {problem} column `{column}` (expected the TON_IoT network columns)")]
+    Schema {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The column name.
+        column: String,
+        /// `missing required`, `duplicate` or `unknown`.
+        problem: String,
+    },
+    /// A font that a Debian package provides is not installed.
+    #[error(
+        "font {font}: not found at {path} (install the Debian package {package}, e.g. with \
+         scripts/install-deps.sh)"
+    )]
+    MissingFontPackage {
+        /// The font's short name (e.g. `urw-z003`).
+        font: String,
+        /// The Debian package that ships it.
+        package: String,
+        /// Where the font file was looked for.
+        path: std::path::PathBuf,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -30,6 +30,12 @@
 //! images do not change when the number of training images does. Labels are `i mod K` over the
 //! `K = chars × fonts` (character, font) combinations (exactly balanced when `K` divides the count, else
 //! within one), shuffled by a seeded permutation.
+//!
+//! # Authors' mode
+//! With [`FontMode::Authors`] the pipeline above is replaced by the one of Ryffel et al.'s public
+//! repository ([`crate::figure_glyphs`]: natural size on a 56x56 canvas, crop around the centre of mass,
+//! elastic deformation, no re-centring), and the (character, font) pair of each image is drawn uniformly
+//! from its own stream (random, not exactly balanced, as in the authors' generator).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,9 +46,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::elastic::{bilinear_zero, displacement_field, upsample_bilinear};
+use crate::figure_glyphs;
+pub use crate::font_config::{authors_elastic_alpha, FontCharConfig, FontMode};
 use crate::{Error, ImageSet, Result, Split};
 
 /// Side of the generated images, pixels (MNIST's 28).
@@ -82,139 +89,6 @@ fn builtin_bytes(name: &str) -> Option<&'static [u8]> {
     })
 }
 
-/// Configuration of the font-character generator (serde; every field has a default).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FontCharConfig {
-    /// The characters, one class each, in label order. Default `"0123456789"`.
-    pub chars: String,
-    /// Fonts, one sensitive-attribute value each: a name from [`BUILTIN_FONTS`] or a `.ttf`/`.otf` path.
-    /// Default `["dejavu-sans", "dejavu-serif"]`.
-    pub fonts: Vec<String>,
-    /// Number of training images. Default 60,000.
-    pub train: usize,
-    /// Number of test images. Default 10,000.
-    pub test: usize,
-    /// Seed of every random step. Default 0.
-    pub seed: u64,
-    /// Standard deviation of the rotation, degrees. Default 10.
-    pub rotation_sd_deg: f32,
-    /// Standard deviation of the relative scale (scale = 1 + N(0, sd)). Default 0.05.
-    pub scale_sd: f32,
-    /// Elastic-deformation intensity `α`, in 28x28 output pixels (Simard et al. 2003, §2). Default 34;
-    /// 0 disables the deformation.
-    pub elastic_alpha: f32,
-    /// Elastic-deformation smoothness `σ`, in 28x28 output pixels. Default 4.
-    pub elastic_sigma: f32,
-    /// Side of the box the glyph's larger side is normalised to, output pixels. Default 20 (MNIST).
-    pub box_size: f32,
-    /// Render canvas = `28 * supersample` pixels, box-averaged down to 28 (anti-aliasing). Default 2, 1..=8.
-    pub supersample: usize,
-}
-
-impl Default for FontCharConfig {
-    fn default() -> Self {
-        Self {
-            chars: "0123456789".into(),
-            fonts: vec!["dejavu-sans".into(), "dejavu-serif".into()],
-            train: 60_000,
-            test: 10_000,
-            seed: 0,
-            rotation_sd_deg: 10.0,
-            scale_sd: 0.05,
-            elastic_alpha: 34.0,
-            elastic_sigma: 4.0,
-            box_size: 20.0,
-            supersample: 2,
-        }
-    }
-}
-
-impl FontCharConfig {
-    /// The 26 upper-case Latin letters `A..Z` with the default fonts and sizes.
-    pub fn letters() -> Self {
-        Self {
-            chars: ('A'..='Z').collect(),
-            ..Self::default()
-        }
-    }
-
-    /// The default configuration with `train` + `test` images (for tests and quick runs).
-    pub fn small(train: usize, test: usize) -> Self {
-        Self {
-            train,
-            test,
-            ..Self::default()
-        }
-    }
-
-    /// Checks the configuration without loading fonts.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] naming the field: no or repeated characters, more than 256 characters or fonts,
-    /// no or repeated fonts, negative or non-finite distortion parameters, `box_size` outside `(0, 28]`,
-    /// `supersample` outside `1..=8`.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str, expected: &str, got: String| {
-            Err(Error::Invalid {
-                what: format!("font generator {what}"),
-                expected: expected.into(),
-                got,
-            })
-        };
-        let chars: Vec<char> = self.chars.chars().collect();
-        if chars.is_empty() || chars.len() > 256 {
-            return bad(
-                "chars",
-                "1 to 256 characters",
-                format!("{} characters", chars.len()),
-            );
-        }
-        for (i, c) in chars.iter().enumerate() {
-            if chars[..i].contains(c) {
-                return bad(
-                    "chars",
-                    "distinct characters",
-                    format!("{c:?} repeated in {:?}", self.chars),
-                );
-            }
-        }
-        if self.fonts.is_empty() || self.fonts.len() > 256 {
-            return bad(
-                "fonts",
-                "1 to 256 fonts",
-                format!("{} fonts", self.fonts.len()),
-            );
-        }
-        for (i, f) in self.fonts.iter().enumerate() {
-            if self.fonts[..i].contains(f) {
-                return bad("fonts", "distinct fonts", format!("{f:?} repeated"));
-            }
-        }
-        for (name, v) in [
-            ("rotation_sd_deg", self.rotation_sd_deg),
-            ("scale_sd", self.scale_sd),
-            ("elastic_alpha", self.elastic_alpha),
-            ("elastic_sigma", self.elastic_sigma),
-        ] {
-            if !v.is_finite() || v < 0.0 {
-                return bad(name, "a finite value >= 0", v.to_string());
-            }
-        }
-        if !(self.box_size > 0.0 && self.box_size <= IMAGE_SIZE as f32) {
-            return bad(
-                "box_size",
-                "a value in (0, 28] pixels",
-                self.box_size.to_string(),
-            );
-        }
-        if !(1..=8).contains(&self.supersample) {
-            return bad("supersample", "1..=8", self.supersample.to_string());
-        }
-        Ok(())
-    }
-}
-
 /// A loaded font: its display name (the built-in name, or the file stem of a path) and the parsed font.
 #[derive(Clone)]
 pub struct LoadedFont {
@@ -232,12 +106,21 @@ impl std::fmt::Debug for LoadedFont {
     }
 }
 
-/// Loads a font by built-in name ([`BUILTIN_FONTS`]) or from a `.ttf`/`.otf` file.
+/// Loads a font by built-in name ([`BUILTIN_FONTS`]), by packaged-font name
+/// ([`crate::font_packages::PACKAGE_FONTS`], e.g. `urw-z003`) or from a `.ttf`/`.otf` file.
 ///
 /// # Errors
+/// [`Error::MissingFontPackage`] naming the Debian package when a packaged font is not installed;
 /// [`Error::Io`] naming the path when the file is missing or unreadable; [`Error::Invalid`] naming the file
 /// when it does not parse as a font.
 pub fn load_font(spec: &str) -> Result<LoadedFont> {
+    if let Some(path) = crate::font_packages::resolve(spec)? {
+        let loaded = load_font(&path.to_string_lossy())?;
+        return Ok(LoadedFont {
+            name: spec.to_string(),
+            font: loaded.font,
+        });
+    }
     if let Some(bytes) = builtin_bytes(spec) {
         let font = FontArc::try_from_slice(bytes).map_err(|e| Error::Invalid {
             what: format!("built-in font {spec}"),
@@ -274,15 +157,30 @@ pub fn load_font(spec: &str) -> Result<LoadedFont> {
 
 /// An anti-aliased glyph rasterised once per (character, font): coverage `[h, w]` in `[0, 1]`.
 #[derive(Clone, Debug)]
-struct Prototype {
-    w: usize,
-    h: usize,
-    coverage: Vec<f32>,
+pub(crate) struct Prototype {
+    pub(crate) w: usize,
+    pub(crate) h: usize,
+    pub(crate) coverage: Vec<f32>,
     /// Centre of mass, index coordinates (x = column, y = row).
-    com: (f32, f32),
+    pub(crate) com: (f32, f32),
 }
 
-fn rasterise(font: &LoadedFont, c: char, px: f32) -> Result<Prototype> {
+/// Rasterises `c` at `em_px` pixels per em (the font's natural size: a text size of `s` points at `d`
+/// dpi is `s * d / 72` pixels per em, whatever the glyph's own extent).
+///
+/// # Errors
+/// As [`rasterise`]; [`Error::Invalid`] when the font has no units-per-em.
+pub(crate) fn rasterise_em(font: &LoadedFont, c: char, em_px: f32) -> Result<Prototype> {
+    let upem = font.font.units_per_em().ok_or_else(|| Error::Invalid {
+        what: format!("font {}", font.name),
+        expected: "a units-per-em value".into(),
+        got: "none".into(),
+    })?;
+    // ab_glyph's PxScale is the pixel height of ascent - descent, not of the em.
+    rasterise(font, c, em_px * font.font.height_unscaled() / upem)
+}
+
+pub(crate) fn rasterise(font: &LoadedFont, c: char, px: f32) -> Result<Prototype> {
     let missing = |got: &str| Error::Invalid {
         what: format!("font {} character {c:?}", font.name),
         expected: "a glyph with an outline".into(),
@@ -339,7 +237,7 @@ fn prototype(font: &LoadedFont, c: char, target: f32) -> Result<Prototype> {
     rasterise(font, c, probe_px * target / side)
 }
 
-fn image_rng(seed: u64, part: u64, index: usize) -> ChaCha8Rng {
+pub(crate) fn image_rng(seed: u64, part: u64, index: usize) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream((part + 1) << 40 | index as u64);
     rng
@@ -453,11 +351,17 @@ pub fn generate_with_progress(
         .map(|f| load_font(f))
         .collect::<Result<_>>()?;
     let target = cfg.box_size * cfg.supersample as f32;
+    let authors = cfg.mode == FontMode::Authors;
+    let proto_em = figure_glyphs::prototype_em_px(cfg);
     // protos[char * n_fonts + font]
     let mut protos = Vec::with_capacity(chars.len() * fonts.len());
     for &c in &chars {
         for f in &fonts {
-            protos.push(prototype(f, c, target)?);
+            protos.push(if authors {
+                rasterise_em(f, c, proto_em)?
+            } else {
+                prototype(f, c, target)?
+            });
         }
     }
     let k = protos.len();
@@ -465,19 +369,33 @@ pub fn generate_with_progress(
     let done = AtomicUsize::new(0);
     let px = IMAGE_SIZE * IMAGE_SIZE;
     let make = |part: u64, n: usize| -> ImageSet {
-        let mut combos: Vec<usize> = (0..n).map(|i| i % k).collect();
-        let mut perm_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        perm_rng.set_stream((part + 1) << 56);
-        combos.shuffle(&mut perm_rng);
+        let mut combos: Vec<usize> = if authors {
+            vec![0; n] // drawn per image below
+        } else {
+            let mut c: Vec<usize> = (0..n).map(|i| i % k).collect();
+            let mut perm_rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+            perm_rng.set_stream((part + 1) << 56);
+            c.shuffle(&mut perm_rng);
+            c
+        };
         let mut pixels = vec![0u8; n * px];
-        pixels.par_chunks_mut(px).enumerate().for_each(|(i, out)| {
-            let mut rng = image_rng(cfg.seed, part, i);
-            render(&protos[combos[i]], cfg, &mut rng, out);
-            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d.is_multiple_of(500) || d == total {
-                progress(d, total);
-            }
-        });
+        pixels
+            .par_chunks_mut(px)
+            .zip(combos.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, (out, combo))| {
+                let mut rng = image_rng(cfg.seed, part, i);
+                if authors {
+                    *combo = rng.gen_range(0..k);
+                    figure_glyphs::render(&protos[*combo], proto_em, cfg, &mut rng, out);
+                } else {
+                    render(&protos[*combo], cfg, &mut rng, out);
+                }
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if d.is_multiple_of(500) || d == total {
+                    progress(d, total);
+                }
+            });
         let n_fonts = fonts.len();
         ImageSet {
             pixels,

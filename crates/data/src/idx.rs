@@ -161,27 +161,78 @@ pub fn encode(arr: &IdxArray) -> Result<Vec<u8>> {
 
 /// Reads an IDX file, gunzipping it when it starts with the gzip magic (whatever its extension).
 ///
+/// A gzip stream is inflated in two steps: the header first (4 bytes, then 4 per dimension), then at most
+/// the body size the header declares plus one byte (to detect trailing data). A stream that inflates to
+/// more (a "gzip bomb") is refused after reading that much, and the output buffer never grows beyond what
+/// the stream really produced, so memory stays below `declared size + 1` bytes (plus the decoder's 32 KiB
+/// window) whatever the file claims.
+///
 /// # Errors
 /// [`Error::Io`] when the file cannot be read or the gzip stream is corrupt; [`Error::Invalid`] as in
-/// [`decode`], naming the path.
+/// [`decode`], naming the path (a header cut short, a body shorter or longer than declared).
 pub fn read(path: &Path) -> Result<IdxArray> {
     let raw = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let bytes = if is_gzip(&raw) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        MultiGzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        out
+    if is_gzip(&raw) {
+        read_gzip(&raw, path)
     } else {
-        raw
+        decode(&raw, &path.display().to_string())
+    }
+}
+
+/// Largest ratio of inflated to compressed size DEFLATE can reach (RFC 1951: a 258-byte match per
+/// 2-bit code gives about 1032:1); bounds the up-front allocation for a header that overstates the body.
+const MAX_DEFLATE_RATIO: usize = 1032;
+
+fn read_gzip(raw: &[u8], path: &Path) -> Result<IdxArray> {
+    let what = path.display().to_string();
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
     };
-    decode(&bytes, &path.display().to_string())
+    let mut dec = MultiGzDecoder::new(raw);
+    // The header: at most 4 + 4 * 255 bytes.
+    let mut head = Vec::with_capacity(4 + 4 * 255);
+    (&mut dec).take(4).read_to_end(&mut head).map_err(io)?;
+    if head.len() == 4 && head[0] == 0 && head[1] == 0 && head[2] == TYPE_U8 {
+        let dims_len = 4 * u64::from(head[3]);
+        (&mut dec)
+            .take(dims_len)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+    }
+    let Some(count) = declared_count(&head) else {
+        // Not a complete, well-formed header (or dimensions whose product overflows): `decode` names
+        // what is wrong.
+        return Err(match decode(&head, &what) {
+            Err(e) => e,
+            Ok(_) => invalid(what, "a complete IDX header", "an unreadable header"),
+        });
+    };
+    let limit = count.saturating_add(1);
+    let mut out = head;
+    out.reserve(limit.min(raw.len().saturating_mul(MAX_DEFLATE_RATIO)));
+    (&mut dec)
+        .take(limit as u64)
+        .read_to_end(&mut out)
+        .map_err(io)?;
+    decode(&out, &what)
+}
+
+/// The element count `prod(dims)` of a complete header with magic `00 00 08 nd`; `None` otherwise.
+fn declared_count(head: &[u8]) -> Option<usize> {
+    if head.len() < 4 || head[0] != 0 || head[1] != 0 || head[2] != TYPE_U8 {
+        return None;
+    }
+    let nd = usize::from(head[3]);
+    if head.len() != 4 + 4 * nd {
+        return None;
+    }
+    head[4..].chunks_exact(4).try_fold(1usize, |a, b| {
+        a.checked_mul(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    })
 }
 
 /// Writes an IDX file atomically (temporary file + rename); gzipped when the file name ends in `.gz`.

@@ -6,6 +6,47 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::{Error, Result};
 
+/// How grey levels become model inputs.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum InputScaling {
+    /// `p / 255`, in `[0, 1]` (what the functional-encryption crate quantises).
+    #[default]
+    Unit,
+    /// Per image, `(p - mean) / std` over its `rows * cols` pixels (population std), so each image has
+    /// mean 0 and standard deviation 1 (`build_tensor_dataset` of Ryffel et al.'s public repository,
+    /// `learn/collateral/data.py`). A constant image (std 0) becomes all zeros.
+    Standardized,
+}
+
+/// One image's grey levels standardised to mean 0 and population standard deviation 1 (all zeros when
+/// the image is constant). Computed in `f64`, returned as `f32`.
+pub fn standardize_image(pixels: &[u8]) -> Vec<f32> {
+    if pixels.is_empty() {
+        return Vec::new();
+    }
+    let n = pixels.len() as f64;
+    let mean = pixels.iter().map(|&p| f64::from(p)).sum::<f64>() / n;
+    let var = pixels
+        .iter()
+        .map(|&p| (f64::from(p) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let sd = var.sqrt();
+    pixels
+        .iter()
+        .map(|&p| {
+            if sd > 0.0 {
+                ((f64::from(p) - mean) / sd) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// A set of single-channel images with a main-task label and, optionally, a sensitive attribute.
 ///
 /// Pixels are row-major `[n, rows, cols]`, grey levels `0..=255` (0 = background).
@@ -227,5 +268,51 @@ impl ImageSet {
     /// (`[batch, channels, height, width]`, one channel).
     pub fn to_unit_f32(&self) -> Vec<f32> {
         self.pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
+    }
+
+    /// Pixels as model inputs under `scaling`, row-major `[n, 1, rows, cols]`
+    /// (`[batch, channels, height, width]`): [`InputScaling::Unit`] as [`Self::to_unit_f32`],
+    /// [`InputScaling::Standardized`] each image by [`standardize_image`].
+    pub fn to_model_f32(&self, scaling: InputScaling) -> Vec<f32> {
+        match scaling {
+            InputScaling::Unit => self.to_unit_f32(),
+            InputScaling::Standardized => {
+                let p = self.pixels_per_image().max(1);
+                self.pixels.chunks(p).flat_map(standardize_image).collect()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standardized_images_have_mean_0_and_std_1() {
+        let set = ImageSet {
+            pixels: vec![0, 0, 255, 255, 10, 20, 30, 40, 7, 7, 7, 7],
+            n: 3,
+            rows: 2,
+            cols: 2,
+            labels: vec![0, 0, 0],
+            class_names: vec!["a".into()],
+            sensitive: None,
+            sensitive_names: vec![],
+        };
+        let x = set.to_model_f32(InputScaling::Standardized);
+        assert_eq!(x.len(), 12);
+        // image 0: mean 127.5, population std 127.5 -> [-1, -1, 1, 1]
+        assert_eq!(&x[..4], &[-1.0, -1.0, 1.0, 1.0]);
+        let img1 = &x[4..8];
+        let mean: f32 = img1.iter().sum::<f32>() / 4.0;
+        let var: f32 = img1.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
+        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5);
+        // (10 - 25) / sqrt(125)
+        assert!((img1[0] - (-15.0 / 125f32.sqrt())).abs() < 1e-6);
+        // a constant image is all zeros, never NaN
+        assert_eq!(&x[8..], &[0.0; 4]);
+        assert_eq!(set.to_model_f32(InputScaling::Unit), set.to_unit_f32());
     }
 }

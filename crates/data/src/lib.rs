@@ -10,11 +10,16 @@ pub use image_set::{ImageSet, Split};
 // Datasets: generated font characters (with their elastic deformation), the MNIST family in IDX files,
 // natural photographs.
 pub mod elastic;
+pub mod figure_glyphs;
+mod font_config;
+pub mod font_packages;
 pub mod fonts;
 pub mod idx;
 mod mnist;
 pub mod natural;
-pub use fonts::{generate, FontCharConfig};
+pub mod tabular;
+pub use fonts::{generate, FontCharConfig, FontMode};
+pub use image_set::{standardize_image, InputScaling};
 pub use mnist::{fashion_mnist, load_mnist_dir, load_with_names, STANDARD_NAMES};
 
 // Installed data: where it lives and what a test does when it is missing.

@@ -4,6 +4,8 @@ mod error;
 pub use error::{Error, Result};
 
 // Defences against attribute inference from `output(x)`.
+pub mod adversarial_objective;
+pub mod divergence;
 pub mod semi_adversarial;
 
 // A tiny seeded two-style dataset for tests and smoke runs of the defence.

@@ -10,6 +10,11 @@
 //!
 //! where both losses are cross-entropies. alpha = 0 is "no defence".
 //!
+//! [`step_with`] and [`train_guarded`] take [`SemiAdversarialOptions`], privsplit's additions (all off by
+//! default, which is exactly the authors' step): a bounded adversarial term instead of `-L_sensitive`
+//! ([`crate::adversarial_objective`]), global gradient-norm clipping of `Q`'s step, the divergence check
+//! with rollback ([`crate::divergence`]), and the authors' single shared SGD ([`OptimizerSharing::Shared`]).
+//!
 //! **Freezing.** Steps 1-2 feed `C` and `F` a *detached* `output(x)`, so no gradient reaches `Q`; step 3
 //! runs `C` and `F` through copies with `no_grad()` parameters, and every step updates only the module
 //! it trains (its own optimiser, gradients extracted for that module only). The tests check that the
@@ -20,10 +25,16 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use privsplit_models::adversary::Adversary;
 use privsplit_models::quadratic::{PublicHead, QuadraticPrivate};
-use privsplit_models::tensor::{labels_batch, Features};
-use privsplit_models::train::{cross_entropy, epoch_batches, scalar, OptimizerConfig, Progress};
+use privsplit_models::tensor::Features;
+use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig, Progress};
 use serde::{Deserialize, Serialize};
 
+use crate::adversarial_objective::{
+    adversarial_term, clip_global_norm, copy_grads, global_grad_norm, zero_grads,
+    AdversarialObjective,
+};
+pub use crate::divergence::{train_guarded, DefenceOutcome};
+use crate::divergence::{DivergenceCause, DivergenceConfig};
 use crate::{Error, Result};
 
 /// Settings of the defence phase.
@@ -78,7 +89,8 @@ pub struct Trio {
     pub adversary: Adversary,
 }
 
-/// The optimiser states of the three networks, kept across epochs.
+/// The optimiser states of the three networks, kept across epochs (cloneable: a clone is a snapshot).
+#[derive(Clone)]
 pub struct TrioOptimizers {
     q: ModuleOptimizer,
     c: ModuleOptimizer,
@@ -105,8 +117,73 @@ pub struct StepLosses {
     pub sensitive: f32,
 }
 
-/// One batch of semi-adversarial training: steps 1-3 above, on images `x` `[batch, inputs]` with main
-/// labels `y` and sensitive labels `s` (tensors on `device`, an autodiff device).
+/// How the three networks share their optimiser.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerSharing {
+    /// One optimiser state per network; each step moves only the network it trains.
+    #[default]
+    Separate,
+    /// The authors' single SGD over all networks (`learn/collateral/train.py`, PyTorch 1.x semantics):
+    /// every `optimizer.step()` moves every network, the frozen ones by their momentum alone (their
+    /// gradients were zeroed); step 2 has no `zero_grad()`, so it re-applies `C`'s step-1 gradient; and
+    /// `Q(x)` is recomputed after each move of `Q`. Three momentum updates per network per batch.
+    Shared,
+}
+
+/// privsplit's additions to the authors' three-step training (serde; every field has a default, and the
+/// defaults reproduce the plain three-step training of [`step`] / [`train`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SemiAdversarialOptions {
+    /// `Q`'s adversarial term. Default [`AdversarialObjective::NegCe`] (the authors').
+    pub objective: AdversarialObjective,
+    /// Largest global L2 norm of `Q`'s gradient per step (clipped by norm above it); `None` = no clipping.
+    /// Default `None`.
+    pub clip_grad_norm: Option<f32>,
+    /// Divergence check and response. Default: monitor only.
+    pub divergence: DivergenceConfig,
+    /// Separate optimisers or the authors' shared SGD. Default [`OptimizerSharing::Separate`].
+    pub optimizer_sharing: OptimizerSharing,
+}
+
+impl SemiAdversarialOptions {
+    /// Checks the clipping norm (finite, > 0) and the divergence settings.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the bad setting.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(c) = self.clip_grad_norm {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(Error::Invalid {
+                    what: "semi-adversarial training: clip_grad_norm".into(),
+                    expected: "a finite value > 0".into(),
+                    got: c.to_string(),
+                });
+            }
+        }
+        self.divergence.validate()
+    }
+}
+
+/// What one batch of [`step_with`] measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// `L_main` of step 1 (before `C`'s update), nats.
+    pub main: f32,
+    /// `L_sensitive` of step 2 (before `F`'s update), nats.
+    pub sensitive: f32,
+    /// Images of the batch whose main class `C(Q(x))` got right in step 1.
+    pub main_correct: usize,
+    /// Images in the batch.
+    pub batch: usize,
+    /// Global L2 norm of `Q`'s gradient in step 3 before clipping.
+    pub q_grad_norm: f32,
+}
+
+/// One batch of semi-adversarial training: steps 1-3 of the module docs, on images `x` `[batch, inputs]`
+/// with main labels `y` and sensitive labels `s` (tensors on `device`, an autodiff device), with the
+/// authors' objective and separate optimisers.
 pub fn step(
     trio: Trio,
     opt: &mut TrioOptimizers,
@@ -116,35 +193,99 @@ pub fn step(
     alpha: f32,
     lr: f64,
 ) -> (Trio, StepLosses) {
+    let (t, r) = step_with(
+        trio,
+        opt,
+        x,
+        y,
+        s,
+        alpha,
+        lr,
+        &SemiAdversarialOptions::default(),
+    );
+    (
+        t,
+        StepLosses {
+            main: r.main,
+            sensitive: r.sensitive,
+        },
+    )
+}
+
+/// As [`step`], with `Q`'s objective `L_main + alpha * T` ([`adversarial_term`]), its gradient clipped to
+/// `options.clip_grad_norm`, and the optimiser sharing of `options`.
+#[allow(clippy::too_many_arguments)] // the batch (3 tensors) and the step settings are distinct
+pub fn step_with(
+    trio: Trio,
+    opt: &mut TrioOptimizers,
+    x: burn::tensor::Tensor<2>,
+    y: burn::tensor::Tensor<1, burn::tensor::Int>,
+    s: burn::tensor::Tensor<1, burn::tensor::Int>,
+    alpha: f32,
+    lr: f64,
+    options: &SemiAdversarialOptions,
+) -> (Trio, StepReport) {
     let Trio {
-        private,
+        mut private,
         head,
-        adversary,
+        mut adversary,
     } = trio;
-    let z = private.forward(x);
-    let z_frozen = z.clone().detach();
+    let shared = options.optimizer_sharing == OptimizerSharing::Shared;
+    let batch = y.dims()[0];
+    let z_frozen = private.forward(x.clone()).detach();
 
     // (1) C on L_main, Q frozen (detached input).
-    let loss_c = cross_entropy(head.forward(z_frozen.clone()), y.clone());
+    let logits = head.forward(z_frozen.clone());
+    let main_correct = correct(&logits, &y);
+    let loss_c = cross_entropy(logits, y.clone());
     let main = scalar(&loss_c);
-    let grads = GradientsParams::from_grads(loss_c.backward(), &head);
-    let head = opt.c.step(lr, head, grads);
+    let grads_c = GradientsParams::from_grads(loss_c.backward(), &head);
+    let stale_c = shared.then(|| copy_grads(&grads_c, &head));
+    let mut head = opt.c.step(lr, head, grads_c);
+    if shared {
+        let zq = zero_grads(&private);
+        private = opt.q.step(lr, private, zq);
+        let zf = zero_grads(&adversary);
+        adversary = opt.f.step(lr, adversary, zf);
+    }
 
     // (2) F on L_sensitive, Q frozen.
+    let z_frozen = if shared {
+        private.forward(x.clone()).detach()
+    } else {
+        z_frozen
+    };
     let loss_f = cross_entropy(adversary.forward(z_frozen), s.clone());
     let sensitive = scalar(&loss_f);
     let grads = GradientsParams::from_grads(loss_f.backward(), &adversary);
     let adversary = opt.f.step(lr, adversary, grads);
+    if let Some(stale) = stale_c {
+        head = opt.c.step(lr, head, stale);
+        let zq = zero_grads(&private);
+        private = opt.q.step(lr, private, zq);
+    }
 
-    // (3) Q on L_main - alpha * L_sensitive, C and F frozen.
+    // (3) Q on L_main + alpha * T, C and F frozen.
+    let z = private.forward(x);
     let c_frozen = head.clone().no_grad();
     let mut loss_q = cross_entropy(c_frozen.forward(z.clone()), y);
     if alpha > 0.0 {
         let f_frozen = adversary.clone().no_grad();
-        loss_q = loss_q - cross_entropy(f_frozen.forward(z), s).mul_scalar(alpha);
+        loss_q =
+            loss_q + adversarial_term(options.objective, f_frozen.forward(z), s).mul_scalar(alpha);
     }
-    let grads = GradientsParams::from_grads(loss_q.backward(), &private);
+    let mut grads = GradientsParams::from_grads(loss_q.backward(), &private);
+    let q_grad_norm = match options.clip_grad_norm {
+        Some(max) => clip_global_norm(&mut grads, &private, max),
+        None => global_grad_norm(&grads, &private),
+    };
     let private = opt.q.step(lr, private, grads);
+    let (head, adversary) = if shared {
+        let (zc, zf) = (zero_grads(&head), zero_grads(&adversary));
+        (opt.c.step(lr, head, zc), opt.f.step(lr, adversary, zf))
+    } else {
+        (head, adversary)
+    };
 
     (
         Trio {
@@ -152,8 +293,24 @@ pub fn step(
             head,
             adversary,
         },
-        StepLosses { main, sensitive },
+        StepReport {
+            main,
+            sensitive,
+            main_correct,
+            batch,
+            q_grad_norm,
+        },
     )
+}
+
+/// Rows of `logits` `[batch, classes]` whose argmax equals `y`.
+pub(crate) fn correct(
+    logits: &burn::tensor::Tensor<2>,
+    y: &burn::tensor::Tensor<1, burn::tensor::Int>,
+) -> usize {
+    let pred = logits.clone().detach().argmax(1).flatten::<1>(0, 1);
+    let eq = pred.equal(y.clone()).int().sum();
+    eq.to_data().iter::<i64>().next().unwrap_or(0).max(0) as usize
 }
 
 /// Runs `cfg.epochs` epochs of semi-adversarial training on `x` `[n, inputs]` (images in `[0, 1]`), main
@@ -165,7 +322,7 @@ pub fn step(
 /// loss is not finite (`Diverged`: lower the learning rate or alpha).
 #[allow(clippy::too_many_arguments)] // the three inputs and the two optimiser-related arguments are distinct
 pub fn train(
-    mut trio: Trio,
+    trio: Trio,
     opt: &mut TrioOptimizers,
     x: &Features,
     y: &[u8],
@@ -175,53 +332,31 @@ pub fn train(
     phase: &str,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Trio> {
-    cfg.validate()?;
-    if x.rows == 0 || x.rows != y.len() || x.rows != s.len() {
-        return Err(Error::Invalid {
-            what: "semi-adversarial training set".into(),
-            expected: "as many main and sensitive labels as images, at least one".into(),
-            got: format!(
-                "{} images, {} labels, {} sensitive",
-                x.rows,
-                y.len(),
-                s.len()
-            ),
-        });
-    }
-    for epoch in 0..cfg.epochs {
-        let batches = epoch_batches(x.rows, cfg.batch_size, cfg.seed, epoch);
-        let steps = batches.len();
-        let mut sum = 0.0f32;
-        for (i, idx) in batches.iter().enumerate() {
-            let xb = x.batch(idx, device)?;
-            let yb = labels_batch(y, idx, device)?;
-            let sb = labels_batch(s, idx, device)?;
-            let (t, losses) = step(trio, opt, xb, yb, sb, cfg.alpha, cfg.optimizer.lr);
-            trio = t;
-            if !(losses.main.is_finite() && losses.sensitive.is_finite()) {
-                return Err(privsplit_models::Error::Diverged {
-                    phase: phase.to_string(),
-                    epoch: epoch + 1,
-                    loss: if losses.main.is_finite() {
-                        losses.sensitive
-                    } else {
-                        losses.main
-                    },
-                }
-                .into());
-            }
-            sum += losses.main;
-            progress(Progress {
-                phase: phase.to_string(),
-                epoch: epoch + 1,
-                epochs: cfg.epochs,
-                step: i + 1,
-                steps,
-                loss: sum / (i + 1) as f32,
-            });
+    let out = train_guarded(
+        trio,
+        opt,
+        x,
+        y,
+        s,
+        cfg,
+        &SemiAdversarialOptions::default(),
+        device,
+        phase,
+        progress,
+    )?;
+    if let Some(e) = out
+        .events
+        .iter()
+        .find(|e| e.cause == DivergenceCause::NonFinite)
+    {
+        return Err(privsplit_models::Error::Diverged {
+            phase: phase.to_string(),
+            epoch: e.epoch,
+            loss: e.loss,
         }
+        .into());
     }
-    Ok(trio)
+    Ok(out.trio)
 }
 
 #[cfg(test)]
@@ -230,6 +365,7 @@ mod tests {
     use super::*;
     use privsplit_models::adversary::{AdversaryConfig, AdversaryKind};
     use privsplit_models::quadratic::QuadraticConfig;
+    use privsplit_models::tensor::labels_batch;
     use privsplit_models::train::parameter_values;
 
     #[test]

@@ -6,7 +6,10 @@
 //! values covered), each costing one multiplication in `G_T` and one table look-up. Memory/time trade-off:
 //! `12 m` bytes of table, about `|v| / m` giant steps per solve. The search stops at the declared bound:
 //! a value with `|v| > bound` is an error ([`DecryptionFailure::OutOfBound`]), never a wrong answer, and
-//! every candidate is verified by recomputing `g^v` (table keys are 64-bit digests and may collide).
+//! every candidate is verified by recomputing `g^v` (table keys are 64-bit digests and may collide). Whatever
+//! the bound, one search takes at most [`DlogTable::max_giant_steps`] giant steps in each direction
+//! (default [`DEFAULT_MAX_GIANT_STEPS`]), so a tampered ciphertext costs bounded time
+//! ([`DecryptionFailure::SearchCapped`] beyond).
 //!
 //! File format (little endian): magic `PSFEDLOG`, version `u32` = 1, `m: u64`, `check: u64` = key of
 //! `g^m`, then `m` records `(key: u64, j: u32)` sorted by key. On reuse the file is memory-mapped and its
@@ -30,6 +33,9 @@ const HEADER: usize = 8 + 4 + 8 + 8;
 const RECORD: usize = 12;
 /// Largest table supported (2^28 entries, 3.2 GB).
 pub const MAX_TABLE: u64 = 1 << 28;
+/// Default cap on the giant steps of one search, in each direction (2^20: at most about 2 x 2^20
+/// multiplications in `G_T`, some 10 s on one core, whatever the bound and whatever the input).
+pub const DEFAULT_MAX_GIANT_STEPS: u64 = 1 << 20;
 
 enum Storage {
     Owned(Vec<u8>),
@@ -53,6 +59,8 @@ pub struct DlogTable {
     giant_down: Gt,
     /// `g^(m)`.
     giant_up: Gt,
+    /// Most giant steps of one search in each direction.
+    max_giant_steps: u64,
 }
 
 impl std::fmt::Debug for DlogTable {
@@ -158,6 +166,7 @@ impl DlogTable {
             storage,
             giant_down: -up,
             giant_up: up,
+            max_giant_steps: DEFAULT_MAX_GIANT_STEPS,
         };
         if full_check {
             let recs = t.records();
@@ -228,6 +237,19 @@ impl DlogTable {
         Ok(t)
     }
 
+    /// Sets the most giant steps one search may take in each direction (at least 1; default
+    /// [`DEFAULT_MAX_GIANT_STEPS`]). A search whose bound needs more is cut to `cap * m + m - 1` and a value
+    /// beyond is reported as [`DecryptionFailure::SearchCapped`].
+    pub fn with_max_giant_steps(mut self, cap: u64) -> Self {
+        self.max_giant_steps = cap.max(1);
+        self
+    }
+
+    /// The giant-step cap of [`DlogTable::with_max_giant_steps`].
+    pub fn max_giant_steps(&self) -> u64 {
+        self.max_giant_steps
+    }
+
     /// Number of baby steps `m`.
     pub fn len(&self) -> u64 {
         self.m
@@ -289,16 +311,26 @@ impl DlogTable {
         }
     }
 
-    /// The `v` with `g_T^v = h` and `|v| <= bound`, variable time (about `|v| / m` giant steps).
+    /// The `v` with `g_T^v = h` and `|v| <= bound`, variable time (about `|v| / m` giant steps, at most
+    /// [`DlogTable::max_giant_steps`] in each direction whatever `bound` is).
     ///
     /// # Errors
-    /// [`Error::Decryption`] with [`DecryptionFailure::OutOfBound`] when no such `v` exists.
+    /// [`Error::Decryption`] with [`DecryptionFailure::OutOfBound`] when no such `v` exists, or with
+    /// [`DecryptionFailure::SearchCapped`] when the bound needs more giant steps than the cap and `v` was
+    /// not found in the range the capped search covers.
     pub fn vartime_solve(&self, h: &Gt, bound: u64) -> Result<i64> {
         let bound = bound.min(i64::MAX as u64 / 2);
         let g = gt_generator();
         let m = self.m as i128;
-        let imax = (bound / self.m) as i128 + 1;
-        let fail = Error::Decryption(DecryptionFailure::OutOfBound { bound });
+        let needed = bound / self.m + 1;
+        let capped = needed > self.max_giant_steps;
+        let imax = needed.min(self.max_giant_steps) as i128;
+        let fail = if capped {
+            let searched = (self.max_giant_steps.saturating_mul(self.m) + self.m - 1).min(bound);
+            Error::Decryption(DecryptionFailure::SearchCapped { bound, searched })
+        } else {
+            Error::Decryption(DecryptionFailure::OutOfBound { bound })
+        };
         let mut cands = Vec::new();
         let mut check = |e: &Gt, i: i128| -> Option<Result<i64>> {
             self.lookup(gt_key(e), &mut cands);

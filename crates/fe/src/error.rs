@@ -102,6 +102,15 @@ pub enum DecryptionFailure {
         /// The bound that was searched, `[-bound, bound]`.
         bound: u64,
     },
+    /// The declared bound needs more giant steps than the table's cap allows; the search stopped at
+    /// `[-searched, searched]` without finding the value (use a larger table, or a model / input range
+    /// with a smaller bound).
+    SearchCapped {
+        /// The declared bound.
+        bound: u64,
+        /// The bound actually searched.
+        searched: u64,
+    },
 }
 
 impl std::fmt::Display for DecryptionFailure {
@@ -110,6 +119,10 @@ impl std::fmt::Display for DecryptionFailure {
             DecryptionFailure::OutOfBound { bound } => write!(
                 f,
                 "no discrete logarithm in [-{bound}, {bound}] (value outside the bound, or key and ciphertext do not belong together)"
+            ),
+            DecryptionFailure::SearchCapped { bound, searched } => write!(
+                f,
+                "no discrete logarithm in [-{searched}, {searched}]; the declared bound {bound} needs more giant steps than the table's cap (use a larger discrete-log table)"
             ),
         }
     }

@@ -2,13 +2,17 @@
 //!
 //! Every file starts with an 8-byte magic naming the object and a `u32` version; integers are little
 //! endian; group elements are the standard compressed encodings of BLS12-381 (ZCash format: G1 48 bytes,
-//! G2 96 bytes), decoded with the library's checked decoders (on the curve and in the prime-order subgroup).
-//! Readers check every length before allocating and reject trailing bytes.
+//! G2 96 bytes), decoded with the library's checked decoders (on the curve and in the prime-order subgroup);
+//! the identity element (point at infinity) is refused as well: no honest key or ciphertext contains it
+//! (it appears only with probability about 2^-255), and an identity element in a public key makes the
+//! matching ciphertext component independent of the key. Readers check every length before allocating
+//! and reject trailing bytes.
 
 use std::path::Path;
 
 use blstrs::{G1Affine, G2Affine, Scalar};
 use ff::PrimeField;
+use group::prime::PrimeCurveAffine;
 
 use crate::{Error, Result};
 
@@ -25,7 +29,14 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(magic: &[u8; 8], version: u32) -> Self {
-        let mut w = Writer { buf: Vec::new() };
+        Self::with_capacity(magic, version, 0)
+    }
+    /// A writer whose buffer is allocated for `capacity` bytes up front (for secrets: no reallocation
+    /// leaves a copy behind).
+    pub(crate) fn with_capacity(magic: &[u8; 8], version: u32, capacity: usize) -> Self {
+        let mut w = Writer {
+            buf: Vec::with_capacity(capacity),
+        };
         w.buf.extend_from_slice(magic);
         w.u32(version);
         w
@@ -152,7 +163,7 @@ impl<'a> Reader<'a> {
         let at = self.pos;
         let mut a = [0u8; G1_BYTES];
         a.copy_from_slice(self.take(G1_BYTES)?);
-        Option::from(G1Affine::from_compressed(&a)).ok_or_else(|| {
+        let p: G1Affine = Option::from(G1Affine::from_compressed(&a)).ok_or_else(|| {
             Error::format(
                 self.what,
                 format!(
@@ -160,13 +171,26 @@ impl<'a> Reader<'a> {
                     at + G1_BYTES
                 ),
             )
-        })
+        })?;
+        if bool::from(p.is_identity()) {
+            return Err(self.identity(at, G1_BYTES, "G1"));
+        }
+        Ok(p)
+    }
+    fn identity(&self, at: usize, len: usize, group: &str) -> Error {
+        Error::format(
+            self.what,
+            format!(
+                "bytes {at}..{} are the identity element of {group} (point at infinity), which no valid key or ciphertext contains",
+                at + len
+            ),
+        )
     }
     pub(crate) fn g2(&mut self) -> Result<G2Affine> {
         let at = self.pos;
         let mut a = [0u8; G2_BYTES];
         a.copy_from_slice(self.take(G2_BYTES)?);
-        Option::from(G2Affine::from_compressed(&a)).ok_or_else(|| {
+        let p: G2Affine = Option::from(G2Affine::from_compressed(&a)).ok_or_else(|| {
             Error::format(
                 self.what,
                 format!(
@@ -174,7 +198,11 @@ impl<'a> Reader<'a> {
                     at + G2_BYTES
                 ),
             )
-        })
+        })?;
+        if bool::from(p.is_identity()) {
+            return Err(self.identity(at, G2_BYTES, "G2"));
+        }
+        Ok(p)
     }
     pub(crate) fn scalar(&mut self) -> Result<Scalar> {
         let a = self.array32()?;
@@ -194,8 +222,26 @@ impl<'a> Reader<'a> {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed, then renamed.
+///
+/// # Errors
+/// [`Error::Io`] naming `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    privsplit_io::write_atomic(path, bytes).map_err(|e| Error::io(path, std::io::Error::other(e)))
+    write_atomic_mode(path, bytes, None)
+}
+
+/// [`write_atomic`] for secrets: the file is readable and writable by its owner only (mode 0600 on Unix;
+/// the mode is set when the temporary file is created, before any byte is written, so the secret is never
+/// in a file others can read, whatever the umask or the mode of a file it replaces).
+///
+/// # Errors
+/// [`Error::Io`] naming `path`.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_mode(path, bytes, Some(0o600))
+}
+
+fn write_atomic_mode(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    privsplit_io::write_atomic_with_mode(path, bytes, mode)
+        .map_err(|e| Error::io(path, std::io::Error::other(e)))
 }
 
 /// Reads a whole file.

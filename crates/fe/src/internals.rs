@@ -11,6 +11,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::comb::FixedBase;
 use crate::msm::vartime_msm_small;
+use crate::secret::SecretScalar;
 
 /// Fixed-base tables of the generators `g1`, `g2` (built once per process, about 20 ms).
 pub(crate) fn generator_combs() -> &'static (FixedBase<G1Projective>, FixedBase<G2Projective>) {
@@ -24,13 +25,23 @@ pub(crate) fn generator_combs() -> &'static (FixedBase<G1Projective>, FixedBase<
 }
 
 /// Per-ciphertext randomness of Dufour-Sans–Gay–Pointcheval (ePrint 2018/206, §3): `gamma` and
-/// `W in GL_2(Z_r)`; `M = W^{-T}`.
+/// `W in GL_2(Z_r)`; `M = W^{-T}`. Whoever learns it can decrypt that ciphertext completely, so it is
+/// erased when dropped.
 pub(crate) struct Randomness {
-    pub(crate) gamma: Scalar,
+    pub(crate) gamma: SecretScalar,
     /// `W = [[w11, w12], [w21, w22]]`.
-    pub(crate) w: [Scalar; 4],
+    pub(crate) w: [SecretScalar; 4],
     /// `W^{-T} = [[m11, m12], [m21, m22]]`.
-    pub(crate) m: [Scalar; 4],
+    pub(crate) m: [SecretScalar; 4],
+}
+
+impl Drop for Randomness {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.gamma.zeroize();
+        self.w.zeroize();
+        self.m.zeroize();
+    }
 }
 
 impl Randomness {
@@ -47,7 +58,11 @@ impl Randomness {
             if let Some(inv) = Option::<Scalar>::from(det.invert()) {
                 // W^{-1} = inv [[w22, -w12], [-w21, w11]]; its transpose:
                 let m = [w[3] * inv, -w[2] * inv, -w[1] * inv, w[0] * inv];
-                return Randomness { gamma, w, m };
+                return Randomness {
+                    gamma: SecretScalar(gamma),
+                    w: w.map(SecretScalar),
+                    m: m.map(SecretScalar),
+                };
             }
         }
     }

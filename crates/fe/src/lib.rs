@@ -15,7 +15,9 @@ mod internals;
 pub mod msm;
 pub mod quadratic;
 pub mod quant;
+mod secret;
 pub mod sgp;
+mod small_multiples;
 
 pub use dlog::DlogTable;
 pub use error::{DecryptionFailure, Error, Result};

@@ -21,6 +21,7 @@ use ff::Field;
 use group::{Curve, Group};
 use rand_core::{CryptoRng, RngCore};
 use rayon::prelude::*;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::comb::Comb;
 use crate::dlog::DlogTable;
@@ -30,6 +31,8 @@ use crate::internals::{
     generator_combs, key_pairing, project_pair, to_affine_g1, to_affine_g2, Body, Randomness,
 };
 use crate::quant::{QuantisedQuadratic, MAX_DIM};
+use crate::secret::SecretScalar;
+use crate::small_multiples::{ct_signed_lookup, multiples};
 use crate::{Error, Result};
 
 /// Largest input magnitude a public key may declare (the encryptor tabulates `0..=max` multiples).
@@ -45,13 +48,32 @@ pub struct PublicKey {
     u: Vec<G2Affine>,
 }
 
-/// Master secret key `(s, t)`; `Debug` does not print it.
+/// Master secret key `(s, t)` with the public key's declared input range; `Debug` does not print it; erased
+/// from memory when dropped ([`Zeroize`], [`ZeroizeOnDrop`]).
 #[derive(Clone, PartialEq)]
 pub struct MasterSecretKey {
-    s: Vec<Scalar>,
-    t: Vec<Scalar>,
+    s: Vec<SecretScalar>,
+    t: Vec<SecretScalar>,
     pk_id: [u8; 32],
+    x_min: i64,
+    x_max: i64,
 }
+
+impl Zeroize for MasterSecretKey {
+    /// Erases `s` and `t` (volatile writes) and empties them: the key's dimension becomes 0.
+    fn zeroize(&mut self) {
+        self.s.zeroize();
+        self.t.zeroize();
+    }
+}
+
+impl Drop for MasterSecretKey {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for MasterSecretKey {}
 
 impl std::fmt::Debug for MasterSecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,11 +84,14 @@ impl std::fmt::Debug for MasterSecretKey {
 }
 
 /// Functional key for one quantised model: one G2 element per output, bound to the model digest and to
-/// the master public key.
+/// the master public key, and carrying the input range `[x_min, x_max]` the public key declares (from which
+/// [`decrypt`] derives its discrete-log bound).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FunctionalKey {
     model_id: [u8; 32],
     pk_id: [u8; 32],
+    x_min: i64,
+    x_max: i64,
     keys: Vec<G2Affine>,
 }
 
@@ -91,7 +116,10 @@ const PK_MAGIC: &[u8; 8] = b"PSFEQPK_";
 const MSK_MAGIC: &[u8; 8] = b"PSFEQMSK";
 const KEY_MAGIC: &[u8; 8] = b"PSFEQFK_";
 const CT_MAGIC: &[u8; 8] = b"PSFEQCT_";
+/// Version of the public key and ciphertext encodings.
 const VERSION: u32 = 1;
+/// Version of the master secret key and functional key encodings (2: they carry the input range).
+const KEY_VERSION: u32 = 2;
 
 /// Size of the group elements of a ciphertext of `n` inputs, bytes: `48 + (n + 1)(2*48 + 2*96)`.
 pub fn ciphertext_group_bytes(inputs: usize) -> usize {
@@ -125,15 +153,19 @@ pub fn setup<R: RngCore + CryptoRng>(
         ));
     }
     let d = inputs + 1;
-    let s: Vec<Scalar> = (0..d).map(|_| Scalar::random(&mut *rng)).collect();
-    let t: Vec<Scalar> = (0..d).map(|_| Scalar::random(&mut *rng)).collect();
+    let s: Vec<SecretScalar> = (0..d)
+        .map(|_| SecretScalar(Scalar::random(&mut *rng)))
+        .collect();
+    let t: Vec<SecretScalar> = (0..d)
+        .map(|_| SecretScalar(Scalar::random(&mut *rng)))
+        .collect();
     let h: Vec<G1Projective> = s
         .par_iter()
-        .map(|v| G1Projective::generator() * v)
+        .map(|v| G1Projective::generator() * v.0)
         .collect();
     let u: Vec<G2Projective> = t
         .par_iter()
-        .map(|v| G2Projective::generator() * v)
+        .map(|v| G2Projective::generator() * v.0)
         .collect();
     let pk = PublicKey {
         inputs,
@@ -143,7 +175,16 @@ pub fn setup<R: RngCore + CryptoRng>(
         u: to_affine_g2(&u),
     };
     let pk_id = pk.id();
-    Ok((pk, MasterSecretKey { s, t, pk_id }))
+    Ok((
+        pk,
+        MasterSecretKey {
+            s,
+            t,
+            pk_id,
+            x_min,
+            x_max,
+        },
+    ))
 }
 
 impl PublicKey {
@@ -294,23 +335,6 @@ impl PreparedPublicKey {
     }
 }
 
-/// `[base^0, base^1, ..., base^max]` in affine form.
-fn multiples<G>(base: G, max: usize) -> Vec<G::AffineRepr>
-where
-    G: Curve,
-    G::AffineRepr: Clone,
-{
-    let mut proj = Vec::with_capacity(max + 1);
-    let mut acc = G::identity();
-    for _ in 0..=max {
-        proj.push(acc);
-        acc += base;
-    }
-    let mut out = vec![G::identity().to_affine(); max + 1];
-    G::batch_normalize(&proj, &mut out);
-    out
-}
-
 fn encrypt_with<R, F1, F2>(
     pk: &PublicKey,
     pk_id: [u8; 32],
@@ -349,45 +373,42 @@ where
     let vmax = pk.x_min.unsigned_abs().max(pk.x_max.unsigned_abs()).max(1) as usize;
     // g1^{m11 v}, g1^{m21 v}, g2^{w11 v}, g2^{w21 v} for v in 0..=vmax.
     let ta = [
-        multiples(g1c.vartime_mul(&r.m[0]), vmax),
-        multiples(g1c.vartime_mul(&r.m[2]), vmax),
+        multiples(g1c.vartime_mul(&r.m[0].0), vmax),
+        multiples(g1c.vartime_mul(&r.m[2].0), vmax),
     ];
     let tb = [
-        multiples(g2c.vartime_mul(&r.w[0]), vmax),
-        multiples(g2c.vartime_mul(&r.w[2]), vmax),
+        multiples(g2c.vartime_mul(&r.w[0].0), vmax),
+        multiples(g2c.vartime_mul(&r.w[2].0), vmax),
     ];
-    let alpha = [r.m[1] * r.gamma, r.m[3] * r.gamma];
-    let beta = [-r.w[1], -r.w[3]];
+    let mut alpha = [
+        SecretScalar(r.m[1].0 * r.gamma.0),
+        SecretScalar(r.m[3].0 * r.gamma.0),
+    ];
+    let mut beta = [SecretScalar(-r.w[1].0), SecretScalar(-r.w[3].0)];
     let d = pk.inputs + 1;
     let xs = |i: usize| if i == 0 { 1i64 } else { x[i - 1] };
     let pts: Vec<[G1Projective; 2]> = (0..d)
         .into_par_iter()
         .map(|i| {
             let xi = xs(i);
-            [0, 1].map(|c| {
-                let t = G1Projective::from(&ta[c][xi.unsigned_abs() as usize]);
-                let t = if xi < 0 { -t } else { t };
-                t + mul_h(i, &alpha[c])
-            })
+            [0, 1].map(|c| ct_signed_lookup::<_, G1Projective>(&ta[c], xi) + mul_h(i, &alpha[c].0))
         })
         .collect();
     let qts: Vec<[G2Projective; 2]> = (0..d)
         .into_par_iter()
         .map(|i| {
             let xi = xs(i);
-            [0, 1].map(|c| {
-                let t = G2Projective::from(&tb[c][xi.unsigned_abs() as usize]);
-                let t = if xi < 0 { -t } else { t };
-                t + mul_u(i, &beta[c])
-            })
+            [0, 1].map(|c| ct_signed_lookup::<_, G2Projective>(&tb[c], xi) + mul_u(i, &beta[c].0))
         })
         .collect();
+    alpha.zeroize();
+    beta.zeroize();
     let a0: Vec<G1Projective> = pts.iter().map(|p| p[0]).collect();
     let a1: Vec<G1Projective> = pts.iter().map(|p| p[1]).collect();
     let b0: Vec<G2Projective> = qts.iter().map(|p| p[0]).collect();
     let b1: Vec<G2Projective> = qts.iter().map(|p| p[1]).collect();
     let body = Body {
-        c0: g1c.vartime_mul(&r.gamma).to_affine(),
+        c0: g1c.vartime_mul(&r.gamma.0).to_affine(),
         a: [to_affine_g1(&a0), to_affine_g1(&a1)],
         b: [to_affine_g2(&b0), to_affine_g2(&b1)],
     };
@@ -413,7 +434,8 @@ impl MasterSecretKey {
                 got: model.inputs + 1,
             });
         }
-        let proj: Vec<(Scalar, Scalar)> = (0..model.hidden)
+        // `P_j . s` and `P_j . t`: secret, erased after use.
+        let mut proj: Vec<[SecretScalar; 2]> = (0..model.hidden)
             .into_par_iter()
             .map(|j| {
                 let row = model.p_row(j);
@@ -422,37 +444,68 @@ impl MasterSecretKey {
                 for (i, p) in row.iter().enumerate() {
                     if *p != 0 {
                         let k = scalar_i64(*p);
-                        ps += k * self.s[i];
-                        pt += k * self.t[i];
+                        ps += k * self.s[i].0;
+                        pt += k * self.t[i].0;
                     }
                 }
-                (ps, pt)
+                [SecretScalar(ps), SecretScalar(pt)]
             })
             .collect();
-        let keys: Vec<G2Projective> = (0..model.outputs)
+        let keys: Vec<(G2Projective, bool)> = (0..model.outputs)
             .into_par_iter()
             .map(|c| {
-                let mut f = Scalar::ZERO;
-                for (j, (ps, pt)) in proj.iter().enumerate() {
-                    f += scalar_i64(model.q[j * model.outputs + c]) * ps * pt;
+                let mut f = SecretScalar(Scalar::ZERO);
+                for (j, [ps, pt]) in proj.iter().enumerate() {
+                    f.0 += scalar_i64(model.q[j * model.outputs + c]) * ps.0 * pt.0;
                 }
-                G2Projective::generator() * f
+                let zero = bool::from(f.0.is_zero());
+                let k = G2Projective::generator() * f.0;
+                f.zeroize();
+                (k, zero)
             })
             .collect();
+        proj.zeroize();
+        // A zero exponent (an output whose Q column is all zero) gives the identity element, which
+        // `FunctionalKey::from_bytes` refuses; refuse it here too, naming the output.
+        if let Some(c) = keys.iter().position(|(_, zero)| *zero) {
+            return Err(Error::param(
+                "model for key generation",
+                format!(
+                    "output {c} is identically zero (all Q[j][{c}] = 0): no key is issued for it"
+                ),
+            ));
+        }
+        let keys: Vec<G2Projective> = keys.into_iter().map(|(k, _)| k).collect();
         Ok(FunctionalKey {
             model_id: model.digest(),
             pk_id: self.pk_id,
+            x_min: self.x_min,
+            x_max: self.x_max,
             keys: to_affine_g2(&keys),
         })
     }
 
-    /// Versioned binary encoding (magic `PSFEQMSK`). Secret: store it with care.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(MSK_MAGIC, VERSION);
+    /// Writes [`MasterSecretKey::to_bytes`] to `path` atomically, readable by the owner only (mode 0600 on
+    /// Unix, set on the temporary file before any byte is written).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be written.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        crate::format::write_secret(path, &self.to_bytes())
+    }
+
+    /// Versioned binary encoding (magic `PSFEQMSK`, version 2), in a buffer erased when dropped (allocated
+    /// at its final size, so no partial copy is left behind by reallocation). Secret: store it with
+    /// [`MasterSecretKey::save`].
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let len = 8 + 4 + 32 + 8 + 8 + 8 + 2 * 32 * self.s.len();
+        let mut w = Writer::with_capacity(MSK_MAGIC, KEY_VERSION, len);
         w.bytes(&self.pk_id);
+        w.i64(self.x_min);
+        w.i64(self.x_max);
         w.u64(self.s.len() as u64);
-        self.s.iter().chain(&self.t).for_each(|v| w.scalar(v));
-        w.buf
+        self.s.iter().chain(&self.t).for_each(|v| w.scalar(&v.0));
+        Zeroizing::new(w.buf)
     }
 
     /// Decodes [`MasterSecretKey::to_bytes`].
@@ -460,17 +513,28 @@ impl MasterSecretKey {
     /// # Errors
     /// [`Error::Format`].
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(b, "master secret key", MSK_MAGIC, VERSION)?;
+        let mut r = Reader::new(b, "master secret key", MSK_MAGIC, KEY_VERSION)?;
         let pk_id = r.array32()?;
+        let (x_min, x_max) = read_range(&mut r, "master secret key")?;
         let d = r.u64()?;
         if d < 2 || d > MAX_DIM as u64 + 1 {
             return Err(Error::format("master secret key", format!("dimension {d}")));
         }
         let d = r.expect_items(2 * d, 32)? / 2;
-        let s = (0..d).map(|_| r.scalar()).collect::<Result<Vec<_>>>()?;
-        let t = (0..d).map(|_| r.scalar()).collect::<Result<Vec<_>>>()?;
+        let s = (0..d)
+            .map(|_| r.scalar().map(SecretScalar))
+            .collect::<Result<Vec<_>>>()?;
+        let t = (0..d)
+            .map(|_| r.scalar().map(SecretScalar))
+            .collect::<Result<Vec<_>>>()?;
         r.finish()?;
-        Ok(MasterSecretKey { s, t, pk_id })
+        Ok(MasterSecretKey {
+            s,
+            t,
+            pk_id,
+            x_min,
+            x_max,
+        })
     }
 }
 
@@ -480,11 +544,18 @@ impl FunctionalKey {
         self.keys.len()
     }
 
-    /// Versioned binary encoding (magic `PSFEQFK_`).
+    /// Declared input range `[x_min, x_max]` of the public key this key belongs to.
+    pub fn input_range(&self) -> (i64, i64) {
+        (self.x_min, self.x_max)
+    }
+
+    /// Versioned binary encoding (magic `PSFEQFK_`, version 2).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(KEY_MAGIC, VERSION);
+        let mut w = Writer::new(KEY_MAGIC, KEY_VERSION);
         w.bytes(&self.model_id);
         w.bytes(&self.pk_id);
+        w.i64(self.x_min);
+        w.i64(self.x_max);
         w.u64(self.keys.len() as u64);
         self.keys.iter().for_each(|k| w.g2(k));
         w.buf
@@ -495,9 +566,10 @@ impl FunctionalKey {
     /// # Errors
     /// [`Error::Format`].
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        let mut r = Reader::new(b, "functional key", KEY_MAGIC, VERSION)?;
+        let mut r = Reader::new(b, "functional key", KEY_MAGIC, KEY_VERSION)?;
         let model_id = r.array32()?;
         let pk_id = r.array32()?;
+        let (x_min, x_max) = read_range(&mut r, "functional key")?;
         let k = r.u64()?;
         if k == 0 || k > MAX_DIM as u64 {
             return Err(Error::format("functional key", format!("{k} outputs")));
@@ -508,9 +580,24 @@ impl FunctionalKey {
         Ok(FunctionalKey {
             model_id,
             pk_id,
+            x_min,
+            x_max,
             keys,
         })
     }
+}
+
+/// Reads and checks a declared input range `[x_min, x_max]` (within `[-MAX_INPUT, MAX_INPUT]`).
+fn read_range(r: &mut Reader<'_>, what: &'static str) -> Result<(i64, i64)> {
+    let x_min = r.i64()?;
+    let x_max = r.i64()?;
+    if x_min > x_max || x_min < -MAX_INPUT || x_max > MAX_INPUT {
+        return Err(Error::format(
+            what,
+            format!("input range [{x_min}, {x_max}] outside -{MAX_INPUT} <= x_min <= x_max <= {MAX_INPUT}"),
+        ));
+    }
+    Ok((x_min, x_max))
 }
 
 impl Ciphertext {
@@ -576,10 +663,15 @@ impl Ciphertext {
 /// Decrypts the outputs of `model` on the encrypted input: returns `[outputs]` integers equal to
 /// [`QuantisedQuadratic::eval_plain`] of the plaintext. Parallel over hidden units and outputs (rayon).
 ///
+/// The discrete-log bound is the one the model and the key's declared input range imply
+/// ([`QuantisedQuadratic::dlog_bound_for_range`] of [`FunctionalKey::input_range`]), and each search is
+/// further limited by the table's giant-step cap ([`DlogTable::with_max_giant_steps`]): a tampered
+/// ciphertext costs at most `2 * min(bound / m + 1, cap)` multiplications in `G_T` per output.
+///
 /// # Errors
 /// [`Error::Mismatch`] when the key is for another model or master key, or the ciphertext for another
 /// master key; [`Error::Dimension`] when dimensions differ; [`Error::Decryption`] when a value lies
-/// outside the model's discrete-log bound.
+/// outside the bound or beyond the capped search.
 pub fn decrypt(
     ct: &Ciphertext,
     key: &FunctionalKey,
@@ -587,7 +679,7 @@ pub fn decrypt(
     table: &DlogTable,
 ) -> Result<Vec<i64>> {
     let g = decrypt_to_gt(ct, key, model)?;
-    let bound = model.dlog_bound()?;
+    let bound = model.dlog_bound_for_range(key.x_min, key.x_max)?;
     g.par_iter()
         .map(|e| table.vartime_solve(e, bound))
         .collect()

@@ -242,23 +242,42 @@ impl QuantisedQuadratic {
         out.iter().map(|v| (*v as f64 / s) as f32).collect()
     }
 
-    /// Worst-case `|out'_c|` over all images and outputs (module docs), the discrete-log bound.
+    /// Worst-case `|out'_c|` over all images and outputs (module docs), the discrete-log bound for pixels
+    /// (`X in [0, 255]^n`): [`QuantisedQuadratic::dlog_bound_for_range`] of `(0, 255)`.
     ///
     /// # Errors
     /// [`Error::Overflow`] if it exceeds `2^62`.
     pub fn dlog_bound(&self) -> Result<u64> {
+        self.dlog_bound_for_range(0, PIXEL_MAX)
+    }
+
+    /// Worst-case `|out'_c|` over all inputs `X in [x_min, x_max]^n` (the range a public key and its
+    /// functional keys declare) and all outputs: `z'_j = P'[j][0] + sum_i P'[j][i] X_i` lies in
+    /// `[lo_j, hi_j]` with `lo_j = P'[j][0] + sum_i min(P'[j][i] x_min, P'[j][i] x_max)` and `hi_j` the
+    /// same with `max`; then as in the module docs. Exact, in 128-bit arithmetic.
+    ///
+    /// # Errors
+    /// [`Error::Overflow`] if it exceeds `2^62`; [`Error::Parameter`] if `x_min > x_max`.
+    pub fn dlog_bound_for_range(&self, x_min: i64, x_max: i64) -> Result<u64> {
+        if x_min > x_max {
+            return Err(Error::param(
+                "input range",
+                format!("x_min {x_min} > x_max {x_max}"),
+            ));
+        }
+        let (a, b) = (x_min as i128, x_max as i128);
         let mut best: u128 = 0;
         let msq: Vec<u128> = (0..self.hidden)
             .map(|j| {
                 let row = self.p_row(j);
                 let (mut lo, mut hi) = (row[0] as i128, row[0] as i128);
                 for v in &row[1..] {
-                    if *v < 0 {
-                        lo += *v as i128 * PIXEL_MAX as i128;
-                    } else {
-                        hi += *v as i128 * PIXEL_MAX as i128;
-                    }
+                    let (va, vb) = (*v as i128 * a, *v as i128 * b);
+                    lo += va.min(vb);
+                    hi += va.max(vb);
                 }
+                // z'^2 <= max(lo^2, hi^2), and 0 when the interval contains 0 does not matter: the
+                // maximum of a square over an interval is at an end point.
                 let m = lo.unsigned_abs().max(hi.unsigned_abs());
                 m.saturating_mul(m)
             })
@@ -349,6 +368,47 @@ mod tests {
     use super::*;
     use rand_chacha::ChaCha20Rng;
     use rand_core::{RngCore, SeedableRng};
+
+    #[test]
+    fn range_bound_holds_over_every_input() {
+        // Brute force over every input of random 2-input models and several ranges: no output exceeds
+        // the bound derived from the range.
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        for (lo, hi) in [(0i64, 1i64), (0, 255), (-3, 4), (-50, 50), (2, 9)] {
+            for _ in 0..20 {
+                let mut r = |m: i64| (rng.next_u32() % (2 * m as u32 + 1)) as i64 - m;
+                let p: Vec<i64> = (0..2 * 3).map(|_| r(9)).collect();
+                let q: Vec<i64> = (0..2 * 2).map(|_| r(5)).collect();
+                let m = QuantisedQuadratic::from_integers(2, 2, 2, p, q).unwrap();
+                let bound = m.dlog_bound_for_range(lo, hi).unwrap();
+                let mut worst = 0u64;
+                for x1 in lo..=hi {
+                    for x2 in lo..=hi {
+                        for c in 0..2 {
+                            let v: i64 = (0..2)
+                                .map(|j| {
+                                    let row = m.p_row(j);
+                                    let z = row[0] + row[1] * x1 + row[2] * x2;
+                                    m.q[j * 2 + c] * z * z
+                                })
+                                .sum();
+                            assert!(v.unsigned_abs() <= bound, "[{lo},{hi}] {v} > {bound}");
+                            worst = worst.max(v.unsigned_abs());
+                        }
+                    }
+                }
+                assert!(worst <= bound);
+            }
+        }
+        let m = QuantisedQuadratic::from_integers(1, 2, 1, vec![0, 100, 100], vec![100]).unwrap();
+        assert_eq!(m.dlog_bound_for_range(0, 1).unwrap(), 4_000_000);
+        assert_eq!(m.dlog_bound_for_range(-1, 1).unwrap(), 4_000_000);
+        assert_eq!(
+            m.dlog_bound().unwrap(),
+            m.dlog_bound_for_range(0, PIXEL_MAX).unwrap()
+        );
+        assert!(m.dlog_bound_for_range(1, 0).is_err());
+    }
 
     fn uniform(rng: &mut ChaCha20Rng) -> f32 {
         (rng.next_u32() as f64 / u32::MAX as f64 * 2.0 - 1.0) as f32

@@ -17,6 +17,7 @@ use ff::Field;
 use group::{Curve, Group};
 use rand_core::{CryptoRng, RngCore};
 use rayon::prelude::*;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::dlog::DlogTable;
 use crate::format::{digest, scalar_i64};
@@ -25,6 +26,7 @@ use crate::internals::{
 };
 use crate::msm::vartime_msm_small;
 use crate::quant::MAX_DIM;
+use crate::secret::SecretScalar;
 use crate::{Error, Result};
 
 /// Square integer matrix `F` (`n x n`) of a bilinear form `x^T F y`, stored sparse (non-zero entries in
@@ -143,14 +145,30 @@ fn check_len(what: &'static str, v: &[i64], n: usize) -> Result<()> {
     Ok(())
 }
 
-/// SGP master secret key; `Debug` does not print it.
+/// SGP master secret key; `Debug` does not print it; erased from memory when dropped.
 #[derive(Clone)]
 pub struct SgpMasterKey {
-    s: Vec<Scalar>,
-    t: Vec<Scalar>,
+    s: Vec<SecretScalar>,
+    t: Vec<SecretScalar>,
     bound: i64,
     id: [u8; 32],
 }
+
+impl Zeroize for SgpMasterKey {
+    /// Erases `s` and `t` (volatile writes) and empties them.
+    fn zeroize(&mut self) {
+        self.s.zeroize();
+        self.t.zeroize();
+    }
+}
+
+impl Drop for SgpMasterKey {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for SgpMasterKey {}
 
 impl std::fmt::Debug for SgpMasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -201,8 +219,12 @@ impl SgpMasterKey {
                 format!("must be in 1..=2^20, got {bound}"),
             ));
         }
-        let s = (0..n).map(|_| Scalar::random(&mut *rng)).collect();
-        let t = (0..n).map(|_| Scalar::random(&mut *rng)).collect();
+        let s = (0..n)
+            .map(|_| SecretScalar(Scalar::random(&mut *rng)))
+            .collect();
+        let t = (0..n)
+            .map(|_| SecretScalar(Scalar::random(&mut *rng)))
+            .collect();
         let mut id = [0u8; 32];
         rng.fill_bytes(&mut id);
         Ok(SgpMasterKey { s, t, bound, id })
@@ -240,16 +262,15 @@ impl SgpMasterKey {
         }
         let r = Randomness::sample(rng);
         let (g1c, g2c) = generator_combs();
-        let m = r.m;
-        let w = r.w;
+        let (m, w) = (&r.m, &r.w);
         let a: Vec<[G1Projective; 2]> = (0..n)
             .into_par_iter()
             .map(|i| {
                 let xi = scalar_i64(x[i]);
-                let gs = r.gamma * self.s[i];
+                let gs = r.gamma.0 * self.s[i].0;
                 [
-                    g1c.vartime_mul(&(m[0] * xi + m[1] * gs)),
-                    g1c.vartime_mul(&(m[2] * xi + m[3] * gs)),
+                    g1c.vartime_mul(&(m[0].0 * xi + m[1].0 * gs)),
+                    g1c.vartime_mul(&(m[2].0 * xi + m[3].0 * gs)),
                 ]
             })
             .collect();
@@ -258,8 +279,8 @@ impl SgpMasterKey {
             .map(|j| {
                 let yj = scalar_i64(y[j]);
                 [
-                    g2c.vartime_mul(&(w[0] * yj - w[1] * self.t[j])),
-                    g2c.vartime_mul(&(w[2] * yj - w[3] * self.t[j])),
+                    g2c.vartime_mul(&(w[0].0 * yj - w[1].0 * self.t[j].0)),
+                    g2c.vartime_mul(&(w[2].0 * yj - w[3].0 * self.t[j].0)),
                 ]
             })
             .collect();
@@ -268,7 +289,7 @@ impl SgpMasterKey {
         Ok(SgpCiphertext {
             id: self.id,
             body: Body {
-                c0: g1c.vartime_mul(&r.gamma).to_affine(),
+                c0: g1c.vartime_mul(&r.gamma.0).to_affine(),
                 a: [split1(0), split1(1)],
                 b: [split2(0), split2(1)],
             },
@@ -291,12 +312,15 @@ impl SgpMasterKey {
         let e: Scalar = form
             .entries
             .par_iter()
-            .map(|(i, j, v)| scalar_i64(*v) * self.s[*i] * self.t[*j])
+            .map(|(i, j, v)| scalar_i64(*v) * self.s[*i].0 * self.t[*j].0)
             .reduce(|| Scalar::ZERO, |a, b| a + b);
+        let mut e = SecretScalar(e);
+        let k = (G2Projective::generator() * e.0).to_affine();
+        e.zeroize();
         Ok(SgpKey {
             id: self.id,
             form: form.digest(),
-            k: (G2Projective::generator() * e).to_affine(),
+            k,
         })
     }
 }

@@ -35,7 +35,14 @@ fn random_model(
     let p = (0..hidden * (inputs + 1))
         .map(|_| rnd(rng, -pm, pm))
         .collect();
-    let q = (0..hidden * outputs).map(|_| rnd(rng, -qm, qm)).collect();
+    let mut q: Vec<i64> = (0..hidden * outputs).map(|_| rnd(rng, -qm, qm)).collect();
+    // An identically-zero output has no functional key (its key element would be the identity, which
+    // keys must not contain): keep every Q column non-zero.
+    for c in 0..outputs {
+        if (0..hidden).all(|j| q[j * outputs + c] == 0) {
+            q[c] = 1;
+        }
+    }
     QuantisedQuadratic::from_integers(hidden, inputs, outputs, p, q).unwrap()
 }
 

@@ -19,6 +19,10 @@ pub enum ArchKind {
     EfficientNetB0,
     /// EfficientNet-Lite0: stem, 16 MBConv blocks, head (18 stages).
     EfficientNetLite0,
+    /// Tabular MLP (intrusion detection on TON_IoT rows): input `[features, 1, 1]` (`in_channels` =
+    /// features, `input_size` = 1), hidden fc1..fc4 of [`crate::tabular::HIDDEN`] units (x width) with
+    /// ReLU, then the output layer (5 stages; see [`crate::tabular`]).
+    TabularMlp,
 }
 
 /// An architecture with its input size, class count and width multiplier (serde; named constructors).
@@ -124,6 +128,7 @@ impl ArchConfig {
             return bad("width multiplier in (0, 4]", self.width.to_string());
         }
         let min = match self.kind {
+            ArchKind::TabularMlp => 1,
             ArchKind::SmallCnn => 4,
             _ => 32,
         };

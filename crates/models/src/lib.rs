@@ -6,6 +6,7 @@ pub use error::{Error, Result};
 // Splittable architectures: configs, stages and partition points, the zoo, weight files.
 pub mod arch;
 pub mod stage;
+pub mod tabular;
 pub mod weights;
 pub mod zoo;
 

@@ -192,6 +192,12 @@ pub fn build(arch: &ArchConfig, device: &Device) -> Result<StagedModel> {
         tf_same: false,
     };
     match arch.kind {
+        ArchKind::TabularMlp => {
+            for (i, &h) in crate::tabular::HIDDEN.iter().enumerate() {
+                b.dense(&format!("fc{}", i + 1), arch.ch(h), Act::Relu);
+            }
+            b.dense("out", arch.classes, Act::None);
+        }
         ArchKind::SmallCnn => {
             for (i, c) in [32usize, 64].into_iter().enumerate() {
                 let (conv, out, f) = b.conv(b.shape, plain(arch.ch(c), 3, 1, Act::Relu));

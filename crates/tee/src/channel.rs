@@ -21,7 +21,7 @@ use snow::{HandshakeState, TransportState};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{channel, ChannelReason, Error, Result};
-use crate::wire::{read_record, write_record, Frame};
+use crate::wire::{read_record, read_record_timed, write_record, Frame, ReadTimeouts};
 
 /// Noise protocol name.
 pub const NOISE_PARAMS: &str = "Noise_NN_25519_ChaChaPoly_SHA256";
@@ -203,6 +203,7 @@ pub struct SecureChannel<S> {
     stream: S,
     session: Session,
     max_plaintext: usize,
+    max_recv: usize,
     peer: String,
 }
 
@@ -213,8 +214,48 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SecureChannel<S> {
             stream,
             session,
             max_plaintext,
+            max_recv: max_plaintext,
             peer,
         }
+    }
+
+    /// The same channel accepting incoming frames of at most `max_recv` plaintext bytes (a server's
+    /// per-model limit; what it sends, such as evidence, stays bounded by `max_plaintext`).
+    pub fn with_recv_limit(mut self, max_recv: usize) -> Self {
+        self.max_recv = max_recv;
+        self
+    }
+
+    /// Closes gracefully after an error reply: shuts the write side, then reads and discards what the peer
+    /// still sends (at most `within`), so the reply is not lost to a TCP reset.
+    pub async fn linger(mut self, within: std::time::Duration) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = self.stream.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(within, async {
+            while let Ok(n) = self.stream.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// As [`SecureChannel::recv`], within the idle and read time limits `t`.
+    ///
+    /// # Errors
+    /// As [`SecureChannel::recv`]; [`Error::Timeout`] when the peer stays idle or sends too slowly.
+    pub async fn recv_timed(&mut self, t: ReadTimeouts) -> Result<Option<Frame>> {
+        let rec =
+            match read_record_timed(&mut self.stream, sealed_len(self.max_recv), &self.peer, t)
+                .await?
+            {
+                Some(r) => r,
+                None => return Ok(None),
+            };
+        let plain = self.session.open(&rec)?;
+        Frame::parse(&plain).map(Some)
     }
 
     /// The session (handshake hash, report data).
@@ -250,8 +291,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SecureChannel<S> {
     /// [`Error::Channel`] on authentication failure (the session ends), [`Error::Frame`] for a
     /// malformed plaintext frame, [`Error::Io`] on read errors.
     pub async fn recv(&mut self) -> Result<Option<Frame>> {
-        let rec = match read_record(&mut self.stream, sealed_len(self.max_plaintext), &self.peer)
-            .await?
+        let rec = match read_record(&mut self.stream, sealed_len(self.max_recv), &self.peer).await?
         {
             Some(r) => r,
             None => return Ok(None),

@@ -65,6 +65,23 @@ pub enum Error {
     /// A partition executor failed.
     #[error("partition executor failed: {0}")]
     Exec(String),
+    /// A bounded resource is exhausted (load shedding): the request is refused, not queued.
+    #[error("overloaded: {what} is full (limit {limit})")]
+    Overloaded {
+        /// Which queue or pool.
+        what: &'static str,
+        /// Its configured bound.
+        limit: usize,
+    },
+    /// The untrusted partition's result failed verification by the trusted partition
+    /// ([`crate::verify`]): the untrusted service computed a wrong linear-layer output.
+    #[error("untrusted result rejected by verification at {layer}: {reason}")]
+    Verification {
+        /// The layer (stage name and operation) whose claimed output is wrong.
+        layer: String,
+        /// What did not match (largest deviation and the tolerance, or a shape).
+        reason: String,
+    },
     /// Invalid configuration.
     #[error("invalid configuration: {what}: {reason}")]
     Config {
@@ -109,6 +126,7 @@ pub(crate) enum ChannelReason {
     SessionEnded,
     Closed,
     TooLarge { len: usize, max: usize },
+    PeerKey(String),
 }
 
 impl std::fmt::Display for ChannelFailure {
@@ -126,6 +144,10 @@ impl std::fmt::Display for ChannelFailure {
             ChannelReason::TooLarge { len, max } => {
                 write!(f, "message of {len} bytes exceeds the limit of {max} bytes")
             }
+            ChannelReason::PeerKey(s) => write!(
+                f,
+                "link handshake failed: the peer does not hold the pinned static key ({s})"
+            ),
         }
     }
 }
@@ -142,6 +164,12 @@ pub(crate) enum AttestReason {
     ReportData,
     /// Measurement not in the policy's allowed list.
     Measurement(String),
+    /// A pinned TDX register (RTMR, MRCONFIGID, MROWNER, ...) differs.
+    Register {
+        name: &'static str,
+        expected: String,
+        got: String,
+    },
     /// TCB below the policy minimum.
     Tcb(String),
     /// Debug-enabled TEE.
@@ -165,6 +193,11 @@ impl std::fmt::Display for AttestationFailure {
                 "report data does not bind this channel (expected SHA-512(domain || handshake hash))"
             ),
             AttestReason::Measurement(m) => write!(f, "measurement {m} is not allowed by the policy"),
+            AttestReason::Register {
+                name,
+                expected,
+                got,
+            } => write!(f, "{name} {got} does not equal the pinned {expected}"),
             AttestReason::Tcb(s) => write!(f, "TCB below policy minimum: {s}"),
             AttestReason::Debug => write!(f, "debug-enabled TEE rejected by policy"),
             AttestReason::InsecureDevRejected => write!(

@@ -22,6 +22,22 @@ pub trait PartitionExec: Send + Sync {
     fn run(&self, input: TensorMsg) -> Result<TensorMsg>;
     /// A short description for logs (model name and layer range).
     fn describe(&self) -> String;
+    /// Runs the partition and returns every linear layer's output (before its activation) in execution
+    /// order, the last one being the partition's output: the trace checked by [`crate::verify`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] when this executor cannot report its linear layers (the default), otherwise as
+    /// [`PartitionExec::run`].
+    fn run_traced(&self, input: TensorMsg) -> Result<Vec<TensorMsg>> {
+        let _ = input;
+        Err(Error::Config {
+            what: "verified results",
+            reason: format!(
+                "{} cannot report its linear-layer outputs (a zoo model is needed)",
+                self.describe()
+            ),
+        })
+    }
 }
 
 /// Checks `got` against `expected` (0 = any size on that axis).
@@ -214,35 +230,63 @@ impl PartitionExec for ToyPartition {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// A fixed set of long-lived compute threads for a service's partition.
+/// Default bound on jobs waiting for a compute thread.
+pub const DEFAULT_QUEUE_DEPTH: usize = 64;
+
+/// A fixed set of long-lived compute threads for a service's partition, with a bounded job queue.
 ///
 /// Partitions run here rather than on tokio's blocking pool: the model's per-thread state (allocator
 /// caches, packing buffers of the matrix kernels) stays warm on the same few threads, which at batch 1
 /// halves the latency of a small CNN partition compared with hopping between blocking-pool threads
-/// (measured: docs/BENCHMARKS.md). The threads end when the pool is dropped.
+/// (measured: docs/BENCHMARKS.md). At most `queue_depth` jobs wait; a job beyond that is refused with
+/// [`Error::Overloaded`] (load shedding, not an unbounded queue). A job that panics is caught
+/// (`catch_unwind`): its caller gets [`Error::Exec`] and the thread goes on serving. The threads end when
+/// the pool is dropped.
 pub struct ComputePool {
-    tx: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+    tx: std::sync::Mutex<std::sync::mpsc::SyncSender<Job>>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+    depth: usize,
 }
 
 impl std::fmt::Debug for ComputePool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ComputePool").finish_non_exhaustive()
+        f.debug_struct("ComputePool")
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
     }
 }
 
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}
+
 impl ComputePool {
-    /// Starts `threads` (at least 1) compute threads named `name-<i>`.
+    /// Starts `threads` (at least 1) compute threads named `name-<i>` with room for
+    /// [`DEFAULT_QUEUE_DEPTH`] waiting jobs.
     ///
     /// # Errors
     /// [`Error::Exec`] when a thread cannot be spawned.
     pub fn new(threads: usize, name: &str) -> Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        Self::with_queue(threads, DEFAULT_QUEUE_DEPTH, name)
+    }
+
+    /// Starts `threads` (at least 1) compute threads with room for `queue_depth` (at least 1) waiting jobs.
+    ///
+    /// # Errors
+    /// [`Error::Exec`] when a thread cannot be spawned.
+    pub fn with_queue(threads: usize, queue_depth: usize, name: &str) -> Result<Self> {
+        let depth = queue_depth.max(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(depth);
         let rx = Arc::new(std::sync::Mutex::new(rx));
         for i in 0..threads.max(1) {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || loop {
+                    // The guard is a temporary: the lock is released before the job runs.
                     let job = match rx.lock() {
                         Ok(r) => r.recv(),
                         Err(_) => return,
@@ -256,28 +300,54 @@ impl ComputePool {
         }
         Ok(Self {
             tx: std::sync::Mutex::new(tx),
+            queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            depth,
         })
+    }
+
+    /// Jobs submitted and not yet started (the queue depth).
+    pub fn queued(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs `f` on a compute thread and waits for its result.
     ///
     /// # Errors
-    /// [`Error::Exec`] when the pool has stopped or `f` panicked.
+    /// [`Error::Overloaded`] when `queue_depth` jobs already wait, [`Error::Exec`] when the pool has stopped
+    /// or `f` panicked (with the panic message; the compute thread survives).
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T> {
+        use std::sync::atomic::Ordering;
         let (otx, orx) = tokio::sync::oneshot::channel();
+        let queued = self.queued.clone();
         let job: Job = Box::new(move || {
-            let _ = otx.send(f());
+            queued.fetch_sub(1, Ordering::Relaxed);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                .map_err(|p| Error::Exec(format!("compute job panicked: {}", panic_text(&*p))));
+            let _ = otx.send(r);
         });
-        self.tx
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self
+            .tx
             .lock()
             .map_err(|_| Error::Exec("compute pool lock poisoned".into()))?
-            .send(job)
-            .map_err(|_| Error::Exec("compute pool stopped".into()))?;
+            .try_send(job);
+        if let Err(e) = sent {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(match e {
+                std::sync::mpsc::TrySendError::Full(_) => Error::Overloaded {
+                    what: "compute queue",
+                    limit: self.depth,
+                },
+                std::sync::mpsc::TrySendError::Disconnected(_) => {
+                    Error::Exec("compute pool stopped".into())
+                }
+            });
+        }
         orx.await
-            .map_err(|_| Error::Exec("compute job panicked or was dropped".into()))
+            .map_err(|_| Error::Exec("compute job was dropped".into()))?
     }
 }
 
@@ -303,6 +373,49 @@ mod tests {
         assert!(m
             .forward_range(&TensorMsg::new(vec![1, 5], vec![0.0; 5]).unwrap(), 0, 1)
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn panicking_job_fails_alone_and_the_worker_lives_on() {
+        let pool = ComputePool::with_queue(1, 4, "t").unwrap();
+        let e = pool
+            .run(|| -> u32 { panic!("boom in a job") })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("panicked") && e.contains("boom in a job"), "{e}");
+        // The only thread still runs jobs.
+        assert_eq!(pool.run(|| 41 + 1).await.unwrap(), 42);
+    }
+
+    #[tokio::test]
+    async fn full_queue_is_refused_not_grown() {
+        let pool = Arc::new(ComputePool::with_queue(1, 1, "t").unwrap());
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let p = pool.clone();
+        let blocker = tokio::spawn(async move {
+            p.run(move || {
+                let _ = started_tx.send(());
+                go_rx.recv().is_ok()
+            })
+            .await
+        });
+        // Wait until the blocker occupies the thread, then fill the one queue slot.
+        started_rx.await.unwrap();
+        let p = pool.clone();
+        let queued = tokio::spawn(async move { p.run(|| 1).await });
+        while pool.queued() != 1 {
+            tokio::task::yield_now().await;
+        }
+        let e = pool.run(|| 2).await.unwrap_err().to_string();
+        assert!(
+            e.contains("overloaded") && e.contains("compute queue"),
+            "{e}"
+        );
+        go_tx.send(()).unwrap();
+        assert!(blocker.await.unwrap().unwrap());
+        assert_eq!(queued.await.unwrap().unwrap(), 1);
     }
 
     #[test]

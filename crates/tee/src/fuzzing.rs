@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 use tokio_util::codec::Decoder;
 
-use crate::wire::{Frame, FrameCodec};
+use crate::wire::{encode_tensors, parse_tensors, Body, Frame, FrameCodec, FrameKind};
 
 /// Feeds `data` to a fresh [`FrameCodec`] limited to `max` bytes and checks the properties every
 /// input must satisfy: no panic; every frame that parses re-encodes to exactly the bytes it was parsed
@@ -45,4 +45,31 @@ pub fn fuzz_frame(rec: &[u8]) -> bool {
             false
         }
     }
+}
+
+/// The plaintext of one channel or link message as a receiver sees it after decryption: a frame, and for
+/// a [`crate::wire::FrameKind::Trace`] frame its tensor list (at most `max_trace` tensors). Accepted
+/// inputs must re-encode to exactly their bytes. Returns whether the frame parsed.
+///
+/// # Panics
+/// When a round trip differs.
+pub fn fuzz_plaintext(plain: &[u8], max_trace: usize) -> bool {
+    if !fuzz_frame(plain) {
+        return false;
+    }
+    if let Ok(Frame {
+        kind: FrameKind::Trace,
+        body: Body::Bytes(b),
+        ..
+    }) = Frame::parse(plain)
+    {
+        if let Ok(ts) = parse_tensors(&b, max_trace) {
+            assert_eq!(
+                encode_tensors(&ts),
+                b,
+                "trace parse/encode round trip differs"
+            );
+        }
+    }
+    true
 }

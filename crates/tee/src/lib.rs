@@ -10,8 +10,10 @@ pub mod bench;
 pub mod channel;
 pub mod exec;
 pub mod fuzzing;
+pub mod link;
 pub mod model;
 pub mod service;
+pub mod verify;
 pub mod wire;
 
 pub use attestation::{Attester, Claims, Evidence, Policy, PolicyVerifier, Verifier};

@@ -150,6 +150,42 @@ impl ModelSpec {
     }
 }
 
+impl ModelSpec {
+    /// The checker of the untrusted side `[k, n)` for the trusted service ([`crate::verify`]): loads that
+    /// side's weights (the model owner's file; verification protects integrity, not the untrusted
+    /// partition's weights).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for the toy model (no trace) or an invalid `cfg` / `k`, model-crate errors.
+    pub fn load_verifier(
+        &self,
+        k: usize,
+        cfg: crate::verify::VerifyConfig,
+    ) -> Result<Arc<dyn crate::verify::ResultVerifier>> {
+        match self {
+            Self::Toy { .. } => Err(Error::Config {
+                what: "verified results",
+                reason: "the toy MLP has no trace; use a zoo model".into(),
+            }),
+            #[cfg(feature = "staged")]
+            Self::Staged { arch, weights } => {
+                let n = self.num_stages()?;
+                if k >= n {
+                    return Err(Error::Config {
+                        what: "partition point",
+                        reason: format!("k = {k} leaves no untrusted side to verify (n = {n})"),
+                    });
+                }
+                let dev = Device::flex();
+                let part = load_partition(arch, k, Side::Untrusted, weights, &dev)?;
+                Ok(Arc::new(crate::verify::StagedVerifier::new(
+                    part, dev, cfg,
+                )?))
+            }
+        }
+    }
+}
+
 /// A `privsplit_models` [`Partition`] as a [`PartitionExec`] (inputs `[batch, c, h, w]`).
 #[cfg(feature = "staged")]
 #[derive(Debug)]
@@ -189,6 +225,10 @@ impl PartitionExec for StagedExec {
             .try_to_vec::<f32>()
             .map_err(|e| Error::Exec(format!("reading the output tensor: {e:?}")))?;
         TensorMsg::new(dims, data)
+    }
+
+    fn run_traced(&self, input: TensorMsg) -> Result<Vec<TensorMsg>> {
+        crate::verify::trace_partition(&self.part, &self.device, &input)
     }
 
     fn describe(&self) -> String {

@@ -23,6 +23,11 @@ use crate::error::{Error, Result};
 pub const WIRE_VERSION: u8 = 1;
 /// Flag bit: the sender runs in insecure development mode (no TEE). Set on every reply of such a server.
 pub const FLAG_INSECURE_DEV: u8 = 0b0000_0001;
+/// Flag bit on a trusted -> untrusted request: answer with a [`FrameKind::Trace`] (every linear layer's
+/// output, for verification by the trusted partition, [`crate::verify`]) instead of the logits.
+pub const FLAG_TRACE: u8 = 0b0000_0010;
+/// All defined flag bits.
+pub const KNOWN_FLAGS: u8 = FLAG_INSECURE_DEV | FLAG_TRACE;
 /// Largest number of tensor dimensions accepted.
 pub const MAX_NDIM: usize = 8;
 /// Default upper bound on one record, in bytes (64 MiB).
@@ -42,6 +47,9 @@ pub enum FrameKind {
     Error = 3,
     /// Attestation evidence (trusted -> client, JSON payload, request id 0).
     Evidence = 4,
+    /// The outputs of every linear layer of the untrusted partition, in execution order (untrusted ->
+    /// trusted, answer to a request with [`FLAG_TRACE`]; bytes payload encoded by [`encode_tensors`]).
+    Trace = 5,
 }
 
 impl FrameKind {
@@ -51,10 +59,12 @@ impl FrameKind {
             2 => Self::Response,
             3 => Self::Error,
             4 => Self::Evidence,
+            5 => Self::Trace,
             _ => {
                 return Err(Error::Frame {
                     what: "kind",
-                    expected: "1 (request), 2 (response), 3 (error) or 4 (evidence)".into(),
+                    expected: "1 (request), 2 (response), 3 (error), 4 (evidence) or 5 (trace)"
+                        .into(),
                     got: b.to_string(),
                 })
             }
@@ -208,10 +218,10 @@ impl Frame {
         }
         let kind = FrameKind::from_u8(b.get_u8())?;
         let flags = b.get_u8();
-        if flags & !FLAG_INSECURE_DEV != 0 {
+        if flags & !KNOWN_FLAGS != 0 {
             return Err(Error::Frame {
                 what: "flags",
-                expected: "only bit 0 (insecure-dev) may be set".into(),
+                expected: "only bits 0 (insecure-dev) and 1 (trace) may be set".into(),
                 got: format!("{flags:#010b}"),
             });
         }
@@ -283,11 +293,11 @@ impl Frame {
         };
         match (kind, &body) {
             (FrameKind::Request | FrameKind::Response, Body::Tensor(_))
-            | (FrameKind::Error | FrameKind::Evidence, Body::Bytes(_)) => {}
+            | (FrameKind::Error | FrameKind::Evidence | FrameKind::Trace, Body::Bytes(_)) => {}
             _ => {
                 return Err(Error::Frame {
                     what: "dtype for this kind",
-                    expected: "f32 for request/response, bytes for error/evidence".into(),
+                    expected: "f32 for request/response, bytes for error/evidence/trace".into(),
                     got: format!("{kind:?} with dtype {dtype}"),
                 })
             }
@@ -402,6 +412,175 @@ pub async fn read_record<R: AsyncRead + Unpin>(
         .await
         .map_err(|e| crate::error::io(peer, e))?;
     Ok(Some(buf))
+}
+
+/// Time limits for reading one record: the first byte must come within `idle` (an idle connection is
+/// closed after it), the rest of the record within `read` of that first byte (a slow sender cannot hold
+/// a half-read frame open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadTimeouts {
+    /// Longest wait for the first byte of the next record.
+    pub idle: std::time::Duration,
+    /// Longest time from the first byte to the last byte of a record.
+    pub read: std::time::Duration,
+}
+
+/// As [`read_record`], within `t` (see [`ReadTimeouts`]). Cancel-safe while waiting for the first byte.
+///
+/// # Errors
+/// As [`read_record`]; [`Error::Timeout`] naming `idle connection` or `reading a record`.
+pub async fn read_record_timed<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+    peer: &str,
+    t: ReadTimeouts,
+) -> Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    let n = tokio::time::timeout(t.idle, r.read(&mut len[..1]))
+        .await
+        .map_err(|_| Error::Timeout {
+            what: "idle connection (no request)",
+            ms: t.idle.as_millis() as u64,
+        })?
+        .map_err(|e| crate::error::io(peer, e))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    tokio::time::timeout(t.read, async {
+        r.read_exact(&mut len[1..])
+            .await
+            .map_err(|e| crate::error::io(peer, e))?;
+        let len = u32::from_le_bytes(len) as usize;
+        if len > max {
+            return Err(too_large(len, max));
+        }
+        let mut buf = vec![0u8; len];
+        r.read_exact(&mut buf)
+            .await
+            .map_err(|e| crate::error::io(peer, e))?;
+        Ok(Some(buf))
+    })
+    .await
+    .map_err(|_| Error::Timeout {
+        what: "reading a record",
+        ms: t.read.as_millis() as u64,
+    })?
+}
+
+/// Bytes of one f32 frame carrying a tensor of `shape` with the batch axis (`shape[0]`, 0 = any) set to
+/// `max_batch`: the per-model frame limit (header + dims + payload).
+///
+/// # Errors
+/// [`Error::Config`] when the size overflows `usize` or `max_batch` is 0.
+pub fn frame_limit(shape: &[usize], max_batch: usize) -> Result<usize> {
+    if max_batch == 0 {
+        return Err(Error::Config {
+            what: "max batch",
+            reason: "must be at least 1".into(),
+        });
+    }
+    shape
+        .iter()
+        .skip(1)
+        .try_fold(max_batch, |a, &d| a.checked_mul(d.max(1)))
+        .and_then(|n| n.checked_mul(4))
+        .and_then(|n| n.checked_add(HEADER_BYTES + 4 * shape.len()))
+        .ok_or_else(|| Error::Config {
+            what: "frame limit",
+            reason: format!("{shape:?} x batch {max_batch} overflows"),
+        })
+}
+
+/// Encodes a list of tensors as a bytes payload (the body of a [`FrameKind::Trace`] frame):
+/// `count u32 LE | per tensor: ndim u8 | ndim x dim u32 LE | prod(dims) x f32 LE`.
+pub fn encode_tensors(ts: &[TensorMsg]) -> Vec<u8> {
+    let total: usize = ts
+        .iter()
+        .map(|t| 1 + 4 * t.shape.len() + 4 * t.data.len())
+        .sum();
+    let mut out = Vec::with_capacity(4 + total);
+    out.extend_from_slice(&(ts.len() as u32).to_le_bytes());
+    for t in ts {
+        out.push(t.shape.len() as u8);
+        for &d in &t.shape {
+            out.extend_from_slice(&(d as u32).to_le_bytes());
+        }
+        for v in &t.data {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// Parses what [`encode_tensors`] wrote; at most `max_tensors` tensors.
+///
+/// # Errors
+/// [`Error::Frame`] naming the field (count, ndim, dimension, payload, trailing bytes). Never panics and
+/// allocates at most `bytes.len()`.
+pub fn parse_tensors(bytes: &[u8], max_tensors: usize) -> Result<Vec<TensorMsg>> {
+    let bad = |what: &'static str, expected: String, got: String| Error::Frame {
+        what,
+        expected,
+        got,
+    };
+    let mut b = bytes;
+    if b.len() < 4 {
+        return Err(bad(
+            "trace count",
+            "4 bytes".into(),
+            format!("{} bytes", b.len()),
+        ));
+    }
+    let count = b.get_u32_le() as usize;
+    if count > max_tensors {
+        return Err(bad(
+            "trace count",
+            format!("at most {max_tensors} tensors"),
+            count.to_string(),
+        ));
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        if b.is_empty() {
+            return Err(bad("trace ndim", "1 byte".into(), "end of payload".into()));
+        }
+        let ndim = b.get_u8() as usize;
+        if ndim == 0 || ndim > MAX_NDIM || b.len() < 4 * ndim {
+            return Err(bad(
+                "trace ndim",
+                format!("1..={MAX_NDIM} axes with their dimensions"),
+                format!("{ndim} axes, {} bytes left", b.len()),
+            ));
+        }
+        let shape: Vec<usize> = (0..ndim).map(|_| b.get_u32_le() as usize).collect();
+        if shape.contains(&0) {
+            return Err(bad("trace dimension", "at least 1".into(), "0".into()));
+        }
+        let n = checked_numel(&shape)
+            .and_then(|n| n.checked_mul(4))
+            .filter(|&n| n <= b.len())
+            .ok_or_else(|| {
+                bad(
+                    "trace payload",
+                    format!("4 bytes per value of shape {shape:?}"),
+                    format!("{} bytes left", b.len()),
+                )
+            })?;
+        let data = b[..n]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        b.advance(n);
+        out.push(TensorMsg { shape, data });
+    }
+    if !b.is_empty() {
+        return Err(bad(
+            "trace payload",
+            "no trailing bytes".into(),
+            format!("{} trailing bytes", b.len()),
+        ));
+    }
+    Ok(out)
 }
 
 /// Writes one length-prefixed record (`bytes.len() <= u32::MAX` is the caller's duty; frames are bounded).

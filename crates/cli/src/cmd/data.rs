@@ -35,19 +35,26 @@ struct FontsArgs {
     /// The characters, one class each (e.g. 0123456789 or ABCDEFGHIJKLMNOPQRSTUVWXYZ).
     #[arg(long, default_value = "0123456789")]
     chars: String,
-    /// A font: built-in name (dejavu-sans, dejavu-serif, dejavu-sans-mono, ...) or a .ttf/.otf path.
-    /// Repeat for several; default dejavu-sans and dejavu-serif.
+    /// A font: built-in name (dejavu-sans, dejavu-serif, dejavu-sans-mono, ...), packaged font (urw-z003,
+    /// vollkorn) or a .ttf/.otf path. Repeat for several; default dejavu-sans and dejavu-serif
+    /// (privsplit), urw-z003 and vollkorn (authors).
     #[arg(long = "font")]
     fonts: Vec<String>,
     /// Seed of every random step.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Generation: `privsplit` (MNIST-like size normalisation and centring) or `authors` (Ryffel et
+    /// al.'s repository: natural size, centre-of-mass crop, packaged fonts urw-z003 and vollkorn,
+    /// per-image standardisation at training time).
+    #[arg(long, default_value = "privsplit")]
+    mode: privsplit_data::FontMode,
     /// Elastic-deformation alpha, 28x28 output pixels (Simard et al. 2003); 0 disables it.
-    #[arg(long, default_value_t = 34.0)]
-    elastic_alpha: f32,
-    /// Elastic-deformation sigma, 28x28 output pixels.
-    #[arg(long, default_value_t = 4.0)]
-    elastic_sigma: f32,
+    /// Default 34 (privsplit), 75.3 (authors).
+    #[arg(long)]
+    elastic_alpha: Option<f32>,
+    /// Elastic-deformation sigma, 28x28 output pixels. Default 4 (privsplit), 9 (authors).
+    #[arg(long)]
+    elastic_sigma: Option<f32>,
     /// Samples per (font, character) on the contact sheet.
     #[arg(long, default_value_t = 3)]
     samples: usize,
@@ -75,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn run_fonts(a: FontsArgs) -> anyhow::Result<()> {
-    let defaults = FontCharConfig::default();
+    let defaults = FontCharConfig::for_mode(a.mode);
     let cfg = FontCharConfig {
         chars: a.chars,
         fonts: if a.fonts.is_empty() {
@@ -86,8 +93,8 @@ fn run_fonts(a: FontsArgs) -> anyhow::Result<()> {
         train: a.train,
         test: a.test,
         seed: a.seed,
-        elastic_alpha: a.elastic_alpha,
-        elastic_sigma: a.elastic_sigma,
+        elastic_alpha: a.elastic_alpha.unwrap_or(defaults.elastic_alpha),
+        elastic_sigma: a.elastic_sigma.unwrap_or(defaults.elastic_sigma),
         ..defaults
     };
     let bar = indicatif::ProgressBar::new((cfg.train + cfg.test) as u64);

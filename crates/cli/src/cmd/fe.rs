@@ -12,7 +12,7 @@ use privsplit_fe::inference::{decode_batch, decrypt_batch, encode_batch};
 use privsplit_fe::{
     DlogTable, FunctionalKey, MasterSecretKey, PublicKey, QuantConfig, QuantisedQuadratic,
 };
-use privsplit_io::{write_atomic, write_atomic_with_mode};
+use privsplit_io::write_atomic;
 
 /// Arguments of `privsplit fe`.
 #[derive(Debug, clap::Args)]
@@ -170,8 +170,8 @@ fn setup(inputs: usize, out_dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let (pk, msk) = privsplit_fe::setup(inputs, 0, 255, &mut rand::rngs::OsRng)?;
     write_atomic(&out_dir.join("fe.pk"), &pk.to_bytes())?;
-    // The master secret key: readable by its owner only, from the moment it appears.
-    write_atomic_with_mode(&out_dir.join("fe.msk"), &msk.to_bytes(), Some(0o600))?;
+    // The master secret key: readable by its owner only (mode 0600), from the moment it appears.
+    msk.save(&out_dir.join("fe.msk"))?;
     println!(
         "wrote {0}/fe.pk and {0}/fe.msk (n = {inputs}, pixels in [0, 255])",
         out_dir.display()

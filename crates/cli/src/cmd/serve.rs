@@ -1,4 +1,4 @@
-//! `privsplit serve trusted|untrusted|init-weights`: the split-inference services.
+//! `privsplit serve trusted|untrusted|keygen|init-weights`: the split-inference services.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use privsplit_tee::attestation::sources::attester_from_spec;
+use privsplit_tee::link::StaticKeypair;
 use privsplit_tee::model::ModelSpec;
-use privsplit_tee::service::{serve_trusted, serve_untrusted, TrustedConfig, UntrustedConfig};
+use privsplit_tee::service::{
+    run_until_signal, serve_trusted, serve_untrusted, ServeFile, TrustedConfig, UntrustedConfig,
+};
 
 /// Arguments of `privsplit serve`.
 #[derive(Debug, clap::Args)]
@@ -24,6 +27,60 @@ enum Which {
     Untrusted(UntrustedArgs),
     /// Writes freshly initialised weights of a zoo model (safetensors) for a demo without training.
     InitWeights(InitArgs),
+    /// Generates a static X25519 key pair for the trusted<->untrusted link (Noise KK): FILE (mode
+    /// 0600) and FILE.pub (the public key to pin in the peer's configuration).
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct KeygenArgs {
+    /// Key file to write (atomically, mode 0600); the public key goes to FILE.pub.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Operations settings shared by both services (flags override the config file).
+#[derive(Debug, clap::Args)]
+struct OpsArgs {
+    /// TOML configuration file: limits, link key paths, metrics address, verification (docs/DEPLOYMENT.md).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Own link key file (`privsplit serve keygen`); with --peer-key, overrides [link] of the config.
+    #[arg(long, requires = "peer_key")]
+    link_key: Option<PathBuf>,
+    /// The peer service's public key file (FILE.pub) pinned for the link.
+    #[arg(long, requires = "link_key")]
+    peer_key: Option<PathBuf>,
+    /// Run the link without keys: feature maps and logits IN THE CLEAR, anyone may connect.
+    #[arg(long)]
+    insecure_plain_link: bool,
+    /// Serve /metrics, /healthz and /readyz on this address (keep it on localhost / the pod network).
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+}
+
+impl OpsArgs {
+    fn file(&self, needs_link: bool) -> anyhow::Result<ServeFile> {
+        let mut f = match &self.config {
+            Some(p) => ServeFile::load(p)?,
+            None => ServeFile::default(),
+        };
+        if let (Some(k), Some(p)) = (&self.link_key, &self.peer_key) {
+            f.link = Some(privsplit_tee::service::LinkFile {
+                key: k.clone(),
+                peer: p.clone(),
+            });
+        }
+        if self.metrics.is_some() {
+            f.metrics = self.metrics;
+        }
+        anyhow::ensure!(
+            !needs_link || f.link.is_some() || self.insecure_plain_link,
+            "the link between the services needs keys (--link-key FILE --peer-key FILE.pub, or [link] in \
+             --config; `privsplit serve keygen --out FILE` makes them) or an explicit --insecure-plain-link"
+        );
+        Ok(f)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -65,6 +122,12 @@ struct TrustedArgs {
     /// Longest wait for the untrusted service per request, ms.
     #[arg(long, default_value_t = 5000)]
     upstream_timeout_ms: u64,
+    /// Verify the untrusted partition's results (Freivalds checks; needs its weights in --weights;
+    /// settings from [verify] of --config).
+    #[arg(long)]
+    verify: bool,
+    #[command(flatten)]
+    ops: OpsArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +140,8 @@ struct UntrustedArgs {
     /// Store every received feature map here (one `.frame` file per request, docs/WIRE.md).
     #[arg(long)]
     dump_features: Option<PathBuf>,
+    #[command(flatten)]
+    ops: OpsArgs,
 }
 
 /// Zoo models `init-weights` can write.
@@ -124,9 +189,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 ""
             };
+            let file = a.ops.file(!a.tee_only)?;
+            let verify_cfg = file.verify_config()?.unwrap_or_default();
+            let verifier = if a.verify && !a.tee_only {
+                Some(
+                    spec.load_verifier(k, verify_cfg)
+                        .context("loading the untrusted partition's weights for verification")?,
+                )
+            } else {
+                None
+            };
             let cfg = TrustedConfig {
                 upstream: if a.tee_only { None } else { a.untrusted },
                 upstream_timeout: Duration::from_millis(a.upstream_timeout_ms),
+                limits: file.limits()?,
+                link: file.link_keys()?,
+                verifier,
                 ..TrustedConfig::default()
             };
             runtime()?.block_on(async move {
@@ -135,7 +213,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .with_context(|| format!("binding {}", a.listen))?;
                 let h = serve_trusted(l, front, attester, cfg).await?;
                 eprintln!("trusted-partition service on {}{mode}", h.local_addr());
-                h.join().await;
+                let drained = run_until_signal(h, file.metrics, file.drain_timeout()).await?;
+                eprintln!("stopped (drained in time: {drained})");
                 Ok(())
             })
         }
@@ -144,8 +223,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let back = spec
                 .load_side(a.model.partition, false)
                 .context("loading the untrusted partition")?;
+            let file = a.ops.file(true)?;
             let cfg = UntrustedConfig {
                 dump_dir: a.dump_features,
+                limits: file.limits()?,
+                link: file.link_keys()?,
                 ..UntrustedConfig::default()
             };
             runtime()?.block_on(async move {
@@ -154,9 +236,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     .with_context(|| format!("binding {}", a.listen))?;
                 let h = serve_untrusted(l, back, cfg).await?;
                 eprintln!("untrusted-partition service on {}", h.local_addr());
-                h.join().await;
+                let drained = run_until_signal(h, file.metrics, file.drain_timeout()).await?;
+                eprintln!("stopped (drained in time: {drained})");
                 Ok(())
             })
+        }
+        Which::Keygen(a) => {
+            let k = StaticKeypair::generate()?;
+            let pubp = k
+                .write_file(&a.out)
+                .with_context(|| format!("writing {}", a.out.display()))?;
+            eprintln!(
+                "wrote {} (mode 0600, keep secret) and {} (pin it in the peer's config)",
+                a.out.display(),
+                pubp.display()
+            );
+            Ok(())
         }
         Which::InitWeights(a) => {
             let arch = match a.model {

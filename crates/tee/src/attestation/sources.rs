@@ -176,7 +176,12 @@ impl Attester for ConfigfsTsmAttester {
     }
 }
 
-/// Evidence from Gramine-SGX's `/dev/attestation` pseudo-files (DCAP only).
+/// Serialises Gramine attestations in this process: `/dev/attestation` is one pair of pseudo-files
+/// (write `user_report_data`, then read `quote`), so two concurrent handshakes could otherwise each read a
+/// quote bound to the other's report data.
+static GRAMINE_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Evidence from Gramine-SGX's `/dev/attestation` pseudo-files (DCAP only), one attestation at a time.
 #[derive(Debug, Clone)]
 pub struct GramineAttester {
     root: PathBuf,
@@ -206,6 +211,8 @@ impl Attester for GramineAttester {
                 "Gramine attestation_type is {ty:?}; set sgx.remote_attestation = \"dcap\" in the manifest"
             )));
         }
+        // A poisoned lock only means another attestation panicked; the files carry no state across calls.
+        let _guard = GRAMINE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let p = self.root.join("user_report_data");
         fs::write(&p, report_data).map_err(|e| src_err(format!("writing {}: {e}", p.display())))?;
         let quote = read(&self.root.join("quote"))?;
@@ -423,6 +430,25 @@ mod tests {
         );
         fs::write(tmp.path().join("attestation_type"), "none").unwrap();
         assert!(g.evidence(&rd).unwrap_err().to_string().contains("dcap"));
+    }
+
+    #[test]
+    fn gramine_attestations_are_serialised() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("attestation_type"), "dcap").unwrap();
+        fs::write(tmp.path().join("quote"), b"GQ").unwrap();
+        let g = GramineAttester::new(tmp.path(), None);
+        let held = GRAMINE_LOCK.lock().unwrap();
+        let t = std::thread::spawn(move || g.evidence(&[9u8; 64]).is_ok());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // While another attestation holds /dev/attestation, nothing is written.
+        assert!(!tmp.path().join("user_report_data").exists());
+        drop(held);
+        assert!(t.join().unwrap());
+        assert_eq!(
+            fs::read(tmp.path().join("user_report_data")).unwrap(),
+            vec![9u8; 64]
+        );
     }
 
     #[test]

@@ -187,6 +187,17 @@ impl Client {
             peer: "trusted",
             message: "connection closed".into(),
         })?;
+        if f.kind == FrameKind::Error && f.request_id == 0 {
+            // The service refused the frame itself (for example above its size limit) and closed.
+            self.broken = true;
+            return Err(Error::Remote {
+                peer: "trusted",
+                message: match &f.body {
+                    Body::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                    Body::Tensor(_) => "error".into(),
+                },
+            });
+        }
         if f.request_id != id {
             return Err(Error::Frame {
                 what: "reply request id",

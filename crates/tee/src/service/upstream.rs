@@ -13,9 +13,16 @@ use tokio::task::AbortHandle;
 use tracing::warn;
 
 use crate::error::{Error, Result};
-use crate::wire::{read_frame, write_record, Body, Frame, FrameKind, TensorMsg};
+use crate::link::{link_initiator, LinkKeys, LinkRx, LinkTx};
+use crate::wire::{parse_tensors, Body, Frame, FrameKind, TensorMsg, FLAG_TRACE};
 
-type Waiter = oneshot::Sender<Result<TensorMsg>>;
+/// What the untrusted service answered.
+enum Reply {
+    Logits(TensorMsg),
+    Trace(Vec<TensorMsg>),
+}
+
+type Waiter = oneshot::Sender<Result<Reply>>;
 
 #[derive(Default)]
 struct Pending {
@@ -24,7 +31,7 @@ struct Pending {
 }
 
 struct Conn {
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    tx: mpsc::Sender<Frame>,
     pending: Arc<Mutex<Pending>>,
     tasks: Vec<AbortHandle>,
 }
@@ -58,6 +65,9 @@ pub struct Upstream {
     addr: SocketAddr,
     timeout: Duration,
     max_frame_bytes: usize,
+    link: Option<LinkKeys>,
+    queue_depth: usize,
+    max_trace: usize,
     conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
     next_id: AtomicU64,
 }
@@ -72,15 +82,38 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// A client for the service at `addr`; each call waits at most `timeout`.
+    /// A client for the service at `addr`; each call waits at most `timeout`; frames up to
+    /// `max_frame_bytes` both ways; in the clear until [`Upstream::with_link`] sets keys.
     pub fn new(addr: SocketAddr, timeout: Duration, max_frame_bytes: usize) -> Self {
         Self {
             addr,
             timeout,
             max_frame_bytes,
+            link: None,
+            queue_depth: crate::exec::DEFAULT_QUEUE_DEPTH,
+            max_trace: 0,
             conn: tokio::sync::Mutex::new(None),
             next_id: AtomicU64::new(1),
         }
+    }
+
+    /// Runs the Noise KK link handshake with `keys` on every connection (`None`: in the clear).
+    pub fn with_link(mut self, keys: Option<LinkKeys>) -> Self {
+        self.link = keys;
+        self
+    }
+
+    /// At most `depth` (at least 1) requests in flight and queued for writing; more are refused with
+    /// [`Error::Overloaded`].
+    pub fn with_queue_depth(mut self, depth: usize) -> Self {
+        self.queue_depth = depth.max(1);
+        self
+    }
+
+    /// Accepts traces of at most `n` tensors ([`Upstream::call_trace`]).
+    pub fn with_max_trace(mut self, n: usize) -> Self {
+        self.max_trace = n;
+        self
     }
 
     fn err(&self, reason: impl Into<String>) -> Error {
@@ -108,18 +141,37 @@ impl Upstream {
             })?
             .map_err(|e| self.err(format!("connect failed: {e}")))?;
         let _ = stream.set_nodelay(true);
+        let mut stream = stream;
+        let (mut ltx, mut lrx) = match &self.link {
+            Some(keys) => {
+                let (s, o) = tokio::time::timeout(
+                    self.timeout,
+                    link_initiator(&mut stream, keys, &self.addr.to_string()),
+                )
+                .await
+                .map_err(|_| {
+                    self.err(format!(
+                        "link handshake timed out after {} ms",
+                        self.timeout.as_millis()
+                    ))
+                })??;
+                (LinkTx::Sealed(s), LinkRx::Sealed(o))
+            }
+            None => (LinkTx::Plain, LinkRx::Plain),
+        };
         let (mut rd, mut wr) = stream.into_split();
         let pending = Arc::new(Mutex::new(Pending {
             alive: true,
             waiters: HashMap::new(),
         }));
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (tx, mut rx) = mpsc::channel::<Frame>(self.queue_depth);
+        let max_trace = self.max_trace;
         let addr = self.addr.to_string();
         let max = self.max_frame_bytes;
         let (p_w, a_w) = (pending.clone(), addr.clone());
         let writer = tokio::spawn(async move {
-            while let Some(rec) = rx.recv().await {
-                if let Err(e) = write_record(&mut wr, &rec, max, &a_w).await {
+            while let Some(frame) = rx.recv().await {
+                if let Err(e) = ltx.send(&mut wr, &frame, max, &a_w).await {
                     warn!("upstream {a_w}: write failed: {e}");
                     fail_all(&p_w, &a_w, &format!("write failed: {e}"));
                     return;
@@ -129,7 +181,7 @@ impl Upstream {
         let (p_r, a_r) = (pending.clone(), addr.clone());
         let reader = tokio::spawn(async move {
             loop {
-                match read_frame(&mut rd, max, &a_r).await {
+                match lrx.recv(&mut rd, max, &a_r, None).await {
                     Ok(Some(f)) => {
                         let w = p_r
                             .lock()
@@ -143,14 +195,17 @@ impl Upstream {
                             continue;
                         };
                         let r = match (f.kind, f.body) {
-                            (FrameKind::Response, Body::Tensor(t)) => Ok(t),
+                            (FrameKind::Response, Body::Tensor(t)) => Ok(Reply::Logits(t)),
+                            (FrameKind::Trace, Body::Bytes(b)) => {
+                                parse_tensors(&b, max_trace).map(Reply::Trace)
+                            }
                             (FrameKind::Error, Body::Bytes(b)) => Err(Error::Remote {
                                 peer: "untrusted",
                                 message: String::from_utf8_lossy(&b).into_owned(),
                             }),
                             (k, _) => Err(Error::Frame {
                                 what: "upstream reply kind",
-                                expected: "response or error".into(),
+                                expected: "response, trace or error".into(),
                                 got: format!("{k:?}"),
                             }),
                         };
@@ -184,8 +239,36 @@ impl Upstream {
     ///
     /// # Errors
     /// [`Error::Upstream`] when the service cannot be reached or the connection is lost,
-    /// [`Error::Timeout`] after the configured timeout, [`Error::Remote`] when it answers with an error.
+    /// [`Error::Timeout`] after the configured timeout, [`Error::Remote`] when it answers with an error,
+    /// [`Error::Overloaded`] when `queue_depth` requests are already in flight, [`Error::Channel`] when
+    /// the link handshake fails (the peer does not hold the pinned key).
     pub async fn call(&self, features: TensorMsg) -> Result<TensorMsg> {
+        match self.call_flags(features, 0).await? {
+            Reply::Logits(t) => Ok(t),
+            Reply::Trace(_) => Err(Error::Frame {
+                what: "upstream reply kind",
+                expected: "logits".into(),
+                got: "a trace".into(),
+            }),
+        }
+    }
+
+    /// Sends `features` asking for the trace (every linear layer's output, [`crate::verify`]).
+    ///
+    /// # Errors
+    /// As [`Upstream::call`]; [`Error::Frame`] for a malformed trace.
+    pub async fn call_trace(&self, features: TensorMsg) -> Result<Vec<TensorMsg>> {
+        match self.call_flags(features, FLAG_TRACE).await? {
+            Reply::Trace(t) => Ok(t),
+            Reply::Logits(_) => Err(Error::Frame {
+                what: "upstream reply kind",
+                expected: "a trace (verification is on)".into(),
+                got: "logits".into(),
+            }),
+        }
+    }
+
+    async fn call_flags(&self, features: TensorMsg, flags: u8) -> Result<Reply> {
         let conn = self.connection().await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (wtx, wrx) = oneshot::channel();
@@ -197,19 +280,40 @@ impl Upstream {
             if !p.alive {
                 return Err(self.err("connection lost"));
             }
+            if p.waiters.len() >= self.queue_depth {
+                return Err(Error::Overloaded {
+                    what: "upstream requests in flight",
+                    limit: self.queue_depth,
+                });
+            }
             p.waiters.insert(id, wtx);
         }
-        let frame = Frame::tensor(FrameKind::Request, id, features);
-        if conn.tx.send(frame.to_bytes()).is_err() {
-            return Err(self.err("connection writer stopped"));
+        let mut frame = Frame::tensor(FrameKind::Request, id, features);
+        frame.flags = flags;
+        let remove = || {
+            if let Ok(mut p) = conn.pending.lock() {
+                p.waiters.remove(&id);
+            }
+        };
+        match conn.tx.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                remove();
+                return Err(Error::Overloaded {
+                    what: "upstream send queue",
+                    limit: self.queue_depth,
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                remove();
+                return Err(self.err("connection writer stopped"));
+            }
         }
         match tokio::time::timeout(self.timeout, wrx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(self.err("connection dropped")),
             Err(_) => {
-                if let Ok(mut p) = conn.pending.lock() {
-                    p.waiters.remove(&id);
-                }
+                remove();
                 Err(Error::Timeout {
                     what: "untrusted-partition service reply",
                     ms: self.timeout.as_millis() as u64,

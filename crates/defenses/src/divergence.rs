@@ -1,0 +1,402 @@
+//! Divergence detection for semi-adversarial training: the main task is watched in windows of batches
+//! and compared with its value before the defence; a window that leaves the band (or a non-finite loss)
+//! is a divergence, answered by a rollback to the last good state, a halved `alpha`, or a stop.
+//!
+//! The band is relative to the **pre-defence** value, measured on `baseline_batches` batches before the
+//! first step (forward passes only): a window diverges when its main-task training accuracy falls more
+//! than `max_accuracy_drop` below the baseline accuracy, or its mean main loss rises more than
+//! `max_loss_rise` nats above the baseline loss. Neither the paper nor the authors' code has such a check
+//! (Ryffel et al. 2019 report that Adam diverged for alpha > 0.5, §5); it is privsplit's safeguard.
+//! [`train_guarded`] is the training loop that applies it.
+
+use burn::tensor::Device;
+use privsplit_models::tensor::{labels_batch, Features};
+use privsplit_models::train::{cross_entropy, epoch_batches, scalar, Progress};
+use serde::{Deserialize, Serialize};
+
+use crate::semi_adversarial::{
+    correct, step_with, SemiAdversarialConfig, SemiAdversarialOptions, Trio, TrioOptimizers,
+};
+use crate::{Error, Result};
+
+/// What to do when a window leaves the band.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DivergenceAction {
+    /// Record the event and carry on (the outcome is marked diverged if the run ends outside the band).
+    #[default]
+    Monitor,
+    /// Restore the last good state (networks and optimiser states) and continue with `alpha / 2`.
+    HalveAlpha,
+    /// Restore the last good state and stop; the outcome is marked diverged.
+    Stop,
+}
+
+/// Settings of the divergence check (serde; every field has a default).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DivergenceConfig {
+    /// Batches per check window; a good window is also a checkpoint. Default 50.
+    pub check_every: usize,
+    /// Batches evaluated before the defence for the baseline. Default 20.
+    pub baseline_batches: usize,
+    /// Largest tolerated drop of the window's main-task training accuracy below the baseline, as a
+    /// fraction (0.10 = 10 points). Default 0.10.
+    pub max_accuracy_drop: f32,
+    /// Largest tolerated rise of the window's mean main loss above the baseline, nats. Default 1.0.
+    pub max_loss_rise: f32,
+    /// The response. Default [`DivergenceAction::Monitor`].
+    pub action: DivergenceAction,
+    /// Rollbacks allowed before the run is stopped and marked diverged. Default 4.
+    pub max_rollbacks: usize,
+}
+
+impl Default for DivergenceConfig {
+    fn default() -> Self {
+        Self {
+            check_every: 50,
+            baseline_batches: 20,
+            max_accuracy_drop: 0.10,
+            max_loss_rise: 1.0,
+            action: DivergenceAction::Monitor,
+            max_rollbacks: 4,
+        }
+    }
+}
+
+impl DivergenceConfig {
+    /// Checks the window sizes (> 0) and the band widths (finite, > 0).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the bad setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, expected: &str, got: String| {
+            Err(Error::Invalid {
+                what: format!("divergence check: {what}"),
+                expected: expected.into(),
+                got,
+            })
+        };
+        if self.check_every == 0 {
+            return bad("check_every", "> 0 batches", "0".into());
+        }
+        if self.baseline_batches == 0 {
+            return bad("baseline_batches", "> 0 batches", "0".into());
+        }
+        for (name, v) in [
+            ("max_accuracy_drop", self.max_accuracy_drop),
+            ("max_loss_rise", self.max_loss_rise),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(name, "a finite value > 0", v.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a window with main-task accuracy `accuracy` and mean main loss `loss` is outside the band
+    /// around `baseline` (always when either is not finite).
+    pub fn outside(&self, baseline: &Band, accuracy: f32, loss: f32) -> bool {
+        !(accuracy.is_finite() && loss.is_finite())
+            || accuracy < baseline.accuracy - self.max_accuracy_drop
+            || loss > baseline.loss + self.max_loss_rise
+    }
+}
+
+/// The main task's training accuracy (fraction) and mean cross-entropy (nats) over some batches.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Band {
+    /// Accuracy in `[0, 1]`.
+    pub accuracy: f32,
+    /// Mean cross-entropy, nats.
+    pub loss: f32,
+}
+
+/// Why a window was judged diverged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DivergenceCause {
+    /// A loss was NaN or infinite.
+    NonFinite,
+    /// Accuracy or loss left the band.
+    OutOfBand,
+}
+
+/// One detected divergence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DivergenceEvent {
+    /// Epoch (1-based) of the window's last batch.
+    pub epoch: usize,
+    /// Batch (1-based, within the epoch) that closed the window.
+    pub step: usize,
+    /// The window's main-task training accuracy.
+    pub accuracy: f32,
+    /// The window's mean main loss, nats.
+    pub loss: f32,
+    /// Why.
+    pub cause: DivergenceCause,
+    /// `alpha` in force during the window.
+    pub alpha: f32,
+    /// What was done: `"monitored"`, `"rolled back, alpha -> A"`, `"rolled back and stopped"`.
+    pub response: String,
+}
+
+/// Running sums over a check window.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Window {
+    pub(crate) batches: usize,
+    pub(crate) correct: f64,
+    pub(crate) seen: f64,
+    pub(crate) loss_sum: f64,
+    pub(crate) non_finite: bool,
+}
+
+impl Window {
+    pub(crate) fn add(&mut self, correct: usize, seen: usize, loss: f32) {
+        self.batches += 1;
+        self.correct += correct as f64;
+        self.seen += seen as f64;
+        self.loss_sum += f64::from(loss);
+        self.non_finite |= !loss.is_finite();
+    }
+
+    pub(crate) fn accuracy(&self) -> f32 {
+        if self.seen > 0.0 {
+            (self.correct / self.seen) as f32
+        } else {
+            f32::NAN
+        }
+    }
+
+    pub(crate) fn loss(&self) -> f32 {
+        if self.batches > 0 && !self.non_finite {
+            (self.loss_sum / self.batches as f64) as f32
+        } else {
+            f32::NAN
+        }
+    }
+}
+
+/// The result of [`train_guarded`].
+#[derive(Debug, Clone)]
+pub struct DefenceOutcome {
+    /// The networks: the final state, or the last good state when the run was rolled back and stopped.
+    pub trio: Trio,
+    /// `true` when the run ended outside the band (or with a non-finite loss), or was stopped after a
+    /// divergence: its leak must not be reported as a defence result.
+    pub diverged: bool,
+    /// Every detected divergence, in order.
+    pub events: Vec<DivergenceEvent>,
+    /// The main task before the defence (the band's centre).
+    pub baseline: Band,
+    /// The main task over the last window.
+    pub last_window: Band,
+    /// `alpha` at the end (smaller than `cfg.alpha` after [`DivergenceAction::HalveAlpha`] rollbacks).
+    pub final_alpha: f32,
+    /// Largest global L2 norm of `Q`'s gradient seen (before clipping).
+    pub max_q_grad_norm: f32,
+    /// Batches trained (rolled-back batches included).
+    pub steps: usize,
+}
+
+/// As [`train`], with the objective, clipping, optimiser sharing and divergence check of `options`: the
+/// main task is measured before the defence ([`Band`]), then every `options.divergence.check_every`
+/// batches; a good window becomes the checkpoint (networks and optimiser states), a window outside the
+/// band (see [`crate::divergence`]) is recorded and answered by `options.divergence.action`. A non-finite
+/// loss ends the window at once. Never returns a collapsed state without `diverged = true`.
+///
+/// # Errors
+/// [`Error::Invalid`] on a bad config or mismatched inputs; [`Error::Model`] when batching fails.
+#[allow(clippy::too_many_arguments)] // the three inputs and the settings are distinct
+pub fn train_guarded(
+    trio: Trio,
+    opt: &mut TrioOptimizers,
+    x: &Features,
+    y: &[u8],
+    s: &[u8],
+    cfg: &SemiAdversarialConfig,
+    options: &SemiAdversarialOptions,
+    device: &Device,
+    phase: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DefenceOutcome> {
+    cfg.validate()?;
+    options.validate()?;
+    if x.rows == 0 || x.rows != y.len() || x.rows != s.len() {
+        return Err(Error::Invalid {
+            what: "semi-adversarial training set".into(),
+            expected: "as many main and sensitive labels as images, at least one".into(),
+            got: format!(
+                "{} images, {} labels, {} sensitive",
+                x.rows,
+                y.len(),
+                s.len()
+            ),
+        });
+    }
+    let dcfg = &options.divergence;
+    let baseline = baseline_band(&trio, x, y, cfg, dcfg.baseline_batches, device)?;
+    let mut trio = trio;
+    let mut good = (trio.clone(), opt.clone());
+    let mut alpha = cfg.alpha;
+    let mut events = Vec::new();
+    let mut window = Window::default();
+    let mut last_window = baseline;
+    let mut rollbacks = 0usize;
+    let mut max_norm = 0.0f32;
+    let mut steps_done = 0usize;
+    let mut stopped = false;
+    'epochs: for epoch in 0..cfg.epochs {
+        let batches = epoch_batches(x.rows, cfg.batch_size, cfg.seed, epoch);
+        let steps = batches.len();
+        let mut sum = 0.0f32;
+        for (i, idx) in batches.iter().enumerate() {
+            let xb = x.batch(idx, device)?;
+            let yb = labels_batch(y, idx, device)?;
+            let sb = labels_batch(s, idx, device)?;
+            let (t, r) = step_with(trio, opt, xb, yb, sb, alpha, cfg.optimizer.lr, options);
+            trio = t;
+            steps_done += 1;
+            max_norm = max_norm.max(r.q_grad_norm);
+            window.add(r.main_correct, r.batch, r.main);
+            sum += r.main;
+            progress(Progress {
+                phase: phase.to_string(),
+                epoch: epoch + 1,
+                epochs: cfg.epochs,
+                step: i + 1,
+                steps,
+                loss: sum / (i + 1) as f32,
+            });
+            let end = epoch + 1 == cfg.epochs && i + 1 == steps;
+            if !(window.non_finite || window.batches >= dcfg.check_every || end) {
+                continue;
+            }
+            let (acc, loss) = (window.accuracy(), window.loss());
+            last_window = Band {
+                accuracy: acc,
+                loss,
+            };
+            window = Window::default();
+            if !dcfg.outside(&baseline, acc, loss) {
+                good = (trio.clone(), opt.clone());
+                continue;
+            }
+            let cause = if loss.is_finite() {
+                DivergenceCause::OutOfBand
+            } else {
+                DivergenceCause::NonFinite
+            };
+            let mut event = DivergenceEvent {
+                epoch: epoch + 1,
+                step: i + 1,
+                accuracy: acc,
+                loss,
+                cause,
+                alpha,
+                response: "monitored".into(),
+            };
+            let rollback =
+                dcfg.action != DivergenceAction::Monitor || cause == DivergenceCause::NonFinite;
+            if rollback {
+                trio = good.0.clone();
+                *opt = good.1.clone();
+                last_window = baseline_band(&trio, x, y, cfg, dcfg.baseline_batches, device)?;
+                rollbacks += 1;
+                if dcfg.action == DivergenceAction::HalveAlpha && rollbacks <= dcfg.max_rollbacks {
+                    alpha /= 2.0;
+                    event.response = format!("rolled back, alpha -> {alpha}");
+                } else {
+                    event.response = "rolled back and stopped".into();
+                    stopped = true;
+                }
+            }
+            events.push(event);
+            if stopped {
+                break 'epochs;
+            }
+        }
+    }
+    let diverged = stopped || dcfg.outside(&baseline, last_window.accuracy, last_window.loss);
+    Ok(DefenceOutcome {
+        trio,
+        diverged,
+        events,
+        baseline,
+        last_window,
+        final_alpha: alpha,
+        max_q_grad_norm: max_norm,
+        steps: steps_done,
+    })
+}
+
+/// Main-task accuracy and mean loss of `C(Q(x))` on the first `batches` batches of epoch 0's order
+/// (forward passes only, no update).
+fn baseline_band(
+    trio: &Trio,
+    x: &Features,
+    y: &[u8],
+    cfg: &SemiAdversarialConfig,
+    batches: usize,
+    device: &Device,
+) -> Result<Band> {
+    let mut w = Window::default();
+    for idx in epoch_batches(x.rows, cfg.batch_size, cfg.seed, 0)
+        .iter()
+        .take(batches)
+    {
+        let xb = x.batch(idx, device)?;
+        let yb = labels_batch(y, idx, device)?;
+        let logits = trio.head.forward(trio.private.forward(xb)).detach();
+        let n = correct(&logits, &yb);
+        let loss = scalar(&cross_entropy(logits, yb));
+        w.add(n, idx.len(), loss);
+    }
+    Ok(Band {
+        accuracy: w.accuracy(),
+        loss: w.loss(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn band_and_validation() {
+        let cfg = DivergenceConfig::default();
+        cfg.validate().unwrap();
+        let base = Band {
+            accuracy: 0.9,
+            loss: 0.3,
+        };
+        assert!(!cfg.outside(&base, 0.85, 0.5));
+        assert!(cfg.outside(&base, 0.79, 0.5));
+        assert!(cfg.outside(&base, 0.9, 1.31));
+        assert!(cfg.outside(&base, f32::NAN, 0.3));
+        assert!(cfg.outside(&base, 0.9, f32::INFINITY));
+        assert!(DivergenceConfig {
+            check_every: 0,
+            ..cfg
+        }
+        .validate()
+        .is_err());
+        assert!(DivergenceConfig {
+            max_loss_rise: -1.0,
+            ..cfg
+        }
+        .validate()
+        .is_err());
+        let parsed: DivergenceConfig =
+            serde_json::from_str(r#"{"action": "halve-alpha", "check_every": 5}"#).unwrap();
+        assert_eq!(parsed.action, DivergenceAction::HalveAlpha);
+        assert_eq!(parsed.max_rollbacks, 4);
+        let mut w = Window::default();
+        w.add(3, 4, 0.5);
+        w.add(1, 4, 1.5);
+        assert_eq!((w.accuracy(), w.loss()), (0.5, 1.0));
+        w.add(4, 4, f32::NAN);
+        assert!(w.loss().is_nan());
+    }
+}
