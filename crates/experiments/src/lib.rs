@@ -11,6 +11,9 @@ pub mod collateral;
 pub mod encryption;
 pub mod sweep;
 
+// Cluster plans (Slurm job arrays, Kubernetes Indexed Jobs) for sweeps and alpha grids.
+pub mod plan;
+
 // Dataset jobs, benchmarks, progress bars.
 pub mod bench;
 pub mod datasets;

@@ -1,0 +1,496 @@
+//! What a plan is made of: the grid to cut into shards, the per-task resources, and the manifest
+//! (`plan.json`) that records every shard with its parameters, output folder and log file, plus the
+//! SHA-256 of the configuration and of the model weights the shards must share.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{kube, slurm};
+use crate::collateral::CollateralConfig;
+use crate::sweep::{SweepConfig, SweepPreset};
+use crate::{Error, Result};
+
+/// File name of the manifest inside the plan folder.
+pub const MANIFEST_FILE: &str = "plan.json";
+
+/// Version of the manifest format.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// A partition-point sweep cut into one shard per partition point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepGrid {
+    /// The preset (`privsplit sweep --preset`).
+    pub preset: SweepPreset,
+    /// Partition points, one shard each.
+    pub points: Vec<usize>,
+    /// Input size of the `lite0` preset (pixels).
+    pub input_size: Option<usize>,
+    /// Evaluation images (`--eval-images`).
+    pub eval_images: Option<usize>,
+    /// Epochs of classifier training (`--train-epochs`).
+    pub train_epochs: Option<usize>,
+    /// rMLE optimisation steps (`--rmle-steps`).
+    pub rmle_steps: Option<usize>,
+    /// Trained model weights (safetensors) every shard attacks; hashed into the manifest.
+    pub weights: Option<PathBuf>,
+    /// Fashion-MNIST folder (`--data-dir`), when not the default.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl SweepGrid {
+    /// The sweep configuration every shard runs, apart from its partition point (`points = None`).
+    pub fn config(&self) -> SweepConfig {
+        let mut c = self.preset.config(self.input_size);
+        c.points = None;
+        c.eval_images = self.eval_images.unwrap_or(c.eval_images);
+        c.classifier.epochs = self.train_epochs.unwrap_or(c.classifier.epochs);
+        c.rmle.steps = self.rmle_steps.unwrap_or(c.rmle.steps);
+        c
+    }
+}
+
+/// Where the images of a collateral grid come from (generated on every node from the shard's seed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GridData {
+    /// The tiny synthetic seven-segment set (`--synthetic`).
+    Synthetic {
+        /// Training images.
+        train: usize,
+        /// Test images.
+        test: usize,
+    },
+    /// The default font-character set (`--fonts-default`).
+    Fonts {
+        /// Training images.
+        train: usize,
+        /// Test images.
+        test: usize,
+    },
+}
+
+/// A collateral-learning alpha grid (Ryffel et al. 2019, §5) cut into one shard per alpha and seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CollateralGrid {
+    /// The settings every shard shares (its `alphas` and `seed` are replaced per shard). Only the settings
+    /// `privsplit collateral` takes on its command line may differ from the default.
+    pub config: CollateralConfig,
+    /// Defence strengths, one shard per alpha and seed.
+    pub alphas: Vec<f32>,
+    /// Seeds, one shard per alpha and seed.
+    pub seeds: Vec<u64>,
+    /// The data.
+    pub data: GridData,
+}
+
+impl CollateralGrid {
+    /// The configuration with the per-shard settings cleared (`alphas = []`, `seed = 0`): what the
+    /// manifest's config hash covers.
+    pub fn shared_config(&self) -> CollateralConfig {
+        shared_collateral(&self.config)
+    }
+}
+
+/// `cfg` with the per-shard settings cleared (`alphas = []`, `seed = 0`).
+pub(crate) fn shared_collateral(cfg: &CollateralConfig) -> CollateralConfig {
+    CollateralConfig {
+        alphas: Vec::new(),
+        seed: 0,
+        ..cfg.clone()
+    }
+}
+
+/// What a plan runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanGrid {
+    /// A partition-point sweep (`privsplit sweep`).
+    Sweep(SweepGrid),
+    /// A collateral-learning alpha grid (`privsplit collateral`).
+    Collateral(CollateralGrid),
+}
+
+/// Resources of one task of the array.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    /// CPU cores per task (`--cpus-per-task`; also the thread count of the task).
+    pub cpus: usize,
+    /// Memory per task (MiB, `--mem`).
+    pub mem_mb: usize,
+    /// Wall-time limit per task (minutes, `--time`).
+    pub time_min: usize,
+    /// One GPU per task (`--gres=gpu:1`); `gpu_args` are appended to every shard's command.
+    pub gpu: bool,
+    /// Arguments that select the GPU in the shard's command (default `--device cuda`).
+    pub gpu_args: Vec<String>,
+    /// Slurm partition (`--partition`), if any.
+    pub partition: Option<String>,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Self {
+            cpus: 2,
+            mem_mb: 4096,
+            time_min: 60,
+            gpu: false,
+            gpu_args: vec!["--device".into(), "cuda".into()],
+            partition: None,
+        }
+    }
+}
+
+/// Everything needed to write a plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanSpec {
+    /// Plan name (job names; letters, digits and `-`).
+    pub name: String,
+    /// The plan folder, on storage every node sees: scripts, manifest, `shards/`, `logs/`.
+    pub dir: PathBuf,
+    /// The `privsplit` binary as the nodes see it.
+    pub bin: String,
+    /// What to run.
+    pub grid: PlanGrid,
+    /// Per-task resources.
+    pub resources: Resources,
+}
+
+/// The parameters of one shard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardParams {
+    /// Partition point (sweeps).
+    pub point: Option<usize>,
+    /// Defence strength (collateral grids).
+    pub alpha: Option<f32>,
+    /// Seed (collateral grids).
+    pub seed: Option<u64>,
+}
+
+/// One task of the array.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardSpec {
+    /// Array index (`SLURM_ARRAY_TASK_ID`, `JOB_COMPLETION_INDEX`).
+    pub index: usize,
+    /// What the shard computes.
+    pub params: ShardParams,
+    /// The command line after the binary.
+    pub args: Vec<String>,
+    /// Output folder, relative to the plan folder.
+    pub output: PathBuf,
+    /// Log file (stdout and stderr), relative to the plan folder.
+    pub log: PathBuf,
+}
+
+/// The manifest `plan.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanManifest {
+    /// Format version ([`MANIFEST_VERSION`]).
+    pub version: u32,
+    /// Plan name.
+    pub name: String,
+    /// The plan folder (absolute).
+    pub dir: PathBuf,
+    /// The binary.
+    pub bin: String,
+    /// What runs.
+    pub grid: PlanGrid,
+    /// SHA-256 (hex) of the shared configuration as JSON ([`config_sha256`]).
+    pub config_sha256: String,
+    /// The model weights every shard reads, if any.
+    pub weights: Option<PathBuf>,
+    /// SHA-256 (hex) of the weights file.
+    pub weights_sha256: Option<String>,
+    /// Per-task resources.
+    pub resources: Resources,
+    /// Every shard, index `i` at position `i`.
+    pub shards: Vec<ShardSpec>,
+}
+
+impl PlanManifest {
+    /// Reads `dir/plan.json`.
+    ///
+    /// # Errors
+    /// [`Error::Report`] when it cannot be read or parsed.
+    pub fn read(dir: &Path) -> Result<Self> {
+        Ok(privsplit_report::read_json(&dir.join(MANIFEST_FILE))?)
+    }
+
+    /// Absolute log path of shard `s`.
+    pub fn log_path(&self, s: &ShardSpec) -> PathBuf {
+        self.dir.join(&s.log)
+    }
+}
+
+/// SHA-256 (lower-case hex) of `value` serialised as JSON (field order fixed by the type, so equal values
+/// hash equally on every machine).
+///
+/// # Errors
+/// [`Error::Invalid`] when the value cannot be serialised.
+pub fn config_sha256(value: &impl Serialize) -> Result<String> {
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| Error::invalid("configuration", "a JSON-serialisable value", e.to_string()))?;
+    Ok(format!("{:x}", Sha256::digest(&bytes)))
+}
+
+/// SHA-256 (lower-case hex) of the file at `path`, read in 1 MiB blocks.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+fn shard_paths(i: usize) -> (PathBuf, PathBuf) {
+    (
+        PathBuf::from(format!("shards/shard-{i}")),
+        PathBuf::from(format!("logs/shard-{i}.log")),
+    )
+}
+
+fn sweep_shards(g: &SweepGrid, dir: &Path, gpu: &[String]) -> Result<Vec<ShardSpec>> {
+    if g.points.is_empty() {
+        return Err(Error::invalid(
+            "plan points",
+            "at least one partition point",
+            "none",
+        ));
+    }
+    let mut shards = Vec::with_capacity(g.points.len());
+    for (i, &k) in g.points.iter().enumerate() {
+        if g.points[..i].contains(&k) {
+            return Err(Error::invalid(
+                "plan points",
+                "distinct partition points",
+                format!("{k} twice"),
+            ));
+        }
+        let (output, log) = shard_paths(i);
+        let mut a: Vec<String> = vec!["sweep".into(), "--preset".into(), g.preset.name().into()];
+        a.extend(["--points".into(), k.to_string()]);
+        let opt = |a: &mut Vec<String>, flag: &str, v: Option<String>| {
+            if let Some(v) = v {
+                a.extend([flag.to_string(), v]);
+            }
+        };
+        opt(&mut a, "--input-size", g.input_size.map(|v| v.to_string()));
+        opt(
+            &mut a,
+            "--eval-images",
+            g.eval_images.map(|v| v.to_string()),
+        );
+        opt(
+            &mut a,
+            "--train-epochs",
+            g.train_epochs.map(|v| v.to_string()),
+        );
+        opt(&mut a, "--rmle-steps", g.rmle_steps.map(|v| v.to_string()));
+        opt(
+            &mut a,
+            "--weights",
+            g.weights.as_ref().map(|p| p.display().to_string()),
+        );
+        opt(
+            &mut a,
+            "--data-dir",
+            g.data_dir.as_ref().map(|p| p.display().to_string()),
+        );
+        a.extend(["--out".into(), dir.join(&output).display().to_string()]);
+        a.extend(["--name".into(), "sweep".into()]);
+        a.extend(gpu.iter().cloned());
+        shards.push(ShardSpec {
+            index: i,
+            params: ShardParams {
+                point: Some(k),
+                alpha: None,
+                seed: None,
+            },
+            args: a,
+            output,
+            log,
+        });
+    }
+    Ok(shards)
+}
+
+fn collateral_shards(g: &CollateralGrid, dir: &Path, gpu: &[String]) -> Result<Vec<ShardSpec>> {
+    if g.alphas.is_empty() || g.seeds.is_empty() {
+        return Err(Error::invalid(
+            "plan alphas and seeds",
+            "at least one alpha and one seed",
+            format!("{} alphas, {} seeds", g.alphas.len(), g.seeds.len()),
+        ));
+    }
+    let c = &g.config;
+    let attackers: Vec<&str> = c.attackers.iter().map(|a| a.name()).collect();
+    let (data_flag, train, test) = match g.data {
+        GridData::Synthetic { train, test } => ("--synthetic", train, test),
+        GridData::Fonts { train, test } => ("--fonts-default", train, test),
+    };
+    let mut shards = Vec::new();
+    for &seed in &g.seeds {
+        for &alpha in &g.alphas {
+            if !(alpha.is_finite() && alpha >= 0.0) {
+                return Err(Error::invalid(
+                    "plan alpha",
+                    "a finite value >= 0",
+                    alpha.to_string(),
+                ));
+            }
+            let i = shards.len();
+            let (output, log) = shard_paths(i);
+            let mut a: Vec<String> = vec!["collateral".into(), data_flag.into()];
+            for (flag, v) in [
+                ("--train", train.to_string()),
+                ("--test", test.to_string()),
+                ("--plain-epochs", c.plain_epochs.to_string()),
+                ("--defence-epochs", c.defence_epochs.to_string()),
+                ("--recovery-epochs", c.recovery_epochs.to_string()),
+                ("--batch", c.batch_size.to_string()),
+                ("--lr", c.lr.to_string()),
+                ("--attackers", attackers.join(",")),
+                (
+                    "--defence-adversary",
+                    c.defence_adversary.name().to_string(),
+                ),
+                ("--alpha", alpha.to_string()),
+                ("--seed", seed.to_string()),
+                (
+                    "--json",
+                    dir.join(&output).join("outcome.json").display().to_string(),
+                ),
+            ] {
+                a.extend([flag.to_string(), v]);
+            }
+            a.extend(gpu.iter().cloned());
+            shards.push(ShardSpec {
+                index: i,
+                params: ShardParams {
+                    point: None,
+                    alpha: Some(alpha),
+                    seed: Some(seed),
+                },
+                args: a,
+                output,
+                log,
+            });
+        }
+    }
+    Ok(shards)
+}
+
+/// Builds the manifest of `spec`: one shard per partition point, or per (seed, alpha) with the alphas
+/// varying fastest; hashes the shared configuration and the weights file.
+///
+/// # Errors
+/// [`Error::Invalid`] on an empty or repeated grid, a bad plan name or zero resources; [`Error::Io`] when the
+/// weights file cannot be read.
+pub fn build_manifest(spec: &PlanSpec) -> Result<PlanManifest> {
+    let ok_name = !spec.name.is_empty()
+        && spec.name.len() <= 40
+        && spec
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !spec.name.starts_with('-');
+    if !ok_name {
+        return Err(Error::invalid(
+            "plan name",
+            "1 to 40 lower-case letters, digits or '-', not starting with '-'",
+            &spec.name,
+        ));
+    }
+    let r = &spec.resources;
+    if r.cpus == 0 || r.mem_mb == 0 || r.time_min == 0 {
+        return Err(Error::invalid(
+            "plan resources",
+            "cpus, memory (MiB) and time (min) above 0",
+            format!("{} cpus, {} MiB, {} min", r.cpus, r.mem_mb, r.time_min),
+        ));
+    }
+    if !spec.dir.is_absolute() {
+        return Err(Error::invalid(
+            "plan folder",
+            "an absolute path",
+            spec.dir.display().to_string(),
+        ));
+    }
+    let gpu: &[String] = if r.gpu { &r.gpu_args } else { &[] };
+    let (shards, config_sha256, weights) = match &spec.grid {
+        PlanGrid::Sweep(g) => {
+            let cfg = g.config();
+            cfg.validate()?;
+            (
+                sweep_shards(g, &spec.dir, gpu)?,
+                config_sha256(&cfg)?,
+                g.weights.clone(),
+            )
+        }
+        PlanGrid::Collateral(g) => {
+            g.config.validate()?;
+            (
+                collateral_shards(g, &spec.dir, gpu)?,
+                config_sha256(&g.shared_config())?,
+                None,
+            )
+        }
+    };
+    let weights_sha256 = weights.as_deref().map(file_sha256).transpose()?;
+    Ok(PlanManifest {
+        version: MANIFEST_VERSION,
+        name: spec.name.clone(),
+        dir: spec.dir.clone(),
+        bin: spec.bin.clone(),
+        grid: spec.grid.clone(),
+        config_sha256,
+        weights,
+        weights_sha256,
+        resources: spec.resources.clone(),
+        shards,
+    })
+}
+
+/// Writes the plan into `spec.dir` (created): `plan.json`, `shard.sh` (runs one shard by index),
+/// `array.sbatch`, `merge.sbatch`, `submit.sh`, `k8s-shards.yaml`, `k8s-merge.yaml`, and the empty
+/// `shards/` and `logs/` folders. Every file is written atomically.
+///
+/// # Errors
+/// As [`build_manifest`]; [`Error::Io`] / [`Error::Report`] when a folder or file cannot be written.
+pub fn write_plan(spec: &PlanSpec) -> Result<PlanManifest> {
+    let m = build_manifest(spec)?;
+    for sub in ["shards", "logs"] {
+        let p = spec.dir.join(sub);
+        std::fs::create_dir_all(&p).map_err(|source| Error::Io { path: p, source })?;
+    }
+    let json = serde_json::to_vec_pretty(&m)
+        .map_err(|e| Error::invalid("plan manifest", "a JSON-serialisable value", e.to_string()))?;
+    let files = [
+        (MANIFEST_FILE, json),
+        ("shard.sh", slurm::shard_script(&m).into_bytes()),
+        ("array.sbatch", slurm::array_script(&m).into_bytes()),
+        ("merge.sbatch", slurm::merge_script(&m).into_bytes()),
+        ("submit.sh", slurm::submit_script(&m).into_bytes()),
+        ("k8s-shards.yaml", kube::shards_job(&m).into_bytes()),
+        ("k8s-merge.yaml", kube::merge_job(&m).into_bytes()),
+    ];
+    for (name, bytes) in files {
+        privsplit_report::write_atomic(&spec.dir.join(name), &bytes)?;
+    }
+    Ok(m)
+}
