@@ -41,6 +41,8 @@ enum Command {
     Infer(cmd::infer::Args),
     /// Benchmarks (results go into docs/BENCHMARKS.md).
     Bench(cmd::bench::Args),
+    /// Cluster plans (Slurm job array, Kubernetes Indexed Job) for sweeps and alpha grids; `plan merge`.
+    Plan(cmd::plan::Args),
 }
 
 /// The exit code of an error: the class of the first error in its chain that has one.
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Infer(a) => cmd::infer::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Plan(a) => cmd::plan::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ pub mod collateral;
 pub mod data;
 pub mod fe;
 pub mod infer;
+pub mod plan;
 pub mod run;
 pub mod serve;
 pub mod sweep;
