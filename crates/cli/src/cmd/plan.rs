@@ -18,6 +18,7 @@ use super::UsageError;
 /// Arguments of `privsplit plan`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// What to plan, or `merge`.
     #[command(subcommand)]
     pub command: PlanCommand,
 }
@@ -59,6 +60,7 @@ pub struct Common {
 pub enum PlanCommand {
     /// A partition-point sweep, one shard per partition point (`privsplit sweep --points K`).
     Sweep {
+        /// Plan folder, name, binary and per-task resources.
         #[command(flatten)]
         common: Common,
         /// Sweep preset.
@@ -89,6 +91,7 @@ pub enum PlanCommand {
     /// A collateral-learning alpha grid, one shard per alpha and seed (`privsplit collateral --alpha A
     /// --seed S`).
     Collateral {
+        /// Plan folder, name, binary and per-task resources.
         #[command(flatten)]
         common: Common,
         /// Defence strengths, comma-separated.
