@@ -49,7 +49,12 @@ fn pretrained_lite0_recognises_a_cat_and_a_coffee_cup() {
         names: vec!["chelsea".into(), "coffee".into()],
     };
     let x = imagenet_norm(rgb_tensor(&images, &dev));
-    let logits: Vec<f32> = model.forward(x).unwrap().into_data().to_vec().unwrap();
+    let logits: Vec<f32> = model
+        .forward(x)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     let (cat5, coffee5) = (top5(&logits[..1000]), top5(&logits[1000..]));
     eprintln!("chelsea top-5 {cat5:?}, coffee top-5 {coffee5:?}");
     assert!(
