@@ -71,7 +71,11 @@ fn tiny_sweep_writes_a_complete_run_folder_and_merge_rejects_duplicates() {
     assert_eq!(csv.lines().count(), 1 + 3 * 2, "{csv}");
     // The grid: one row of originals + one row per point; columns = 2 attacks x 2 images (tiny preset).
     let grid = image_dims(&runs[0].join("reconstructions.png"));
-    assert!(grid.0 > grid.1, "wider than tall: {grid:?}");
+    // A 4 x 4 grid of cells is about square (the old layout was one strip many times taller than wide).
+    assert!(
+        grid.0 * 2 > grid.1 && grid.1 * 2 > grid.0,
+        "a grid, not a strip: {grid:?}"
+    );
 
     // Merging the run with itself is rejected (same points twice), an input error.
     let dir = runs[0].display().to_string();

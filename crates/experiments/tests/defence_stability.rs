@@ -154,7 +154,7 @@ fn bounded_objectives_stay_in_band_at_the_same_alpha() {
             &p.s,
             &cfg,
             &SemiAdversarialOptions {
-                clip_grad_norm: Some(5.0),
+                clip_grad_norm: Some(2.0),
                 ..options(objective, DivergenceAction::Monitor)
             },
             &p.dev,

@@ -75,11 +75,11 @@ mod tests {
     #[test]
     fn class_mean_beats_the_overall_mean_on_two_constant_classes() {
         let dev = Device::flex();
-        let img = |v: f32| vec![v; 8 * 8];
+        let img = |v: f32| vec![v; 12 * 12];
         let att: Vec<f32> = [0.2, 0.2, 0.8, 0.8].iter().flat_map(|&v| img(v)).collect();
-        let attacker = Tensor::<4>::from_data(TensorData::new(att, [4, 1, 8, 8]), &dev);
+        let attacker = Tensor::<4>::from_data(TensorData::new(att, [4, 1, 12, 12]), &dev);
         let ev: Vec<f32> = [0.2, 0.8].iter().flat_map(|&v| img(v)).collect();
-        let eval = Tensor::<4>::from_data(TensorData::new(ev, [2, 1, 8, 8]), &dev);
+        let eval = Tensor::<4>::from_data(TensorData::new(ev, [2, 1, 12, 12]), &dev);
         let b = baseline(&eval, &attacker, Some(&[0, 0, 1, 1]), Some(&[0, 1])).expect("baseline");
         let cs = b.class_mean_ssim.expect("class mean");
         assert!((cs - 1.0).abs() < 1e-6, "{b:?}");
