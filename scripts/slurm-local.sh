@@ -21,6 +21,7 @@ up() {
     fi
     # munge: a locally generated key, its own socket and pid file in DIR.
     mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/log"
+    chmod 0755 "$dir"
     as_root mkdir -p /run/munge
     as_root chown munge:munge /run/munge 2>/dev/null || true
     if [ ! -f "$dir/munge/munge.key" ]; then

@@ -14,6 +14,7 @@ bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 timeout_s=${TEST_SLURM_TIMEOUT:-300}
 start=$(date +%s)
 work=$(mktemp -d /tmp/privsplit-slurm.XXXXXX)
+chmod 0755 "$work"   # munged runs as user munge and must reach its folder inside
 cluster=$work/cluster
 finish() {
     rc=$?
