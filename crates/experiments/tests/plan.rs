@@ -242,7 +242,7 @@ fn merge_refuses_missing_failed_and_foreign_shards_then_joins_complete_ones() {
         .expect_err("missing shard")
         .to_string();
     let log1 = tmp.path().join("logs/shard-1.log");
-    assert!(e.contains(&format!("shard 1: missing")), "{e}");
+    assert!(e.contains("shard 1: missing"), "{e}");
     assert!(e.contains(&format!("(log: {})", log1.display())), "{e}");
     assert!(!e.contains("shard 0:") && !e.contains("shard 2:"), "{e}");
 
