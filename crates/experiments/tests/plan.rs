@@ -204,13 +204,18 @@ fn shard_report(cfg: &SweepConfig, k: usize, ssim: f64) -> SweepReport {
                 images: 8,
                 seconds: 1.0,
                 grid: Vec::new(),
+                leakage: None,
             }],
+            enclave: None,
         }],
         recommendation: None,
         image_shape: [1, 28, 28],
         originals: Vec::new(),
         seconds: 1.0,
         train_seconds: 0.5,
+        priors: Vec::new(),
+        verdicts: Vec::new(),
+        repeats: None,
     }
 }
 

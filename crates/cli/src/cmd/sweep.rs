@@ -1,12 +1,15 @@
 //! `privsplit sweep`: partition-point sweep with reconstruction attacks (c-GAN, inverse network, white-box
-//! rMLE); recommends the earliest safe partition point. `privsplit sweep merge` joins reports of subsets.
+//! rMLE) and an enclave cost model; recommends the earliest (or cheapest) safe partition point. `privsplit
+//! sweep merge` joins reports of subsets.
 
 use std::path::PathBuf;
 
 use privsplit_attacks::ReconstructionAttack;
 use privsplit_data::natural::SKIMAGE_DATA_DIR;
 use privsplit_experiments::sweep::config::LITE0_DEFAULT_SIZE;
-use privsplit_experiments::sweep::{merge_job, run_job, SweepJob, SweepPreset, SweepSource};
+use privsplit_experiments::sweep::{
+    merge_job, run_job, Objective, SafetyRule, SweepJob, SweepPreset, SweepSource, TeeTarget,
+};
 use privsplit_models::weights::lite0_weights_path;
 
 /// Arguments of `privsplit sweep`.
@@ -26,9 +29,35 @@ pub struct Args {
     /// Attacks, comma-separated (default: the preset's).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub attacks: Option<Vec<ReconstructionAttack>>,
-    /// SSIM threshold in [0, 1] for the recommendation (default 0.3, see docs/SWEEP.md).
-    #[arg(long)]
+    /// Safety rule: `leakage` (SSIM gain over the strongest prior-only baseline within the margin and
+    /// identification at chance; default) or `threshold` (every attack's mean SSIM below --ssim-threshold).
+    #[arg(long, value_enum)]
+    pub rule: Option<SafetyRule>,
+    /// SSIM threshold in [0, 1] of the threshold rule (default 0.3, see docs/SWEEP.md).
+    #[arg(long, visible_alias = "ssim-threshold")]
     pub threshold: Option<f64>,
+    /// Margin of the leakage rule: largest tolerated upper bound of the SSIM gain's 95 % CI (default 0.05).
+    #[arg(long)]
+    pub margin: Option<f64>,
+    /// Candidates N of the identification test (the true input + N - 1 of the same predicted class).
+    #[arg(long)]
+    pub candidates: Option<usize>,
+    /// Which safe point to recommend: `earliest-safe` (default) or `cheapest-safe` (lowest estimated
+    /// trusted-in-TEE + untrusted latency).
+    #[arg(long, value_enum)]
+    pub objective: Option<Objective>,
+    /// TEE of the cost model: sgx1 (93 MiB usable EPC), sgx2:<usable MiB>, sev-snp or tdx.
+    #[arg(long)]
+    pub tee: Option<TeeTarget>,
+    /// Images per trusted-partition call in the cost model.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Seed of every random step (classifier, attacks, bootstrap, distractors); default: the preset's seeds.
+    #[arg(long, conflicts_with = "seeds")]
+    pub seed: Option<u64>,
+    /// Repeat the sweep with each seed (comma-separated) and report mean +- std per point and attack.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
     /// Evaluation images.
     #[arg(long)]
     pub eval_images: Option<usize>,
@@ -90,6 +119,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.ssim_threshold = args.threshold.unwrap_or(config.ssim_threshold);
         config.eval_images = args.eval_images.unwrap_or(config.eval_images);
         config.rmle.steps = args.rmle_steps.unwrap_or(config.rmle.steps);
+        config.rule.rule = args.rule.unwrap_or(config.rule.rule);
+        config.rule.margin = args.margin.unwrap_or(config.rule.margin);
+        config.rule.candidates = args.candidates.unwrap_or(config.rule.candidates);
+        config.rule.objective = args.objective.unwrap_or(config.rule.objective);
+        config.enclave.tee = args.tee.unwrap_or(config.enclave.tee);
+        config.enclave.batch = args.batch.unwrap_or(config.enclave.batch);
+        let seeds = match (&args.seeds, args.seed) {
+            (Some(s), _) => s.clone(),
+            (None, Some(s)) => vec![s],
+            (None, None) => Vec::new(),
+        };
         let source = if args.preset.natural_images() {
             SweepSource::Natural {
                 images_dir: args.images_dir.clone(),
@@ -106,6 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             source,
             out: args.out.clone(),
             name: args.name.clone(),
+            seeds,
         };
         run_job(&job, &mut |s| eprintln!("{s}"))?
     };

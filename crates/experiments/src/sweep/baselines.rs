@@ -53,7 +53,7 @@ pub fn baseline(
 }
 
 /// The mean image `[1, C, H, W]` of the images of class `c`, `None` when there is none.
-fn class_mean(images: &Tensor<4>, labels: &[usize], c: usize) -> Option<Tensor<4>> {
+pub(super) fn class_mean(images: &Tensor<4>, labels: &[usize], c: usize) -> Option<Tensor<4>> {
     let idx: Vec<i64> = (0..labels.len())
         .filter(|&i| labels[i] == c)
         .map(|i| i as i64)

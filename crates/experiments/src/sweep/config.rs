@@ -15,6 +15,8 @@ use privsplit_models::classifier::ClassifierTrainConfig;
 use privsplit_models::zoo::ArchConfig;
 use serde::{Deserialize, Serialize};
 
+use super::enclave::EnclaveConfig;
+use super::rule::RuleConfig;
 use crate::{Error, Result};
 
 /// A named sweep configuration (see the table in the module docs).
@@ -97,8 +99,18 @@ pub struct SweepConfig {
     pub rmle: RmleConfig,
     /// Input normalisation between pixels and the model input.
     pub norm: InputNorm,
-    /// SSIM threshold in `[0, 1]`: a point is safe when every attack's mean SSIM is below it.
+    /// SSIM threshold in `[0, 1]` of the threshold rule (and of attacks without leakage statistics).
     pub ssim_threshold: f64,
+    /// The safety rule, the objective and the leakage statistics' settings.
+    #[serde(default)]
+    pub rule: RuleConfig,
+    /// The enclave cost model.
+    #[serde(default)]
+    pub enclave: EnclaveConfig,
+    /// The seed given with `--seed` (it overrode every seed of the sweep, see [`SweepConfig::with_seed`]);
+    /// `None`: the preset's own seeds.
+    #[serde(default)]
+    pub seed: Option<u64>,
     /// Reconstructions kept per attack and point for the grid.
     pub grid_images: usize,
     /// Timed repetitions per partition for the latency (median reported).
@@ -143,6 +155,9 @@ impl SweepConfig {
             rmle: RmleConfig::default(),
             norm: InputNorm::default(),
             ssim_threshold: DEFAULT_SSIM_THRESHOLD,
+            rule: RuleConfig::default(),
+            enclave: EnclaveConfig::default(),
+            seed: None,
             grid_images: 4,
             latency_reps: 20,
         }
@@ -199,12 +214,27 @@ impl SweepConfig {
         c
     }
 
+    /// The same sweep with every seed derived from `seed`: classifier training, inverse network, c-GAN,
+    /// and the rule's bootstrap / distractor draws / label decoder (`seed` itself). rMLE is deterministic.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        let derive = |i: u64| seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i);
+        self.seed = Some(seed);
+        self.classifier.seed = derive(1);
+        self.inverse.seed = derive(2);
+        self.cgan.train.seed = derive(3);
+        self.rule.seed = seed;
+        self
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
     /// [`Error::Invalid`] naming the setting: a threshold outside `[0, 1]`, no attacks, zero evaluation
-    /// images, a black-box attack without attacker images.
+    /// images, a black-box attack without attacker images; as [`RuleConfig::validate`] and
+    /// [`EnclaveConfig::validate`].
     pub fn validate(&self) -> Result<()> {
+        self.rule.validate()?;
+        self.enclave.validate()?;
         if !(0.0..=1.0).contains(&self.ssim_threshold) {
             return Err(Error::invalid(
                 "SSIM threshold",

@@ -45,6 +45,10 @@ pub struct SweepJob {
     pub out: PathBuf,
     /// Run-folder name prefix.
     pub name: String,
+    /// Seeds to repeat the sweep with ([`SweepConfig::with_seed`]); empty: once, with the config's seeds.
+    /// With two or more, each seed's run folder is `seed-<seed>/` inside the run folder, and the top-level
+    /// report summarises them ([`super::seeds::combine_seeds`]).
+    pub seeds: Vec<u64>,
 }
 
 /// A finished sweep job.
@@ -66,7 +70,7 @@ pub struct SweepOutcome {
 pub fn run_job(job: &SweepJob, progress: &mut dyn FnMut(&str)) -> Result<SweepOutcome> {
     job.config.validate()?;
     let dir = RunDir::create(&job.out, &job.name)?;
-    let report = match sweep_into(job, dir.path(), progress) {
+    let report = match sweep_seeds(job, dir.path(), progress) {
         Ok(r) => r,
         Err(e) => {
             let _ = dir.abandon();
@@ -81,10 +85,43 @@ pub fn run_job(job: &SweepJob, progress: &mut dyn FnMut(&str)) -> Result<SweepOu
     })
 }
 
-fn sweep_into(job: &SweepJob, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<SweepReport> {
-    let cfg = &job.config;
+/// One sweep per seed of `job` (or one with the config's seeds), then the combined report, into `dir`.
+fn sweep_seeds(job: &SweepJob, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<SweepReport> {
+    match job.seeds.as_slice() {
+        [] => sweep_into(&job.config, &job.source, dir, progress),
+        [s] => sweep_into(
+            &job.config.clone().with_seed(*s),
+            &job.source,
+            dir,
+            progress,
+        ),
+        seeds => {
+            let mut reports = Vec::with_capacity(seeds.len());
+            for &s in seeds {
+                progress(&format!("sweep with seed {s}"));
+                let sub = dir.join(format!("seed-{s}"));
+                std::fs::create_dir_all(&sub).map_err(|source| Error::Io {
+                    path: sub.clone(),
+                    source,
+                })?;
+                let cfg = job.config.clone().with_seed(s);
+                reports.push(sweep_into(&cfg, &job.source, &sub, progress)?);
+            }
+            let combined = super::seeds::combine_seeds(reports, seeds)?;
+            write_outputs(&combined, dir)?;
+            Ok(combined)
+        }
+    }
+}
+
+fn sweep_into(
+    cfg: &SweepConfig,
+    source: &SweepSource,
+    dir: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<SweepReport> {
     let dev = Device::flex();
-    let report = match &job.source {
+    let report = match source {
         SweepSource::Natural {
             images_dir,
             weights,
@@ -101,6 +138,7 @@ fn sweep_into(job: &SweepJob, dir: &Path, progress: &mut dyn FnMut(&str)) -> Res
                 eval: rgb_tensor(&images, &dev),
                 eval_labels: None,
                 attacker_labels: None,
+                distractors: None,
             };
             run_sweep_on(&model, &data, cfg, progress).step("partition-point sweep")?
         }

@@ -1,6 +1,6 @@
 //! Joining sweeps of disjoint partition-point subsets (run on different machines) into one report.
 
-use super::{recommend, SweepConfig, SweepReport};
+use super::{recommend, verdict, SweepConfig, SweepReport};
 use crate::{Error, Result};
 
 /// Joins reports of disjoint subsets of partition points of the same sweep (same configuration apart from
@@ -46,11 +46,19 @@ pub fn merge_reports(reports: Vec<SweepReport>) -> Result<SweepReport> {
         merged.model_accuracy = merged.model_accuracy.or(r.model_accuracy);
         merged.test_accuracy = merged.test_accuracy.or(r.test_accuracy);
         merged.baseline = merged.baseline.or(r.baseline);
+        if merged.priors.is_empty() {
+            merged.priors = r.priors;
+        }
     }
     merged.points.sort_by_key(|p| p.k);
     let ks: Vec<usize> = merged.points.iter().map(|p| p.k).collect();
     merged.config.points = Some(ks);
-    merged.recommendation = recommend(&merged.points, merged.config.ssim_threshold)?;
+    merged.recommendation = recommend(&merged.points, &merged.config)?;
+    merged.verdicts = merged
+        .points
+        .iter()
+        .map(|p| verdict(p, &merged.config))
+        .collect();
     Ok(merged)
 }
 
@@ -82,6 +90,9 @@ mod tests {
             originals: Vec::new(),
             seconds: 1.0,
             train_seconds: 0.0,
+            priors: Vec::new(),
+            verdicts: Vec::new(),
+            repeats: None,
         };
         let m = merge_reports(vec![report(&[4, 5], &cfg), report(&[0, 2], &cfg)]).expect("merge");
         assert_eq!(
@@ -94,5 +105,56 @@ mod tests {
         cfg.ssim_threshold = 0.5;
         assert!(merge_reports(vec![a, report(&[2], &cfg)]).is_err());
         assert!(merge_reports(Vec::new()).is_err());
+    }
+
+    /// The merged report applies the leakage rule: a point whose gain interval lies above the margin is
+    /// unsafe even with a low SSIM; the point at the label prior is recommended, with its interval.
+    #[test]
+    fn merge_recomputes_the_recommendation_with_the_leakage_rule() {
+        use crate::sweep::leakage::{Leakage, PriorKind};
+        let cfg = SweepConfig::tiny();
+        let shard = |k: usize, ssim: f64, ci: [f64; 2]| {
+            let mut p = point(k, &[(Cgan, ssim)]);
+            p.attacks[0].leakage = Some(Leakage {
+                prior: PriorKind::ClassMean,
+                prior_ssim: 0.35,
+                gain: (ci[0] + ci[1]) / 2.0,
+                gain_ci95: ci,
+                identification: None,
+            });
+            SweepReport {
+                config: SweepConfig {
+                    points: Some(vec![k]),
+                    ..cfg.clone()
+                },
+                num_stages: 6,
+                stage_names: Vec::new(),
+                model_accuracy: None,
+                test_accuracy: None,
+                baseline: None,
+                points: vec![p],
+                recommendation: None,
+                image_shape: [1, 28, 28],
+                originals: Vec::new(),
+                seconds: 1.0,
+                train_seconds: 0.0,
+                priors: Vec::new(),
+                verdicts: Vec::new(),
+                repeats: None,
+            }
+        };
+        let m = merge_reports(vec![
+            shard(6, 0.37, [-0.03, 0.01]),
+            shard(3, 0.2, [0.06, 0.12]),
+            shard(4, 0.36, [-0.01, 0.03]),
+        ])
+        .expect("merge");
+        let r = m.recommendation.expect("a safe point");
+        assert_eq!(r.k, 4);
+        assert_eq!(r.leakage.expect("leakage").gain_ci95, [-0.01, 0.03]);
+        assert_eq!(
+            m.verdicts.iter().map(|v| (v.k, v.safe)).collect::<Vec<_>>(),
+            [(3, false), (4, true), (6, true)]
+        );
     }
 }

@@ -1,31 +1,42 @@
 //! The partition-point sweep: for every partition point `k` of a staged model, the cost of the trusted
 //! partition `[0, k)` (FLOPs, parameter bytes, measured latency), the size of the exposed feature map, and the
 //! score (SSIM, PSNR, accuracy of the full model on the reconstructions) of every reconstruction attack on
-//! the feature map at `k`; then the recommendation: the earliest `k` whose best attack stays under an SSIM
-//! threshold. Source: Rajasekar et al. 2024 (TEE + accelerator layer partitioning).
+//! the feature map at `k`, its leakage beyond the predicted label (SSIM gain over the strongest prior-only
+//! baseline with a bootstrap interval, identification among same-class candidates), and an enclave cost
+//! estimate; then the recommendation: the earliest (or cheapest) safe `k`. Source: Rajasekar et al. 2024
+//! (TEE + accelerator layer partitioning).
 //!
 //! By concern: [`config`] (settings and the preset table), [`run`] (training the victim, attacking every
-//! point), [`baselines`] (what an attacker who learns nothing about the image scores), [`merge`] (joining
+//! point), [`baselines`] (what an attacker who learns nothing about the image scores), [`leakage`] (gain
+//! over the prior-only baselines, identification), [`rule`] (safe points and the recommendation),
+//! [`enclave`] (TEE memory and latency model), [`seeds`] (repeated sweeps, mean +- std), [`merge`] (joining
 //! sweeps of disjoint point subsets run on different machines), [`report`] (the run folder: JSON, Markdown,
 //! HTML, CSV, plots, the reconstruction grid) and [`job`] (one call from a preset to a run folder).
 
 pub mod baselines;
 pub mod config;
+pub mod enclave;
 pub mod job;
+pub mod leakage;
 pub mod merge;
 pub mod report;
+pub mod rule;
 pub mod run;
+pub mod seeds;
+pub mod tables;
 
 pub use config::{SweepConfig, SweepPreset, DEFAULT_SSIM_THRESHOLD};
+pub use enclave::{EnclaveConfig, EnclaveCost, TeeTarget};
 pub use job::{merge_job, run_job, SweepJob, SweepSource};
+pub use leakage::{Leakage, PriorKind, PriorScore};
 pub use merge::merge_reports;
 pub use report::{summary, write_outputs};
+pub use rule::{recommend, verdict, Objective, RuleConfig, SafetyRule, Verdict};
 pub use run::{run_sweep, run_sweep_on, SweepData, SweepRun};
+pub use seeds::RepeatSummary;
 
 use privsplit_attacks::ReconstructionAttack;
 use serde::{Deserialize, Serialize};
-
-use crate::{Error, Result};
 
 /// Score of one attack at one partition point.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,6 +57,9 @@ pub struct AttackScore {
     pub seconds: f64,
     /// The first `grid_images` reconstructions, 8-bit, `[grid_images, C, H, W]`.
     pub grid: Vec<u8>,
+    /// Leakage beyond the predicted label (absent without an attacker dataset, and in older reports).
+    #[serde(default)]
+    pub leakage: Option<Leakage>,
 }
 
 /// Results at one partition point.
@@ -73,6 +87,9 @@ pub struct PointResult {
     pub untrusted_ms: f64,
     /// One score per attack.
     pub attacks: Vec<AttackScore>,
+    /// Enclave cost estimate of the trusted partition (absent in older reports).
+    #[serde(default)]
+    pub enclave: Option<EnclaveCost>,
 }
 
 impl PointResult {
@@ -103,6 +120,24 @@ pub struct Recommendation {
     pub trusted_param_bytes: usize,
     /// Trusted-partition latency (ms, one image).
     pub trusted_ms: f64,
+    /// The rule that called the point safe.
+    #[serde(default)]
+    pub rule: SafetyRule,
+    /// The objective that chose it among the safe points.
+    #[serde(default)]
+    pub objective: Objective,
+    /// The attack with the highest upper bound of its gain interval there (the confidence of the verdict).
+    #[serde(default)]
+    pub leakiest_attack: Option<ReconstructionAttack>,
+    /// Its leakage (gain over the strongest prior with its 95 % interval, identification).
+    #[serde(default)]
+    pub leakage: Option<Leakage>,
+    /// Enclave cost estimate at the point.
+    #[serde(default)]
+    pub enclave: Option<EnclaveCost>,
+    /// Measured untrusted-partition latency (ms, one image, this machine's CPU).
+    #[serde(default)]
+    pub untrusted_ms: f64,
 }
 
 /// SSIM / PSNR of trivial attacks that learn nothing about the individual input.
@@ -147,36 +182,15 @@ pub struct SweepReport {
     pub seconds: f64,
     /// Wall time of classifier training (s), 0 when the model was given.
     pub train_seconds: f64,
-}
-
-/// The earliest partition point whose best attack has mean SSIM `< threshold`.
-///
-/// # Errors
-/// [`Error::Invalid`] when `threshold` is outside `[0, 1]`.
-pub fn recommend(points: &[PointResult], threshold: f64) -> Result<Option<Recommendation>> {
-    if !(0.0..=1.0).contains(&threshold) {
-        return Err(Error::invalid(
-            "SSIM threshold",
-            "a value in [0, 1]",
-            threshold.to_string(),
-        ));
-    }
-    let mut sorted: Vec<&PointResult> = points.iter().collect();
-    sorted.sort_by_key(|p| p.k);
-    Ok(sorted.into_iter().find_map(|p| {
-        let best = p.best()?;
-        (best.ssim < threshold).then(|| Recommendation {
-            k: p.k,
-            stage: p.stage.clone(),
-            best_attack: best.attack,
-            best_ssim: best.ssim,
-            feature_shape: p.feature_shape,
-            feature_bytes: p.feature_bytes,
-            trusted_flops: p.trusted_flops,
-            trusted_param_bytes: p.trusted_param_bytes,
-            trusted_ms: p.trusted_ms,
-        })
-    }))
+    /// Prior-only baselines with the predicted class (mean over all evaluation images).
+    #[serde(default)]
+    pub priors: Vec<PriorScore>,
+    /// The rule's verdict at every point, ascending `k`.
+    #[serde(default)]
+    pub verdicts: Vec<Verdict>,
+    /// Summary of repeated sweeps (`--seeds`), when there were several.
+    #[serde(default)]
+    pub repeats: Option<RepeatSummary>,
 }
 
 #[cfg(test)]
@@ -206,31 +220,10 @@ mod tests {
                     images: 1,
                     seconds: 0.0,
                     grid: Vec::new(),
+                    leakage: None,
                 })
                 .collect(),
+            enclave: None,
         }
-    }
-
-    #[test]
-    fn recommendation_is_the_earliest_point_whose_best_attack_is_below_the_threshold() {
-        use ReconstructionAttack::*;
-        let pts = vec![
-            point(3, &[(Cgan, 0.2), (Rmle, 0.25)]),
-            point(0, &[(Cgan, 0.99), (Rmle, 1.0)]),
-            point(1, &[(Cgan, 0.6), (Rmle, 0.2)]),
-            point(2, &[(Cgan, 0.29), (Rmle, 0.31)]), // best attack (rMLE) above 0.3: not safe
-            point(4, &[(Cgan, 0.1)]),
-        ];
-        let r = recommend(&pts, 0.3).expect("ok").expect("some point");
-        assert_eq!((r.k, r.best_attack), (3, Rmle));
-        assert!((r.best_ssim - 0.25).abs() < 1e-12);
-        assert_eq!(r.trusted_flops, 30);
-        let r = recommend(&pts, 0.32).expect("ok").expect("some point");
-        assert_eq!(r.k, 2);
-        assert!(recommend(&pts, 0.05).expect("ok").is_none());
-        // A point whose score equals the threshold is not below it.
-        assert_eq!(recommend(&pts, 0.25).expect("ok").map(|r| r.k), Some(4));
-        assert!(recommend(&pts, 1.5).is_err());
-        assert!(recommend(&pts, -0.1).is_err());
     }
 }

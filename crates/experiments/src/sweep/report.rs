@@ -1,7 +1,7 @@
 //! The sweep's run folder: `report.json` (the [`SweepReport`]), `report.md` / `report.html`,
-//! `points.csv` (one row per partition point and attack), SSIM and PSNR plots (PNG + SVG) and the
-//! reconstruction grid `reconstructions.png` (rows = partition points, columns = attack x image, the
-//! originals in the first row).
+//! `points.csv` (one row per partition point and attack), `seeds.csv` (with repeated seeds), SSIM, PSNR,
+//! SSIM-gain and enclave-latency plots (PNG + SVG) and the reconstruction grid `reconstructions.png`
+//! (rows = partition points, columns = attack x image, the originals in the first row).
 
 use std::path::Path;
 
@@ -10,30 +10,106 @@ use privsplit_report::{
     image_grid, line_plot, write_atomic, write_csv, write_json, GridImage, LinePlot, Report, Series,
 };
 
-use super::{AttackScore, SweepReport};
+use super::rule::{Objective, SafetyRule};
+use super::tables::{
+    leakage_table, point_table, points_csv_rows, repeats_table, seeds_csv_rows, POINTS_CSV_HEADER,
+    SEEDS_CSV_HEADER,
+};
+use super::{AttackScore, Recommendation, SweepReport};
 use crate::Result;
+
+/// The rule in words.
+fn rule_text(r: &SweepReport) -> String {
+    match r.config.rule.rule {
+        SafetyRule::Leakage => format!(
+            "leakage rule: every attack's SSIM gain over the strongest prior-only baseline has a 95 % CI upper \
+             bound <= {:.3}, and identification among {} same-class candidates is not above chance",
+            r.config.rule.margin, r.config.rule.candidates
+        ),
+        SafetyRule::Threshold => format!(
+            "threshold rule: every attack's mean SSIM < {:.2}",
+            r.config.ssim_threshold
+        ),
+    }
+}
+
+/// The confidence and cost of a recommendation in words.
+fn recommendation_text(rec: &Recommendation) -> String {
+    let mut t = format!(
+        "best attack {} SSIM {:.3}",
+        rec.best_attack.name(),
+        rec.best_ssim
+    );
+    if let (Some(a), Some(l)) = (rec.leakiest_attack, &rec.leakage) {
+        t.push_str(&format!(
+            "; largest SSIM gain over the {} ({}): {:+.3} (95 % CI {:+.3}..{:+.3})",
+            l.prior.name(),
+            a.name(),
+            l.gain,
+            l.gain_ci95[0],
+            l.gain_ci95[1]
+        ));
+        if let Some(i) = &l.identification {
+            t.push_str(&format!(
+                ", identification {:.1} % (95 % CI {:.1}..{:.1} %, chance {:.1} %)",
+                i.top1 * 100.0,
+                i.ci95[0] * 100.0,
+                i.ci95[1] * 100.0,
+                i.chance * 100.0
+            ));
+        }
+    }
+    t.push_str(&format!(
+        "; feature map {:?} ({} bytes/image); trusted partition {:.2} MFLOP, {} parameter bytes, {:.3} ms/image \
+         measured on this CPU",
+        rec.feature_shape,
+        rec.feature_bytes,
+        rec.trusted_flops as f64 / 1e6,
+        rec.trusted_param_bytes,
+        rec.trusted_ms
+    ));
+    if let Some(e) = &rec.enclave {
+        let fit = match e.usable_bytes {
+            Some(u) if e.fits() => format!("fits the {:.0} MiB usable EPC", u as f64 / 1_048_576.0),
+            Some(u) => format!(
+                "exceeds the {:.0} MiB usable EPC by {} bytes (paging)",
+                u as f64 / 1_048_576.0,
+                e.paged_bytes
+            ),
+            None => "no EPC limit".into(),
+        };
+        t.push_str(&format!(
+            ", {:.3} ms/image estimated in {} (peak {:.2} MiB, {fit}); untrusted partition {:.3} ms/image on this CPU",
+            e.estimated_ms,
+            e.tee,
+            e.peak_bytes as f64 / 1_048_576.0,
+            rec.untrusted_ms
+        ));
+    }
+    t
+}
 
 /// One-paragraph summary of the recommendation.
 pub fn summary(r: &SweepReport) -> String {
+    let seeds = r.repeats.as_ref().map_or_else(String::new, |s| {
+        format!(", safe under every seed of {:?}", s.seeds)
+    });
+    let objective = match r.config.rule.objective {
+        Objective::EarliestSafe => "earliest safe",
+        Objective::CheapestSafe => "cheapest safe",
+    };
     match &r.recommendation {
         Some(rec) => format!(
-            "recommended partition point k={} (after {}): best attack {} SSIM {:.3} < {:.2}; feature map {:?} \
-             ({} bytes/image); trusted partition {:.2} MFLOP, {} parameter bytes, {:.3} ms/image",
+            "recommended partition point k={} (after {}; {objective} point{seeds}; {}): {}",
             rec.k,
             rec.stage,
-            rec.best_attack.name(),
-            rec.best_ssim,
-            r.config.ssim_threshold,
-            rec.feature_shape,
-            rec.feature_bytes,
-            rec.trusted_flops as f64 / 1e6,
-            rec.trusted_param_bytes,
-            rec.trusted_ms
+            rule_text(r),
+            recommendation_text(rec)
         ),
         None => format!(
-            "no evaluated partition point keeps every attack under SSIM {:.2}: keep the whole model trusted \
-             (or lower the threshold)",
-            r.config.ssim_threshold
+            "no evaluated partition point is safe under the {}{seeds}: keep the whole model trusted \
+             (or evaluate later points)",
+            rule_text(r)
         ),
     }
 }
@@ -98,6 +174,8 @@ fn write_plots(r: &SweepReport, dir: &Path) -> Result<()> {
             ..LinePlot::default()
         },
     )?;
+    write_gain_plot(r, dir)?;
+    write_enclave_plot(r, dir)?;
     line_plot(
         &dir.join("psnr_per_point.png"),
         &LinePlot {
@@ -105,6 +183,86 @@ fn write_plots(r: &SweepReport, dir: &Path) -> Result<()> {
             x_label: "partition point k".into(),
             y_label: "PSNR (dB)".into(),
             series: psnr,
+            ..LinePlot::default()
+        },
+    )?;
+    Ok(())
+}
+
+/// SSIM gain over the strongest prior-only baseline per attack, with the upper bound of its 95 % interval
+/// and the margin (`gain_per_point.png` / `.svg`); nothing without leakage statistics.
+fn write_gain_plot(r: &SweepReport, dir: &Path) -> Result<()> {
+    let mut series = Vec::new();
+    for &a in &r.config.attacks {
+        let gain = |f: fn(&super::Leakage) -> f64| {
+            per_point(r, a, move |s| s.leakage.as_ref().map_or(f64::NAN, f))
+        };
+        let points = gain(|l| l.gain);
+        if points.is_empty() {
+            continue;
+        }
+        series.push(Series {
+            name: format!("{} SSIM gain", a.name()),
+            points,
+        });
+        series.push(Series {
+            name: format!("{} 95 % CI upper", a.name()),
+            points: gain(|l| l.gain_ci95[1]),
+        });
+    }
+    if series.is_empty() {
+        return Ok(());
+    }
+    let m = r.config.rule.margin;
+    series.extend(level(r, format!("margin {m:.2}"), m));
+    series.extend(level(r, "prior-only baseline (gain 0)".into(), 0.0));
+    line_plot(
+        &dir.join("gain_per_point.png"),
+        &LinePlot {
+            title: "SSIM gain over the strongest prior-only baseline per partition point".into(),
+            x_label: "partition point k".into(),
+            y_label: "SSIM gain".into(),
+            series,
+            ..LinePlot::default()
+        },
+    )?;
+    Ok(())
+}
+
+/// Measured CPU latency of both partitions and the TEE estimate of the trusted one
+/// (`enclave_per_point.png` / `.svg`).
+fn write_enclave_plot(r: &SweepReport, dir: &Path) -> Result<()> {
+    let pts = |f: fn(&super::PointResult) -> Option<f64>| -> Vec<(f64, f64)> {
+        r.points
+            .iter()
+            .filter_map(|p| f(p).map(|y| (p.k as f64, y)))
+            .collect()
+    };
+    let tee = r
+        .points
+        .iter()
+        .find_map(|p| p.enclave.as_ref().map(|e| e.tee.to_string()))
+        .unwrap_or_else(|| "TEE".into());
+    line_plot(
+        &dir.join("enclave_per_point.png"),
+        &LinePlot {
+            title: format!("Latency per image per partition point (trusted estimate: {tee})"),
+            x_label: "partition point k".into(),
+            y_label: "ms per image".into(),
+            series: vec![
+                Series {
+                    name: "trusted, measured (CPU)".into(),
+                    points: pts(|p| Some(p.trusted_ms)),
+                },
+                Series {
+                    name: format!("trusted, estimated ({tee})"),
+                    points: pts(|p| p.enclave.as_ref().map(|e| e.estimated_ms)),
+                },
+                Series {
+                    name: "untrusted, measured (CPU)".into(),
+                    points: pts(|p| Some(p.untrusted_ms)),
+                },
+            ],
             ..LinePlot::default()
         },
     )?;
@@ -169,8 +327,9 @@ pub fn write_grid(r: &SweepReport, path: &Path) -> Result<bool> {
 }
 
 /// The files of a sweep's run folder (`model.safetensors` only when the model was trained there; the plots
-/// only when a point was attacked; the grid only with grid images).
-pub const FILES: [&str; 10] = [
+/// only when a point was attacked, the gain plot only with an attacker dataset; the grid only with grid
+/// images). With repeated seeds also `seeds.csv` and one `seed-<seed>/` folder per seed.
+pub const FILES: [&str; 14] = [
     "report.json",
     "report.md",
     "report.html",
@@ -179,62 +338,13 @@ pub const FILES: [&str; 10] = [
     "ssim_per_point.svg",
     "psnr_per_point.png",
     "psnr_per_point.svg",
+    "gain_per_point.png",
+    "gain_per_point.svg",
+    "enclave_per_point.png",
+    "enclave_per_point.svg",
     "reconstructions.png",
     "model.safetensors",
 ];
-
-/// Cost columns of a point: k, stage, feature-map shape and bytes, trusted MFLOP, trusted parameter bytes,
-/// trusted and untrusted ms (`digits` decimals for MFLOP and ms).
-fn cost_cells(p: &super::PointResult, digits: usize) -> Vec<String> {
-    vec![
-        p.k.to_string(),
-        p.stage.clone(),
-        format!("{:?}", p.feature_shape),
-        p.feature_bytes.to_string(),
-        format!("{:.digits$}", p.trusted_flops as f64 / 1e6),
-        p.trusted_param_bytes.to_string(),
-        format!("{:.digits$}", p.trusted_ms),
-        format!("{:.digits$}", p.untrusted_ms),
-    ]
-}
-
-/// Header of `points.csv` (one row per partition point and attack; units in the column names).
-pub const POINTS_CSV_HEADER: [&str; 14] = [
-    "k",
-    "stage",
-    "feature_map",
-    "feature_bytes",
-    "trusted_mflop",
-    "trusted_param_bytes",
-    "trusted_ms",
-    "untrusted_ms",
-    "attack",
-    "ssim",
-    "ssim_std",
-    "psnr_db",
-    "accuracy_on_reconstructions",
-    "images",
-];
-
-/// The rows of `points.csv`.
-pub fn points_csv_rows(r: &SweepReport) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    for p in &r.points {
-        for s in &p.attacks {
-            let mut row = cost_cells(p, 4);
-            row.extend([
-                s.attack.name().into(),
-                format!("{:.4}", s.ssim),
-                format!("{:.4}", s.ssim_std),
-                format!("{:.3}", s.psnr),
-                s.accuracy.map(|a| format!("{a:.4}")).unwrap_or_default(),
-                s.images.to_string(),
-            ]);
-            rows.push(row);
-        }
-    }
-    rows
-}
 
 /// Writes the run folder of a sweep into `dir` (see the module docs).
 ///
@@ -247,6 +357,13 @@ pub fn write_outputs(r: &SweepReport, dir: &Path) -> Result<()> {
         &POINTS_CSV_HEADER,
         &points_csv_rows(r),
     )?;
+    if r.repeats.is_some() {
+        write_csv(
+            &dir.join("seeds.csv"),
+            &SEEDS_CSV_HEADER,
+            &seeds_csv_rows(r),
+        )?;
+    }
     let have_points = r.points.iter().any(|p| !p.attacks.is_empty());
     if have_points {
         write_plots(r, dir)?;
@@ -256,6 +373,13 @@ pub fn write_outputs(r: &SweepReport, dir: &Path) -> Result<()> {
     write_atomic(&dir.join("report.md"), doc.to_markdown().as_bytes())?;
     write_atomic(&dir.join("report.html"), doc.to_html().as_bytes())?;
     Ok(())
+}
+
+/// Whether any attack has leakage statistics (the gain plot exists).
+fn dir_has_gain(r: &SweepReport) -> bool {
+    r.points
+        .iter()
+        .any(|p| p.attacks.iter().any(|a| a.leakage.is_some()))
 }
 
 fn human_report(r: &SweepReport, have_points: bool, grid: bool) -> Report {
@@ -280,11 +404,35 @@ fn human_report(r: &SweepReport, have_points: bool, grid: bool) -> Report {
             ));
         }
     }
+    for p in &r.priors {
+        s.paragraph(format!(
+            "Prior-only baseline '{}' (uses at most the predicted class): SSIM {:.3}, PSNR {:.2} dB",
+            p.prior.name(),
+            p.ssim,
+            p.psnr
+        ));
+    }
     let (header, rows) = point_table(r);
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let s = doc.section("Per partition point");
     s.table(&header_refs, rows);
     s.paragraph("The same numbers, one row per point and attack: points.csv.");
+    let (lh, lr) = leakage_table(r);
+    if !lr.is_empty() {
+        s.paragraph(
+            "Leakage beyond the predicted label (gain CI: percentile bootstrap, Efron & Tibshirani 1993; \
+             identification CI: Wilson):",
+        );
+        s.table(&lh, lr);
+    }
+    for v in r.verdicts.iter().filter(|v| !v.reasons.is_empty()) {
+        s.paragraph(format!(
+            "k={} {}: {}",
+            v.k,
+            if v.safe { "safe" } else { "unsafe" },
+            v.reasons.join("; ")
+        ));
+    }
     if have_points {
         s.figure(
             "ssim_per_point.png",
@@ -294,6 +442,16 @@ fn human_report(r: &SweepReport, have_points: bool, grid: bool) -> Report {
             "psnr_per_point.png",
             "Mean PSNR (dB) of each attack per partition point (also .svg)",
         );
+        if dir_has_gain(r) {
+            s.figure(
+                "gain_per_point.png",
+                "SSIM gain over the strongest prior-only baseline, its 95 % CI upper bound and the margin (also .svg)",
+            );
+        }
+        s.figure(
+            "enclave_per_point.png",
+            "Latency per image: trusted partition measured and estimated in the TEE, untrusted partition (also .svg)",
+        );
     }
     if grid {
         s.figure(
@@ -301,52 +459,23 @@ fn human_report(r: &SweepReport, have_points: bool, grid: bool) -> Report {
             "Row 1: originals; then one row per partition point; columns: attack x image",
         );
     }
+    if let Some((h, rows)) = repeats_table(r) {
+        let seeds = r
+            .repeats
+            .as_ref()
+            .map(|x| x.seeds.clone())
+            .unwrap_or_default();
+        let s = doc.section("Repeated seeds");
+        s.paragraph(format!(
+            "Seeds {seeds:?}, mean +- sample std (seeds.csv; each seed's run folder: seed-<seed>/). Per-seed \
+             recommendations: {:?}.",
+            r.repeats.as_ref().map(|x| x.recommended.clone()).unwrap_or_default()
+        ));
+        s.table(&h, rows);
+    }
     doc.section("Run").paragraph(format!(
         "Sweep time {:.1} s (classifier training {:.1} s). Configuration in report.json.",
         r.seconds, r.train_seconds
     ));
     doc
-}
-
-/// The per-point table of the human report: cost columns, then SSIM / PSNR / accuracy per attack.
-fn point_table(r: &SweepReport) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut header: Vec<String> = [
-        "k",
-        "after stage",
-        "feature map",
-        "bytes",
-        "trusted MFLOP",
-        "trusted param bytes",
-        "trusted ms",
-        "untrusted ms",
-    ]
-    .map(String::from)
-    .to_vec();
-    for a in &r.config.attacks {
-        header.push(format!("{} SSIM", a.name()));
-        header.push(format!("{} PSNR dB", a.name()));
-        header.push(format!("{} acc.", a.name()));
-    }
-    let rows = r
-        .points
-        .iter()
-        .map(|p| {
-            let mut row = cost_cells(p, 3);
-            for a in &r.config.attacks {
-                match p.attacks.iter().find(|s| s.attack == *a) {
-                    Some(s) => {
-                        row.push(format!("{:.3}", s.ssim));
-                        row.push(format!("{:.2}", s.psnr));
-                        row.push(
-                            s.accuracy
-                                .map_or_else(|| "-".into(), |x| format!("{:.1} %", x * 100.0)),
-                        );
-                    }
-                    None => row.extend(["-".to_string(), "-".into(), "-".into()]),
-                }
-            }
-            row
-        })
-        .collect();
-    (header, rows)
 }

@@ -14,6 +14,9 @@ use privsplit_models::classifier::{image_accuracy, images_tensor, labels, train_
 use privsplit_models::stage::{StageInfo, StagedModel};
 
 use super::baselines::baseline;
+use super::enclave::enclave_cost;
+use super::leakage::LeakageContext;
+use super::rule::verdict;
 use super::{recommend, AttackScore, PointResult, SweepConfig, SweepReport};
 use crate::{Error, Result};
 
@@ -28,11 +31,15 @@ pub struct SweepData {
     pub eval_labels: Option<Vec<usize>>,
     /// Classes of `attacker` (for the class-mean baseline), if known.
     pub attacker_labels: Option<Vec<usize>>,
+    /// Distractor images `[d, C, H, W]` for the identification test, disjoint from `eval` and `attacker`
+    /// (`None`: the other evaluation images serve as distractors).
+    pub distractors: Option<Tensor<4>>,
 }
 
 impl SweepData {
     /// The Fashion-MNIST data of `cfg` from `split`: attacker dataset = the last `cfg.attacker_images`
-    /// training images, evaluation images = the first `cfg.eval_images` test images.
+    /// training images, evaluation images = the first `cfg.eval_images` test images, identification
+    /// distractors = the next `cfg.rule.distractor_images` test images.
     ///
     /// # Errors
     /// [`Error::Model`] when a range is empty (an empty split).
@@ -49,6 +56,12 @@ impl SweepData {
             eval: images_tensor(&split.test, 0, m, dev)?,
             eval_labels: Some(labels(&split.test, 0, m)),
             attacker_labels: Some(labels(tr, first, tr.n)),
+            distractors: {
+                let end = (m + cfg.rule.distractor_images).min(split.test.n);
+                (end > m)
+                    .then(|| images_tensor(&split.test, m, end, dev))
+                    .transpose()?
+            },
         })
     }
 }
@@ -182,6 +195,7 @@ pub fn run_sweep_on(
         )?),
         None => None,
     };
+    let leakage = LeakageContext::new(model, data, &eval, cfg, progress)?;
     let point = PointRunner {
         model,
         cfg,
@@ -189,12 +203,13 @@ pub fn run_sweep_on(
         eval: &eval,
         eval_labels,
         attacker: data.attacker.as_ref().filter(|_| cfg.black_box()),
+        leakage: leakage.as_ref(),
     };
     let mut results = Vec::with_capacity(points.len());
     for &k in &points {
         results.push(point.run(k, progress)?);
     }
-    let recommendation = recommend(&results, cfg.ssim_threshold)?;
+    let recommendation = recommend(&results, cfg)?;
     Ok(SweepReport {
         config: cfg.clone(),
         num_stages: model.num_stages(),
@@ -202,12 +217,18 @@ pub fn run_sweep_on(
         model_accuracy,
         test_accuracy: None,
         baseline,
-        points: results,
         recommendation,
         image_shape: model.input_shape(),
         originals: to_u8(&eval, cfg.grid_images)?,
         seconds: start.elapsed().as_secs_f64(),
         train_seconds: 0.0,
+        priors: leakage
+            .as_ref()
+            .map(LeakageContext::scores)
+            .unwrap_or_default(),
+        verdicts: results.iter().map(|p| verdict(p, cfg)).collect(),
+        points: results,
+        repeats: None,
     })
 }
 
@@ -219,6 +240,7 @@ struct PointRunner<'a> {
     eval: &'a Tensor<4>,
     eval_labels: Option<&'a [usize]>,
     attacker: Option<&'a Tensor<4>>,
+    leakage: Option<&'a LeakageContext>,
 }
 
 impl PointRunner<'_> {
@@ -261,6 +283,13 @@ impl PointRunner<'_> {
             trusted_ms,
             untrusted_ms,
             attacks,
+            enclave: Some(enclave_cost(
+                &cfg.enclave,
+                infos,
+                model.input_shape(),
+                k,
+                trusted_ms,
+            )?),
         })
     }
 
@@ -342,6 +371,13 @@ impl PointRunner<'_> {
     ) -> Result<AttackScore> {
         let cfg = self.cfg;
         let m = ssim_psnr_batch(originals, recon, 1.0)?;
+        let leakage = match self.leakage {
+            Some(ctx) => {
+                let ssims: Vec<f64> = m.iter().map(|p| p.0).collect();
+                Some(ctx.leakage(&tensor_images(recon)?, &ssims)?)
+            }
+            None => None,
+        };
         let n = m.len() as f64;
         let ssim = m.iter().map(|p| p.0).sum::<f64>() / n;
         let var = m.iter().map(|p| (p.0 - ssim).powi(2)).sum::<f64>() / n;
@@ -363,6 +399,7 @@ impl PointRunner<'_> {
             images: m.len(),
             seconds,
             grid: to_u8(recon, cfg.grid_images)?,
+            leakage,
         })
     }
 }
@@ -465,6 +502,7 @@ mod tests {
             eval: Tensor::zeros([2, 1, 28, 28], &dev),
             eval_labels: None,
             attacker_labels: None,
+            distractors: None,
         };
         let err = run_sweep_on(&model, &data, &c, &mut |_| {})
             .expect_err("k")
