@@ -340,10 +340,13 @@ mod tests {
             ..EnclaveConfig::default()
         };
         let c = enclave_cost(&cfg, &model(), [1, 28, 28], 2, 1.0).expect("cost");
-        // Weights: 80 params x 4 bytes. Largest stage: conv, input 784 + output 6272 values, x 4 bytes x 2.
+        // Weights: 80 params x 4 bytes. Largest stage: pool, input 6272 + output 1568 values (conv: 784 +
+        // 6272), x 4 bytes x batch 2.
         assert_eq!(c.weight_bytes, 320);
-        assert_eq!(c.activation_bytes, (784 + 6272) * 4 * 2);
-        assert_eq!(c.peak_bytes, 320 + 56_448 + 4 * MIB);
+        assert_eq!(c.activation_bytes, (6272 + 1568) * 4 * 2);
+        assert_eq!(c.peak_bytes, 320 + 62_720 + 4 * MIB);
+        let one = enclave_cost(&cfg, &model(), [1, 28, 28], 1, 1.0).expect("cost");
+        assert_eq!(one.activation_bytes, (784 + 6272) * 4 * 2);
         assert!(c.fits() && c.paging_ms == 0.0);
         // 1.72 x 1 ms + 2 x 17,000 cycles at 2.5 GHz / batch 2 = 1.72 + 0.0068 ms.
         assert!((c.estimated_ms - (1.72 + 0.0068)).abs() < 1e-9, "{c:?}");
