@@ -215,6 +215,7 @@ fn shard_report(cfg: &SweepConfig, k: usize, ssim: f64) -> SweepReport {
         train_seconds: 0.5,
         priors: Vec::new(),
         verdicts: Vec::new(),
+        floor: None,
         repeats: None,
     }
 }

@@ -8,7 +8,8 @@ use privsplit_attacks::ReconstructionAttack;
 use privsplit_data::natural::SKIMAGE_DATA_DIR;
 use privsplit_experiments::sweep::config::LITE0_DEFAULT_SIZE;
 use privsplit_experiments::sweep::{
-    merge_job, run_job, Objective, SafetyRule, SweepJob, SweepPreset, SweepSource, TeeTarget,
+    merge_job, run_job, Objective, Reference, SafetyRule, SweepJob, SweepPreset, SweepSource,
+    TeeTarget,
 };
 use privsplit_models::weights::lite0_weights_path;
 
@@ -36,6 +37,10 @@ pub struct Args {
     /// SSIM threshold in [0, 1] of the threshold rule (default 0.3, see docs/SWEEP.md).
     #[arg(long, visible_alias = "ssim-threshold")]
     pub threshold: Option<f64>,
+    /// What the host learns anyway, the floor of the leakage rule: `output` (the logits, which the untrusted
+    /// partition computes at every point; default) or `label` (the predicted class only).
+    #[arg(long, value_enum)]
+    pub reference: Option<Reference>,
     /// Margin of the leakage rule: largest tolerated upper bound of the SSIM gain's 95 % CI (default 0.05).
     #[arg(long)]
     pub margin: Option<f64>,
@@ -120,6 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.eval_images = args.eval_images.unwrap_or(config.eval_images);
         config.rmle.steps = args.rmle_steps.unwrap_or(config.rmle.steps);
         config.rule.rule = args.rule.unwrap_or(config.rule.rule);
+        config.rule.reference = args.reference.unwrap_or(config.rule.reference);
         config.rule.margin = args.margin.unwrap_or(config.rule.margin);
         config.rule.candidates = args.candidates.unwrap_or(config.rule.candidates);
         config.rule.objective = args.objective.unwrap_or(config.rule.objective);

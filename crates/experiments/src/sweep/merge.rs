@@ -1,6 +1,7 @@
 //! Joining sweeps of disjoint partition-point subsets (run on different machines) into one report.
 
-use super::{recommend, verdict, SweepConfig, SweepReport};
+use super::rule::assess;
+use super::{SweepConfig, SweepReport};
 use crate::{Error, Result};
 
 /// Joins reports of disjoint subsets of partition points of the same sweep (same configuration apart from
@@ -53,12 +54,10 @@ pub fn merge_reports(reports: Vec<SweepReport>) -> Result<SweepReport> {
     merged.points.sort_by_key(|p| p.k);
     let ks: Vec<usize> = merged.points.iter().map(|p| p.k).collect();
     merged.config.points = Some(ks);
-    merged.recommendation = recommend(&merged.points, &merged.config)?;
-    merged.verdicts = merged
-        .points
-        .iter()
-        .map(|p| verdict(p, &merged.config))
-        .collect();
+    let a = assess(&merged.points, merged.num_stages, &merged.config)?;
+    merged.recommendation = a.recommendation;
+    merged.verdicts = a.verdicts;
+    merged.floor = Some(a.floor);
     Ok(merged)
 }
 
@@ -92,6 +91,7 @@ mod tests {
             train_seconds: 0.0,
             priors: Vec::new(),
             verdicts: Vec::new(),
+            floor: None,
             repeats: None,
         };
         let m = merge_reports(vec![report(&[4, 5], &cfg), report(&[0, 2], &cfg)]).expect("merge");
@@ -140,6 +140,7 @@ mod tests {
                 train_seconds: 0.0,
                 priors: Vec::new(),
                 verdicts: Vec::new(),
+                floor: None,
                 repeats: None,
             }
         };

@@ -31,7 +31,10 @@ pub use job::{merge_job, run_job, SweepJob, SweepSource};
 pub use leakage::{Leakage, PriorKind, PriorScore};
 pub use merge::merge_reports;
 pub use report::{summary, write_outputs};
-pub use rule::{recommend, verdict, Objective, RuleConfig, SafetyRule, Verdict};
+pub use rule::{
+    assess, recommend, verdict, Assessment, LeakageFloor, Objective, Reference, RuleConfig,
+    SafetyRule, Verdict,
+};
 pub use run::{run_sweep, run_sweep_on, SweepData, SweepRun};
 pub use seeds::RepeatSummary;
 
@@ -188,6 +191,9 @@ pub struct SweepReport {
     /// The rule's verdict at every point, ascending `k`.
     #[serde(default)]
     pub verdicts: Vec<Verdict>,
+    /// The leakage floor the points were judged against.
+    #[serde(default)]
+    pub floor: Option<LeakageFloor>,
     /// Summary of repeated sweeps (`--seeds`), when there were several.
     #[serde(default)]
     pub repeats: Option<RepeatSummary>,

@@ -21,11 +21,24 @@ use crate::Result;
 /// The rule in words.
 fn rule_text(r: &SweepReport) -> String {
     match r.config.rule.rule {
-        SafetyRule::Leakage => format!(
-            "leakage rule: every attack's SSIM gain over the strongest prior-only baseline has a 95 % CI upper \
-             bound <= {:.3}, and identification among {} same-class candidates is not above chance",
-            r.config.rule.margin, r.config.rule.candidates
-        ),
+        SafetyRule::Leakage => {
+            let (what, gain, id) = match &r.floor {
+                Some(f) if f.from_output => ("the output's (k = n)", f.gain, f.identification),
+                _ => (
+                    "the label's",
+                    0.0,
+                    1.0 / r.config.rule.candidates.max(1) as f64,
+                ),
+            };
+            format!(
+                "leakage rule: every attack's SSIM gain over the strongest prior-only baseline has a 95 % CI \
+                 upper bound <= {gain:.3} + margin {:.3}, and its identification among {} same-class candidates \
+                 is not above {:.1} % with 95 % confidence ({what} leakage)",
+                r.config.rule.margin,
+                r.config.rule.candidates,
+                id * 100.0
+            )
+        }
         SafetyRule::Threshold => format!(
             "threshold rule: every attack's mean SSIM < {:.2}",
             r.config.ssim_threshold

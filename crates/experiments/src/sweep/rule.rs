@@ -2,9 +2,18 @@
 //!
 //! [`SafetyRule::Leakage`] (default): a point is safe when, for **every** attack,
 //! 1. the upper bound of the 95 % bootstrap interval of its SSIM gain over the strongest prior-only
-//!    baseline is at most [`RuleConfig::margin`] (default [`DEFAULT_MARGIN`] = 0.05 SSIM), and
-//! 2. its identification top-1 accuracy is not above chance with 95 % confidence: the Wilson interval's
-//!    lower bound is at most `1 / N`.
+//!    baseline is at most `floor.gain + margin` ([`RuleConfig::margin`], default [`DEFAULT_MARGIN`] = 0.05
+//!    SSIM), and
+//! 2. its identification top-1 accuracy is not above the floor with 95 % confidence: the Wilson interval's
+//!    lower bound is at most `floor.identification`.
+//!
+//! The [`LeakageFloor`] is what the host learns anyway. With [`Reference::Label`] it is the predicted label:
+//! gain 0, identification at chance `1 / N`. With [`Reference::Output`] (default) it is the model's
+//! **output**, which the untrusted partition computes itself at every `k < n` and sees at `k = n`: the
+//! largest gain (point estimate, at least 0) and the largest identification rate (at least chance) of the
+//! attacks at `k = n`. No partition point can leak less than the output, so the rule asks each point to leak
+//! no more than it (docs/SWEEP.md gives the measurements that motivated this). Without `k = n` among the
+//! evaluated points the floor falls back to the label, and says so.
 //!
 //! An attack without leakage statistics (no attacker dataset to build the priors from, e.g. the `lite0`
 //! preset) is judged by the threshold rule, and the verdict says so.
@@ -50,6 +59,29 @@ pub enum Objective {
     CheapestSafe,
 }
 
+/// What the host is assumed to learn anyway (the floor of the leakage rule).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum Reference {
+    /// The model's output (logits), which the untrusted partition computes at every point.
+    #[default]
+    Output,
+    /// Only the predicted label.
+    Label,
+}
+
+/// The leakage the host has anyway, against which each point is judged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeakageFloor {
+    /// SSIM gain over the strongest prior-only baseline that is not held against a point.
+    pub gain: f64,
+    /// Identification top-1 accuracy that is not held against a point (at least chance).
+    pub identification: f64,
+    /// Whether the floor is the output's leakage at `k = n` (else the label's: 0 and chance).
+    pub from_output: bool,
+}
+
 /// Settings of the rule and of the leakage statistics it reads.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -58,6 +90,8 @@ pub struct RuleConfig {
     pub rule: SafetyRule,
     /// Which safe point to recommend.
     pub objective: Objective,
+    /// What the host learns anyway (the floor of the leakage rule).
+    pub reference: Reference,
     /// Largest tolerated SSIM gain over the strongest prior (upper bound of the 95 % interval), `[0, 1]`.
     pub margin: f64,
     /// Candidates `N >= 2` of the identification test (the true input + `N - 1` distractors).
@@ -75,6 +109,7 @@ impl Default for RuleConfig {
         Self {
             rule: SafetyRule::Leakage,
             objective: Objective::EarliestSafe,
+            reference: Reference::Output,
             margin: DEFAULT_MARGIN,
             candidates: 10,
             distractor_images: 500,
@@ -127,39 +162,77 @@ pub struct Verdict {
     pub reasons: Vec<String>,
 }
 
-/// The rule of `cfg` applied to one point (see the module docs).
-pub fn verdict(p: &PointResult, cfg: &SweepConfig) -> Verdict {
+/// The floor of the leakage rule for `points` of a model with `num_stages` stages (see the module docs).
+pub fn leakage_floor(points: &[PointResult], num_stages: usize, cfg: &SweepConfig) -> LeakageFloor {
+    let chance = 1.0 / cfg.rule.candidates.max(1) as f64;
+    let last = points
+        .iter()
+        .find(|p| p.k == num_stages)
+        .filter(|_| cfg.rule.reference == Reference::Output);
+    let leaks: Vec<&Leakage> = last
+        .map(|p| {
+            p.attacks
+                .iter()
+                .filter_map(|a| a.leakage.as_ref())
+                .collect()
+        })
+        .unwrap_or_default();
+    if leaks.is_empty() {
+        return LeakageFloor {
+            gain: 0.0,
+            identification: chance,
+            from_output: false,
+        };
+    }
+    LeakageFloor {
+        gain: leaks.iter().map(|l| l.gain).fold(0.0, f64::max),
+        identification: leaks
+            .iter()
+            .filter_map(|l| l.identification.as_ref().map(|i| i.top1))
+            .fold(chance, f64::max),
+        from_output: true,
+    }
+}
+
+/// The rule of `cfg` applied to one point against `floor` (see the module docs).
+pub fn verdict(p: &PointResult, floor: &LeakageFloor, cfg: &SweepConfig) -> Verdict {
+    let what = if floor.from_output {
+        "the output's identification"
+    } else {
+        "chance"
+    };
     let mut reasons = Vec::new();
     let mut safe = !p.attacks.is_empty();
     for a in &p.attacks {
         let name = a.attack.name();
         match (&cfg.rule.rule, &a.leakage) {
             (SafetyRule::Leakage, Some(l)) => {
-                if l.gain_ci95[1] > cfg.rule.margin {
+                if l.gain_ci95[1] > floor.gain + cfg.rule.margin {
                     safe = false;
                     reasons.push(format!(
-                        "{name}: SSIM gain over the {} {:+.3} (95 % CI {:+.3}..{:+.3}) may exceed the margin {:.3}",
+                        "{name}: SSIM gain over the {} {:+.3} (95 % CI {:+.3}..{:+.3}) may exceed the floor \
+                         {:+.3} + margin {:.3}",
                         l.prior.name(),
                         l.gain,
                         l.gain_ci95[0],
                         l.gain_ci95[1],
+                        floor.gain,
                         cfg.rule.margin
                     ));
                 }
-                if let Some(id) = l
+                let limit = floor
                     .identification
-                    .as_ref()
-                    .filter(|id| id.ci95[0] > id.chance)
-                {
+                    .max(1.0 / cfg.rule.candidates.max(1) as f64);
+                if let Some(id) = l.identification.as_ref().filter(|id| id.ci95[0] > limit) {
                     safe = false;
                     reasons.push(format!(
                         "{name}: identifies the input among {} candidates {:.1} % of the time (95 % CI \
-                         {:.1}..{:.1} %), above chance {:.1} %",
+                         {:.1}..{:.1} %), above {what} {:.1} %",
                         id.candidates,
                         id.top1 * 100.0,
                         id.ci95[0] * 100.0,
                         id.ci95[1] * 100.0,
-                        id.chance * 100.0
+                        limit * 100.0
                     ));
                 }
             }
@@ -235,11 +308,22 @@ pub fn recommend_among(
     })
 }
 
-/// The recommended partition point under `cfg`'s rule and objective, `None` when no point is safe.
+/// The rule applied to every point of a sweep.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assessment {
+    /// The floor the points were judged against.
+    pub floor: LeakageFloor,
+    /// One verdict per point, in the order of the points.
+    pub verdicts: Vec<Verdict>,
+    /// The recommended point, `None` when no point is safe.
+    pub recommendation: Option<Recommendation>,
+}
+
+/// The rule and objective of `cfg` applied to `points` of a model with `num_stages` stages.
 ///
 /// # Errors
 /// [`Error::Invalid`] when the threshold or the rule settings are out of range.
-pub fn recommend(points: &[PointResult], cfg: &SweepConfig) -> Result<Option<Recommendation>> {
+pub fn assess(points: &[PointResult], num_stages: usize, cfg: &SweepConfig) -> Result<Assessment> {
     if !(0.0..=1.0).contains(&cfg.ssim_threshold) {
         return Err(Error::invalid(
             "SSIM threshold",
@@ -248,7 +332,28 @@ pub fn recommend(points: &[PointResult], cfg: &SweepConfig) -> Result<Option<Rec
         ));
     }
     cfg.rule.validate()?;
-    Ok(recommend_among(points, cfg, |p| verdict(p, cfg).safe))
+    let floor = leakage_floor(points, num_stages, cfg);
+    let verdicts: Vec<Verdict> = points.iter().map(|p| verdict(p, &floor, cfg)).collect();
+    let recommendation = recommend_among(points, cfg, |p| {
+        verdicts.iter().any(|v| v.k == p.k && v.safe)
+    });
+    Ok(Assessment {
+        floor,
+        verdicts,
+        recommendation,
+    })
+}
+
+/// The recommended partition point under `cfg`'s rule and objective, `None` when no point is safe.
+///
+/// # Errors
+/// As [`assess`].
+pub fn recommend(
+    points: &[PointResult],
+    num_stages: usize,
+    cfg: &SweepConfig,
+) -> Result<Option<Recommendation>> {
+    Ok(assess(points, num_stages, cfg)?.recommendation)
 }
 
 #[cfg(test)]
@@ -259,6 +364,13 @@ mod tests {
     use crate::sweep::tests::point;
     use privsplit_attacks::tabular_metrics::{wilson95, Reidentification};
     use ReconstructionAttack::*;
+
+    /// The label's floor: gain 0, identification at chance (N = 10).
+    const LABEL: LeakageFloor = LeakageFloor {
+        gain: 0.0,
+        identification: 0.1,
+        from_output: false,
+    };
 
     fn threshold_cfg(t: f64) -> SweepConfig {
         let mut c = SweepConfig::tiny();
@@ -276,28 +388,30 @@ mod tests {
             point(2, &[(Cgan, 0.29), (Rmle, 0.31)]), // best attack (rMLE) above 0.3: not safe
             point(4, &[(Cgan, 0.1)]),
         ];
-        let r = recommend(&pts, &threshold_cfg(0.3))
+        let r = recommend(&pts, 6, &threshold_cfg(0.3))
             .expect("ok")
             .expect("some point");
         assert_eq!((r.k, r.best_attack), (3, Rmle));
         assert!((r.best_ssim - 0.25).abs() < 1e-12);
         assert_eq!(r.trusted_flops, 30);
         assert_eq!(
-            recommend(&pts, &threshold_cfg(0.32))
+            recommend(&pts, 6, &threshold_cfg(0.32))
                 .expect("ok")
                 .map(|r| r.k),
             Some(2)
         );
-        assert!(recommend(&pts, &threshold_cfg(0.05)).expect("ok").is_none());
+        assert!(recommend(&pts, 6, &threshold_cfg(0.05))
+            .expect("ok")
+            .is_none());
         // A point whose score equals the threshold is not below it.
         assert_eq!(
-            recommend(&pts, &threshold_cfg(0.25))
+            recommend(&pts, 6, &threshold_cfg(0.25))
                 .expect("ok")
                 .map(|r| r.k),
             Some(4)
         );
-        assert!(recommend(&pts, &threshold_cfg(1.5)).is_err());
-        assert!(recommend(&pts, &threshold_cfg(-0.1)).is_err());
+        assert!(recommend(&pts, 6, &threshold_cfg(1.5)).is_err());
+        assert!(recommend(&pts, 6, &threshold_cfg(-0.1)).is_err());
     }
 
     /// A point with leakage `(gain CI, identification top-1 over 100 trials of N = 10)` for one attack.
@@ -325,23 +439,56 @@ mod tests {
         assert_eq!(cfg.rule.rule, SafetyRule::Leakage);
         // Gain CI entirely above the margin: unsafe, although the SSIM (0.29) is below the old threshold.
         let above = leaky(2, 0.29, [0.08, 0.14], 0.1);
-        let v = verdict(&above, &cfg);
+        let v = verdict(&above, &LABEL, &cfg);
         assert!(!v.safe && v.reasons[0].contains("margin"), "{v:?}");
         // Upper bound just above the margin: still unsafe (the rule asks for confidence of safety).
-        assert!(!verdict(&leaky(3, 0.3, [-0.01, 0.06], 0.1), &cfg).safe);
+        assert!(!verdict(&leaky(3, 0.3, [-0.01, 0.06], 0.1), &LABEL, &cfg).safe);
         // At the label prior (gain CI around 0), identification at chance: safe although SSIM 0.36 >= 0.3.
         let at_prior = leaky(5, 0.36, [-0.02, 0.02], 0.12);
-        assert!(verdict(&at_prior, &cfg).safe);
+        assert!(verdict(&at_prior, &LABEL, &cfg).safe);
         // The same gain but identification 30 % of 10 candidates (Wilson lower bound 0.22 > 0.1): unsafe.
-        let v = verdict(&leaky(4, 0.36, [-0.02, 0.02], 0.3), &cfg);
+        let v = verdict(&leaky(4, 0.36, [-0.02, 0.02], 0.3), &LABEL, &cfg);
         assert!(!v.safe && v.reasons[0].contains("identifies"), "{v:?}");
         let pts = vec![above, leaky(4, 0.36, [-0.02, 0.02], 0.3), at_prior];
-        let r = recommend(&pts, &cfg).expect("ok").expect("safe point");
+        let r = recommend(&pts, 6, &cfg).expect("ok").expect("safe point");
         assert_eq!((r.k, r.leakiest_attack), (5, Some(Cgan)));
         assert_eq!(r.leakage.map(|l| l.gain_ci95), Some([-0.02, 0.02]));
         // Without leakage statistics an attack falls back to the threshold, and says so.
-        let v = verdict(&point(6, &[(Rmle, 0.1)]), &cfg);
+        let v = verdict(&point(6, &[(Rmle, 0.1)]), &LABEL, &cfg);
         assert!(v.safe && v.reasons[0].contains("threshold"), "{v:?}");
+    }
+
+    /// With the output as reference, a point that leaks no more than the logits at k = n is safe; with the
+    /// label as reference, neither is (the logits themselves identify the input above chance).
+    #[test]
+    fn output_reference_holds_points_to_the_leakage_of_the_output() {
+        let mut cfg = SweepConfig::tiny();
+        let pts = vec![
+            leaky(3, 0.5, [0.10, 0.16], 0.6),
+            leaky(4, 0.38, [0.0, 0.07], 0.25),
+            leaky(6, 0.37, [0.0, 0.06], 0.3),
+        ];
+        let a = assess(&pts, 6, &cfg).expect("assess");
+        assert!(a.floor.from_output);
+        assert!(
+            (a.floor.gain - 0.03).abs() < 1e-12 && (a.floor.identification - 0.3).abs() < 1e-12
+        );
+        assert_eq!(
+            a.verdicts.iter().map(|v| v.safe).collect::<Vec<_>>(),
+            [false, true, true]
+        );
+        assert_eq!(a.recommendation.map(|r| r.k), Some(4));
+        // Without k = n among the points, the floor falls back to the label.
+        assert!(
+            !assess(&pts[..2], 6, &cfg)
+                .expect("assess")
+                .floor
+                .from_output
+        );
+        cfg.rule.reference = Reference::Label;
+        let a = assess(&pts, 6, &cfg).expect("assess");
+        assert_eq!(a.floor, LABEL);
+        assert!(a.recommendation.is_none(), "{:?}", a.verdicts);
     }
 
     #[test]
@@ -369,13 +516,13 @@ mod tests {
                 p
             })
             .collect();
-        assert_eq!(recommend(&pts, &cfg).expect("ok").map(|r| r.k), Some(2));
+        assert_eq!(recommend(&pts, 6, &cfg).expect("ok").map(|r| r.k), Some(2));
         cfg.rule.objective = Objective::CheapestSafe;
         // k=2: 1.72 x 2 + 20 ms; k=4: 1.72 x 4 + 1 ms (< 23.4); k=6: 1.72 x 6 + 1 ms.
-        let r = recommend(&pts, &cfg).expect("ok").expect("safe");
+        let r = recommend(&pts, 6, &cfg).expect("ok").expect("safe");
         assert_eq!(r.k, 4);
         assert!(r.enclave.expect("enclave").estimated_ms > 1.72 * 4.0);
         pts.retain(|p| p.k != 4);
-        assert_eq!(recommend(&pts, &cfg).expect("ok").map(|r| r.k), Some(6));
+        assert_eq!(recommend(&pts, 6, &cfg).expect("ok").map(|r| r.k), Some(6));
     }
 }

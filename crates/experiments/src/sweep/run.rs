@@ -16,8 +16,8 @@ use privsplit_models::stage::{StageInfo, StagedModel};
 use super::baselines::baseline;
 use super::enclave::enclave_cost;
 use super::leakage::LeakageContext;
-use super::rule::verdict;
-use super::{recommend, AttackScore, PointResult, SweepConfig, SweepReport};
+use super::rule::assess;
+use super::{AttackScore, PointResult, SweepConfig, SweepReport};
 use crate::{Error, Result};
 
 /// Data of a sweep: pixel images in `[0, 1]` on a plain device.
@@ -209,7 +209,7 @@ pub fn run_sweep_on(
     for &k in &points {
         results.push(point.run(k, progress)?);
     }
-    let recommendation = recommend(&results, cfg)?;
+    let assessment = assess(&results, model.num_stages(), cfg)?;
     Ok(SweepReport {
         config: cfg.clone(),
         num_stages: model.num_stages(),
@@ -217,7 +217,7 @@ pub fn run_sweep_on(
         model_accuracy,
         test_accuracy: None,
         baseline,
-        recommendation,
+        recommendation: assessment.recommendation,
         image_shape: model.input_shape(),
         originals: to_u8(&eval, cfg.grid_images)?,
         seconds: start.elapsed().as_secs_f64(),
@@ -226,7 +226,8 @@ pub fn run_sweep_on(
             .as_ref()
             .map(LeakageContext::scores)
             .unwrap_or_default(),
-        verdicts: results.iter().map(|p| verdict(p, cfg)).collect(),
+        verdicts: assessment.verdicts,
+        floor: Some(assessment.floor),
         points: results,
         repeats: None,
     })

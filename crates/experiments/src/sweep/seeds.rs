@@ -193,7 +193,7 @@ fn all_seed_verdicts(reports: &[SweepReport], seeds: &[u64], safe: &[usize]) -> 
 mod tests {
     use super::*;
     use crate::sweep::leakage::{Leakage, PriorKind};
-    use crate::sweep::rule::verdict;
+    use crate::sweep::rule::assess;
     use crate::sweep::tests::point;
     use privsplit_attacks::ReconstructionAttack::Cgan;
 
@@ -214,6 +214,7 @@ mod tests {
                 p
             })
             .collect();
+        let a = assess(&pts, 6, &cfg).expect("rule");
         SweepReport {
             config: cfg.clone(),
             num_stages: 6,
@@ -221,8 +222,9 @@ mod tests {
             model_accuracy: None,
             test_accuracy: None,
             baseline: None,
-            verdicts: pts.iter().map(|p| verdict(p, &cfg)).collect(),
-            recommendation: super::super::recommend(&pts, &cfg).expect("rule"),
+            verdicts: a.verdicts,
+            floor: Some(a.floor),
+            recommendation: a.recommendation,
             points: pts,
             image_shape: [1, 28, 28],
             originals: Vec::new(),
