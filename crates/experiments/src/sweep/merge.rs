@@ -64,35 +64,18 @@ pub fn merge_reports(reports: Vec<SweepReport>) -> Result<SweepReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::tests::point;
+    use crate::sweep::tests::{leaky_point, point, report_of};
     use privsplit_attacks::ReconstructionAttack::Cgan;
 
     #[test]
     fn merge_joins_disjoint_subsets_and_rejects_overlaps() {
         let mut cfg = SweepConfig::tiny();
-        let report = |ks: &[usize], cfg: &SweepConfig| SweepReport {
-            config: SweepConfig {
-                points: Some(ks.to_vec()),
-                ..cfg.clone()
-            },
-            num_stages: 6,
-            stage_names: Vec::new(),
-            model_accuracy: Some(0.9),
-            test_accuracy: None,
-            baseline: None,
-            points: ks
+        let report = |ks: &[usize], cfg: &SweepConfig| {
+            let pts = ks
                 .iter()
                 .map(|&k| point(k, &[(Cgan, 1.0 - k as f64 / 6.0)]))
-                .collect(),
-            recommendation: None,
-            image_shape: [1, 28, 28],
-            originals: Vec::new(),
-            seconds: 1.0,
-            train_seconds: 0.0,
-            priors: Vec::new(),
-            verdicts: Vec::new(),
-            floor: None,
-            repeats: None,
+                .collect();
+            report_of(pts, cfg)
         };
         let m = merge_reports(vec![report(&[4, 5], &cfg), report(&[0, 2], &cfg)]).expect("merge");
         assert_eq!(
@@ -111,38 +94,9 @@ mod tests {
     /// unsafe even with a low SSIM; the point at the label prior is recommended, with its interval.
     #[test]
     fn merge_recomputes_the_recommendation_with_the_leakage_rule() {
-        use crate::sweep::leakage::{Leakage, PriorKind};
         let cfg = SweepConfig::tiny();
         let shard = |k: usize, ssim: f64, ci: [f64; 2]| {
-            let mut p = point(k, &[(Cgan, ssim)]);
-            p.attacks[0].leakage = Some(Leakage {
-                prior: PriorKind::ClassMean,
-                prior_ssim: 0.35,
-                gain: (ci[0] + ci[1]) / 2.0,
-                gain_ci95: ci,
-                identification: None,
-            });
-            SweepReport {
-                config: SweepConfig {
-                    points: Some(vec![k]),
-                    ..cfg.clone()
-                },
-                num_stages: 6,
-                stage_names: Vec::new(),
-                model_accuracy: None,
-                test_accuracy: None,
-                baseline: None,
-                points: vec![p],
-                recommendation: None,
-                image_shape: [1, 28, 28],
-                originals: Vec::new(),
-                seconds: 1.0,
-                train_seconds: 0.0,
-                priors: Vec::new(),
-                verdicts: Vec::new(),
-                floor: None,
-                repeats: None,
-            }
+            report_of(vec![leaky_point(k, ssim, ci, None)], &cfg)
         };
         let m = merge_reports(vec![
             shard(6, 0.37, [-0.03, 0.01]),

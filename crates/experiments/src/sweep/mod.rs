@@ -232,4 +232,52 @@ mod tests {
             enclave: None,
         }
     }
+
+    /// A one-attack (c-GAN) point whose leakage has gain interval `ci` (gain: its midpoint) and, when
+    /// given, identification top-1 `top1` over 100 trials of N = 10.
+    pub(crate) fn leaky_point(k: usize, ssim: f64, ci: [f64; 2], top1: Option<f64>) -> PointResult {
+        use privsplit_attacks::tabular_metrics::{wilson95, Reidentification};
+        let mut p = point(k, &[(ReconstructionAttack::Cgan, ssim)]);
+        p.attacks[0].leakage = Some(Leakage {
+            prior: PriorKind::ClassMean,
+            prior_ssim: 0.35,
+            gain: (ci[0] + ci[1]) / 2.0,
+            gain_ci95: ci,
+            identification: top1.map(|top1| Reidentification {
+                candidates: 10,
+                trials: 100,
+                top1,
+                chance: 0.1,
+                ci95: wilson95(top1, 100),
+            }),
+        });
+        p
+    }
+
+    /// A report of `points` (a 6-stage model) under `cfg`, with the configuration's points set to theirs
+    /// and the rule applied.
+    pub(crate) fn report_of(points: Vec<PointResult>, cfg: &SweepConfig) -> SweepReport {
+        let a = rule::assess(&points, 6, cfg).expect("rule");
+        SweepReport {
+            config: SweepConfig {
+                points: Some(points.iter().map(|p| p.k).collect()),
+                ..cfg.clone()
+            },
+            num_stages: 6,
+            stage_names: Vec::new(),
+            model_accuracy: Some(0.9),
+            test_accuracy: None,
+            baseline: None,
+            points,
+            recommendation: a.recommendation,
+            image_shape: [1, 28, 28],
+            originals: Vec::new(),
+            seconds: 1.0,
+            train_seconds: 0.0,
+            priors: Vec::new(),
+            verdicts: a.verdicts,
+            floor: Some(a.floor),
+            repeats: None,
+        }
+    }
 }

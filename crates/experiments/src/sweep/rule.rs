@@ -360,9 +360,7 @@ pub fn recommend(
 mod tests {
     use super::*;
     use crate::sweep::enclave::{enclave_cost, EnclaveConfig};
-    use crate::sweep::leakage::PriorKind;
-    use crate::sweep::tests::point;
-    use privsplit_attacks::tabular_metrics::{wilson95, Reidentification};
+    use crate::sweep::tests::{leaky_point, point};
     use ReconstructionAttack::*;
 
     /// The label's floor: gain 0, identification at chance (N = 10).
@@ -414,23 +412,9 @@ mod tests {
         assert!(recommend(&pts, 6, &threshold_cfg(-0.1)).is_err());
     }
 
-    /// A point with leakage `(gain CI, identification top-1 over 100 trials of N = 10)` for one attack.
+    /// A c-GAN point with gain interval `ci` and identification `top1` (100 trials, N = 10).
     fn leaky(k: usize, ssim: f64, ci: [f64; 2], top1: f64) -> PointResult {
-        let mut p = point(k, &[(Cgan, ssim)]);
-        p.attacks[0].leakage = Some(Leakage {
-            prior: PriorKind::LabelDecoder,
-            prior_ssim: 0.35,
-            gain: (ci[0] + ci[1]) / 2.0,
-            gain_ci95: ci,
-            identification: Some(Reidentification {
-                candidates: 10,
-                trials: 100,
-                top1,
-                chance: 0.1,
-                ci95: wilson95(top1, 100),
-            }),
-        });
-        p
+        leaky_point(k, ssim, ci, Some(top1))
     }
 
     #[test]

@@ -192,47 +192,15 @@ fn all_seed_verdicts(reports: &[SweepReport], seeds: &[u64], safe: &[usize]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::leakage::{Leakage, PriorKind};
-    use crate::sweep::rule::assess;
-    use crate::sweep::tests::point;
-    use privsplit_attacks::ReconstructionAttack::Cgan;
+    use crate::sweep::tests::{leaky_point, report_of};
 
-    /// A one-attack report whose points `(k, gain CI upper bound)` have the given SSIM.
+    /// A one-attack report whose points `(k, SSIM, gain CI upper bound)` have a gain interval of width 0.04.
     fn report(points: &[(usize, f64, f64)]) -> SweepReport {
-        let cfg = SweepConfig::tiny();
-        let pts: Vec<_> = points
+        let pts = points
             .iter()
-            .map(|&(k, ssim, hi)| {
-                let mut p = point(k, &[(Cgan, ssim)]);
-                p.attacks[0].leakage = Some(Leakage {
-                    prior: PriorKind::ClassMean,
-                    prior_ssim: 0.3,
-                    gain: hi - 0.02,
-                    gain_ci95: [hi - 0.04, hi],
-                    identification: None,
-                });
-                p
-            })
+            .map(|&(k, ssim, hi)| leaky_point(k, ssim, [hi - 0.04, hi], None))
             .collect();
-        let a = assess(&pts, 6, &cfg).expect("rule");
-        SweepReport {
-            config: cfg.clone(),
-            num_stages: 6,
-            stage_names: Vec::new(),
-            model_accuracy: None,
-            test_accuracy: None,
-            baseline: None,
-            verdicts: a.verdicts,
-            floor: Some(a.floor),
-            recommendation: a.recommendation,
-            points: pts,
-            image_shape: [1, 28, 28],
-            originals: Vec::new(),
-            seconds: 1.0,
-            train_seconds: 0.0,
-            priors: Vec::new(),
-            repeats: None,
-        }
+        report_of(pts, &SweepConfig::tiny())
     }
 
     #[test]
