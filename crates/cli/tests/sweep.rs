@@ -45,6 +45,10 @@ fn tiny_sweep_writes_a_complete_run_folder_and_merge_rejects_duplicates() {
         "runs",
         "--name",
         "tiny",
+        "--tee",
+        "sgx2:64",
+        "--seed",
+        "3",
     ];
     let out = privsplit(&args, tmp.path());
     assert!(out.status.success(), "{}", text(&out));
@@ -67,6 +71,11 @@ fn tiny_sweep_writes_a_complete_run_folder_and_merge_rejects_duplicates() {
         .unwrap()
         .iter()
         .all(|p| p["attacks"].as_array().unwrap().len() == 2));
+    // The flags reach the report: the seed, the TEE of the cost model, a verdict per point.
+    assert_eq!(r["config"]["seed"], 3);
+    assert_eq!(r["points"][1]["enclave"]["tee"], "sgx2:64");
+    assert_eq!(r["verdicts"].as_array().unwrap().len(), 3);
+    assert!(r["points"][1]["attacks"][0]["leakage"]["gain_ci95"].is_array());
     let csv = std::fs::read_to_string(runs[0].join("points.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 3 * 2, "{csv}");
     // The grid: one row of originals + one row per point; columns = 2 attacks x 2 images (tiny preset).
@@ -82,6 +91,25 @@ fn tiny_sweep_writes_a_complete_run_folder_and_merge_rejects_duplicates() {
     let dup = privsplit(&["sweep", "merge", &dir, &dir, "--out", "runs"], tmp.path());
     assert_eq!(dup.status.code(), Some(3), "{}", text(&dup));
     assert!(text(&dup).contains("disjoint"));
+}
+
+/// A TEE the cost model does not know is rejected before anything runs, naming the accepted forms.
+#[test]
+fn an_unknown_tee_is_rejected_naming_the_accepted_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = privsplit(
+        &[
+            "sweep", "--preset", "tiny", "--tee", "sgx3", "--out", "runs",
+        ],
+        tmp.path(),
+    );
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("sgx3") && t.contains("sgx2:<usable EPC MiB"),
+        "{t}"
+    );
+    assert!(run_folders(&tmp.path().join("runs")).is_empty());
 }
 
 /// `(width, height)` of a PNG from its header.
