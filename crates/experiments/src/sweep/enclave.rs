@@ -416,4 +416,32 @@ mod tests {
         let bad = EnclaveConfig { batch: 0, ..cfg };
         assert!(enclave_cost(&bad, &model(), [1, 28, 28], 1, 1.0).is_err());
     }
+
+    /// VGG-16 at 224 x 224, 1000 classes (138,357,544 parameters, Simonyan & Zisserman 2015): on SGX1 the
+    /// trusted partition fits up to pool5 (k = 18: 14.7 M conv parameters + the 2 x 64 x 224 x 224 activations
+    /// of conv1_2) and pages from fc6 on (k = 19: + 102.8 M parameters); SGX2 with 1 GiB holds all of it.
+    #[test]
+    fn vgg16_fits_sgx1_up_to_pool5_and_pages_from_fc6() {
+        let arch = privsplit_models::zoo::ArchConfig::vgg16(224, 1000);
+        let model =
+            privsplit_models::zoo::build(&arch, &burn::tensor::Device::flex()).expect("build");
+        let infos = model.stage_infos();
+        assert_eq!(infos.len(), 21);
+        let cfg = EnclaveConfig::default();
+        let cost = |k: usize, cfg: &EnclaveConfig| {
+            enclave_cost(cfg, &infos, [3, 224, 224], k, 1.0).expect("cost")
+        };
+        let all = cost(21, &cfg);
+        assert_eq!(all.weight_bytes, 4 * 138_357_544);
+        assert_eq!(all.activation_bytes, 4 * 2 * 64 * 224 * 224);
+        let pool5 = cost(18, &cfg);
+        assert!(pool5.fits(), "{pool5:?}");
+        let fc6 = cost(19, &cfg);
+        assert!(!fc6.fits() && fc6.paging_ms > 1000.0, "{fc6:?}");
+        let sgx2 = EnclaveConfig {
+            tee: TeeTarget::Sgx2 { usable_mib: 1024 },
+            ..EnclaveConfig::default()
+        };
+        assert!(cost(21, &sgx2).fits());
+    }
 }
