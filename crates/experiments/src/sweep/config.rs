@@ -117,7 +117,7 @@ pub struct SweepConfig {
     pub latency_reps: usize,
 }
 
-/// Default SSIM threshold (justified in docs/SWEEP.md): 0.3.
+/// Default SSIM threshold of the threshold rule (`--rule threshold`; docs/SWEEP.md): 0.3.
 pub const DEFAULT_SSIM_THRESHOLD: f64 = 0.3;
 
 impl SweepConfig {

@@ -111,7 +111,7 @@ pub struct Recommendation {
     pub stage: String,
     /// Best attack there.
     pub best_attack: ReconstructionAttack,
-    /// Its mean SSIM (below the threshold).
+    /// Its mean SSIM in `[-1, 1]` (below the threshold under the threshold rule).
     pub best_ssim: f64,
     /// Exposed feature-map shape.
     pub feature_shape: [usize; 3],
