@@ -280,4 +280,43 @@ mod tests {
             repeats: None,
         }
     }
+
+    /// A report written before the leakage rule and the cost model (none of their fields) still reads, with
+    /// the new fields at their defaults, so `sweep merge` and `privsplit plan merge` accept old shards.
+    #[test]
+    fn reports_without_the_new_fields_still_parse() {
+        let cfg = SweepConfig::tiny();
+        let r = report_of(vec![leaky_point(6, 0.3, [-0.01, 0.02], Some(0.1))], &cfg);
+        let mut v = serde_json::to_value(&r).expect("json");
+        for key in ["priors", "verdicts", "floor", "repeats"] {
+            v.as_object_mut().expect("object").remove(key);
+        }
+        for key in ["rule", "enclave", "seed"] {
+            v["config"].as_object_mut().expect("config").remove(key);
+        }
+        v["points"][0]
+            .as_object_mut()
+            .expect("point")
+            .remove("enclave");
+        v["points"][0]["attacks"][0]
+            .as_object_mut()
+            .expect("attack")
+            .remove("leakage");
+        let rec = v["recommendation"].as_object_mut().expect("recommendation");
+        for key in [
+            "rule",
+            "objective",
+            "leakiest_attack",
+            "leakage",
+            "enclave",
+            "untrusted_ms",
+        ] {
+            rec.remove(key);
+        }
+        let back: SweepReport = serde_json::from_value(v).expect("old report");
+        assert_eq!(back.config.rule, RuleConfig::default());
+        assert_eq!(back.config.enclave, EnclaveConfig::default());
+        assert!(back.points[0].attacks[0].leakage.is_none() && back.verdicts.is_empty());
+        assert_eq!(back.recommendation.map(|r| r.k), Some(6));
+    }
 }
