@@ -157,10 +157,11 @@ fn per_class_rows(task: TabularTask, s: &ClassificationScores) -> Vec<Vec<String
 /// Report-writing errors.
 pub fn write_train_report(r: &TabularTrainReport, dir: &Path) -> Result<()> {
     write_json(&dir.join("train.json"), r)?;
-    let mut doc = Report::new(format!(
-        "Tabular intrusion-detection MLP ({:?})",
-        r.config.task
-    ));
+    let target = match r.config.task {
+        TabularTask::Type => "`type`, 10 classes",
+        TabularTask::Binary => "`label`, normal / attack",
+    };
+    let mut doc = Report::new(format!("Tabular intrusion-detection MLP ({target})"));
     let s = doc.section("Data");
     s.paragraph(r.source.clone());
     s.paragraph(format!(
