@@ -134,16 +134,9 @@ pub fn sweep_job(
     progress: &mut dyn FnMut(&str),
 ) -> Result<TabularSweepOutcome> {
     job.config.validate()?;
-    let dir = RunDir::create(&job.out, &job.name)?;
-    let report = match sweep_into(job, dir.path(), progress) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = dir.abandon();
-            return Err(e);
-        }
-    };
+    let (folder, report) = RunDir::fill(&job.out, &job.name, |dir| sweep_into(job, dir, progress))?;
     Ok(TabularSweepOutcome {
-        folder: dir.finish()?,
+        folder,
         summary: summary(&report),
         report,
     })
