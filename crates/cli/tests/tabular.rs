@@ -7,9 +7,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use privsplit_data::tabular::CLASSES;
-use privsplit_models::tabular::{csv_rows, load_tabular, predict_rows, preprocess_path};
-use privsplit_models::zoo::ArchConfig;
+use privsplit_data::tabular::{
+    write_synthetic, PreprocessConfig, Preprocessor, TonIotGenConfig, TonIotTable, CLASSES,
+};
+use privsplit_models::tabular::{
+    csv_rows, load_tabular, predict_rows, preprocess_path, save_tabular,
+};
+use privsplit_models::zoo::{build, ArchConfig};
+use privsplit_tee::model::{tabular_requests, ModelSpec};
 
 use crate::util::{privsplit, text};
 
@@ -192,4 +197,64 @@ fn generate_train_sweep_serve_and_classify_a_row() {
 
 fn burn_device() -> privsplit_tee::model::Device {
     privsplit_tee::model::Device::flex()
+}
+
+/// The library side of the same path, without processes: spec `tabular-mlp` reads its input width from
+/// the preprocessing next to the weights, each side loads only its layers, the requests of `infer --csv`
+/// are the preprocessed CSV rows, and trusted-then-untrusted equals the whole model. Bad specs and files
+/// are errors naming what is wrong.
+#[test]
+fn tabular_mlp_served_in_two_parts_equals_the_whole_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("rows.csv");
+    write_synthetic(&csv, &TonIotGenConfig { rows: 300, seed: 5 }).unwrap();
+    let table = TonIotTable::load(&csv).unwrap();
+    let all: Vec<usize> = (0..table.rows).collect();
+    let pre = Preprocessor::fit(&table, &all, PreprocessConfig::default()).unwrap();
+    let model = build(&ArchConfig::tabular_mlp(pre.dim(), 10), &burn_device()).unwrap();
+    let w = dir.path().join("model.safetensors");
+    save_tabular(&model, &pre, &w).unwrap();
+
+    let spec = ModelSpec::parse("tabular-mlp", Some(w.clone())).unwrap();
+    assert_eq!(spec.num_stages().unwrap(), 5);
+    let front = spec.load_side(2, true).unwrap();
+    let back = spec.load_side(2, false).unwrap();
+    let whole = spec.load_side(0, false).unwrap();
+    assert_eq!(front.input_shape(), vec![0, pre.dim(), 1, 1]);
+    let reqs = tabular_requests(&csv, &preprocess_path(&w)).unwrap();
+    assert_eq!(reqs.len(), 300);
+    let row7 = pre.transform(&table, &[7]).unwrap();
+    assert_eq!(reqs[7].data, row7);
+    assert_eq!(reqs[7].shape, vec![1, pre.dim(), 1, 1]);
+    let got = back.run(front.run(reqs[7].clone()).unwrap()).unwrap();
+    let want = whole.run(reqs[7].clone()).unwrap();
+    assert_eq!(got.data.len(), 10);
+    for (a, b) in got.data.iter().zip(&want.data) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    // The binary head has 2 outputs: the 10-class weights do not fit it.
+    let binary = ModelSpec::parse("tabular-mlp:label", Some(w.clone())).unwrap();
+    assert!(binary.load_side(2, false).is_err());
+
+    // Errors name what is wrong.
+    let lone = dir.path().join("lone.safetensors");
+    std::fs::copy(&w, &lone).unwrap();
+    let e = ModelSpec::parse("tabular-mlp", Some(lone))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("lone.safetensors.preprocess.json"), "{e}");
+    let e = ModelSpec::parse("tabular-mlp:kind", Some(w.clone()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tabular-mlp[:type|:label]"), "{e}");
+    assert!(ModelSpec::parse("tabular-mlp", None).is_err());
+    let bad = dir.path().join("bad.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines: Vec<&str> = text.lines().take(3).collect();
+    lines[2] = "1,2,3";
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let e = tabular_requests(&bad, &preprocess_path(&w))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.csv"), "{e}");
 }
