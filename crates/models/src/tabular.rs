@@ -363,3 +363,25 @@ pub fn csv_rows(csv: &Path, preprocess: &Path) -> Result<Features> {
     })?;
     Features::new(data, table.rows, pre.dim())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_names_follow_the_head() {
+        assert_eq!(class_name(10, 0), Some("normal"));
+        assert_eq!(class_name(10, 8), Some("scanning"));
+        assert_eq!(class_name(10, 10), None);
+        assert_eq!(class_name(2, 1), Some("attack"));
+        assert_eq!(class_name(3, 0), None);
+        let e = saved_tabular_arch(Path::new("/nonexistent/m.safetensors"), TabularTask::Type)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("/nonexistent/m.safetensors.preprocess.json"),
+            "{e:?}"
+        );
+    }
+}
