@@ -9,8 +9,7 @@ use std::path::Path;
 
 use privsplit_attacks::tabular_metrics::{Reidentification, RowScores};
 use privsplit_attacks::ReconstructionAttack;
-use privsplit_data::tabular::CLASSES;
-use privsplit_models::tabular::{ClassificationScores, TabularTask};
+use privsplit_models::tabular::{class_name, ClassificationScores, TabularTask};
 use privsplit_report::{write_atomic, write_csv, write_json, Report};
 use serde::{Deserialize, Serialize};
 
@@ -118,14 +117,6 @@ pub struct TabularTrainReport {
     pub seconds: f64,
 }
 
-/// The class names of `task`.
-pub fn class_names(task: TabularTask) -> Vec<&'static str> {
-    match task {
-        TabularTask::Type => CLASSES.to_vec(),
-        TabularTask::Binary => vec!["normal", "attack"],
-    }
-}
-
 /// One-line test scores: accuracy and macro-F1.
 pub fn scores_line(s: &ClassificationScores) -> String {
     format!(
@@ -136,12 +127,12 @@ pub fn scores_line(s: &ClassificationScores) -> String {
 
 /// The per-class table (`class`, precision, recall, F1, support).
 fn per_class_rows(task: TabularTask, s: &ClassificationScores) -> Vec<Vec<String>> {
-    class_names(task)
+    s.per_class
         .iter()
-        .zip(&s.per_class)
+        .enumerate()
         .map(|(c, p)| {
             vec![
-                (*c).to_string(),
+                class_name(task.classes(), c).unwrap_or("?").to_string(),
                 format!("{:.3}", p.precision),
                 format!("{:.3}", p.recall),
                 format!("{:.3}", p.f1),
