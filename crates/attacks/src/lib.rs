@@ -20,7 +20,6 @@ pub mod rmle;
 // Scores: SSIM and PSNR.
 pub mod metrics;
 
-// Tabular workload (TON_IoT): row reconstruction, per-feature metrics, partition sweep.
+// Tabular workload (TON_IoT): row reconstruction and per-feature metrics (the sweep: privsplit_experiments::tabular).
 pub mod tabular_inversion;
 pub mod tabular_metrics;
-pub mod tabular_sweep;

@@ -27,12 +27,14 @@ struct Cli {
 enum Command {
     /// The main job: an experiment from a TOML config, or the embedded default.
     Run(cmd::run::Args),
-    /// Produce or convert datasets (font characters, Fashion-MNIST).
+    /// Produce or convert datasets (font characters, Fashion-MNIST, SYNTHETIC TON_IoT rows).
     Data(cmd::data::Args),
     /// Collateral learning: train private + public nets, attack the sensitive attribute, defend.
     Collateral(cmd::collateral::Args),
     /// Partition-point sweep with reconstruction attacks; recommends a partition point.
     Sweep(cmd::sweep::Args),
+    /// The TON_IoT intrusion-detection workload: train the tabular MLP, sweep its partition points.
+    Tabular(cmd::tabular::Args),
     /// Quadratic functional encryption of the private layer.
     Fe(cmd::fe::Args),
     /// Split-inference services (trusted / untrusted partition).
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         Command::Data(a) => cmd::data::run(a),
         Command::Collateral(a) => cmd::collateral::run(a),
         Command::Sweep(a) => cmd::sweep::run(a),
+        Command::Tabular(a) => cmd::tabular::run(a),
         Command::Fe(a) => cmd::fe::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Infer(a) => cmd::infer::run(a),

@@ -13,6 +13,7 @@ fn help_documents_the_exit_codes_and_every_command() {
         "4 installed data",
         "run",
         "sweep",
+        "tabular",
         "collateral",
         "fe",
         "serve",

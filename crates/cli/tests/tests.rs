@@ -5,4 +5,5 @@
 mod cli;
 mod run;
 mod sweep;
+mod tabular;
 mod util;

@@ -10,6 +10,7 @@ pub mod run;
 pub mod collateral;
 pub mod encryption;
 pub mod sweep;
+pub mod tabular;
 
 // Cluster plans (Slurm job arrays, Kubernetes Indexed Jobs) for sweeps and alpha grids.
 pub mod plan;
@@ -18,3 +19,4 @@ pub mod plan;
 pub mod bench;
 pub mod datasets;
 pub mod progress;
+pub mod timing;

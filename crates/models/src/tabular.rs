@@ -292,11 +292,7 @@ pub fn load_tabular(
     device: &Device,
 ) -> Result<(StagedModel, Preprocessor)> {
     let p = preprocess_path(weights);
-    let pre = Preprocessor::load(&p).map_err(|e| Error::Invalid {
-        what: p.display().to_string(),
-        expected: "the model's preprocessing (JSON)".into(),
-        got: e.to_string(),
-    })?;
+    let pre = load_preprocess(&p)?;
     if arch.kind != ArchKind::TabularMlp || arch.in_channels != pre.dim() {
         return Err(Error::Invalid {
             what: p.display().to_string(),
@@ -308,4 +304,84 @@ pub fn load_tabular(
         });
     }
     Ok((load_model(arch, weights, device)?, pre))
+}
+
+/// The name of class `c` of a model with `classes` outputs: a TON_IoT `type` for 10 classes,
+/// `normal`/`attack` for 2, `None` otherwise or out of range.
+pub fn class_name(classes: usize, c: usize) -> Option<&'static str> {
+    match classes {
+        10 => privsplit_data::tabular::CLASSES.get(c).copied(),
+        2 => ["normal", "attack"].get(c).copied(),
+        _ => None,
+    }
+}
+
+fn load_preprocess(path: &Path) -> Result<Preprocessor> {
+    Preprocessor::load(path).map_err(|e| Error::Invalid {
+        what: path.display().to_string(),
+        expected: "a TON_IoT preprocessing (JSON, privsplit tabular train)".into(),
+        got: e.to_string(),
+    })
+}
+
+/// The architecture of a width-1 tabular MLP for `task` saved by [`save_tabular`] at `weights` (a full
+/// model or one side's file): its input width is the feature count of the preprocessing next to it
+/// ([`preprocess_path`]), which serving needs even on a side that never sees a row.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the preprocessing file when it is missing or malformed.
+pub fn saved_tabular_arch(weights: &Path, task: TabularTask) -> Result<ArchConfig> {
+    let pre = load_preprocess(&preprocess_path(weights))?;
+    Ok(ArchConfig::tabular_mlp(pre.dim(), task.classes()))
+}
+
+/// The rows of the TON_IoT CSV file `csv` (either layout, plain or gzipped), preprocessed with the stored
+/// preprocessing `preprocess` (the training statistics): `[rows, features]`, ready for a tabular model.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the file: the preprocessing is missing or malformed, the CSV is unreadable or
+/// a row is bad (the loader's message names the line, column and value), or the file has no rows.
+pub fn csv_rows(csv: &Path, preprocess: &Path) -> Result<Features> {
+    let pre = load_preprocess(preprocess)?;
+    let table = privsplit_data::tabular::TonIotTable::load(csv).map_err(|e| Error::Invalid {
+        what: csv.display().to_string(),
+        expected: "a TON_IoT CSV file".into(),
+        got: e.to_string(),
+    })?;
+    if table.rows == 0 {
+        return Err(Error::Invalid {
+            what: csv.display().to_string(),
+            expected: "at least one row".into(),
+            got: "a header only".into(),
+        });
+    }
+    let all: Vec<usize> = (0..table.rows).collect();
+    let data = pre.transform(&table, &all).map_err(|e| Error::Invalid {
+        what: csv.display().to_string(),
+        expected: "rows the preprocessing can encode".into(),
+        got: e.to_string(),
+    })?;
+    Features::new(data, table.rows, pre.dim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_names_follow_the_head() {
+        assert_eq!(class_name(10, 0), Some("normal"));
+        assert_eq!(class_name(10, 8), Some("scanning"));
+        assert_eq!(class_name(10, 10), None);
+        assert_eq!(class_name(2, 1), Some("attack"));
+        assert_eq!(class_name(3, 0), None);
+        let e = saved_tabular_arch(Path::new("/nonexistent/m.safetensors"), TabularTask::Type)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("/nonexistent/m.safetensors.preprocess.json"),
+            "{e:?}"
+        );
+    }
 }

@@ -141,6 +141,27 @@ impl RunDir {
         Ok(self.final_path.clone())
     }
 
+    /// Creates a run folder ([`RunDir::create`]), lets `write` fill it, and renames it into place
+    /// ([`RunDir::finish`]); when `write` fails, the partial folder is deleted and `write`'s error returned.
+    /// Returns the final path and `write`'s value.
+    ///
+    /// # Errors
+    /// As [`RunDir::create`] and [`RunDir::finish`], or the error of `write`.
+    pub fn fill<T, E: From<Error>>(
+        base: &Path,
+        name: &str,
+        write: impl FnOnce(&Path) -> Result<T, E>,
+    ) -> Result<(PathBuf, T), E> {
+        let dir = Self::create(base, name)?;
+        match write(dir.path()) {
+            Ok(v) => Ok((dir.finish()?, v)),
+            Err(e) => {
+                let _ = dir.abandon();
+                Err(e)
+            }
+        }
+    }
+
     /// Deletes the partial folder and everything in it.
     ///
     /// # Errors
@@ -158,6 +179,33 @@ impl RunDir {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn fill_renames_a_complete_folder_and_deletes_a_failed_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (done, n) = RunDir::fill(tmp.path(), "ok", |d| {
+            write_atomic(&d.join("a.txt"), b"x")?;
+            Ok::<_, Error>(7)
+        })
+        .unwrap();
+        assert_eq!(n, 7);
+        assert_eq!(std::fs::read(done.join("a.txt")).unwrap(), b"x");
+        let bad = RunDir::fill(tmp.path(), "bad", |d| {
+            write_atomic(&d.join("a.txt"), b"x")?;
+            Err::<(), _>(Error::Invalid {
+                what: "w".into(),
+                expected: "e".into(),
+                got: "g".into(),
+            })
+        });
+        assert!(matches!(bad, Err(Error::Invalid { .. })));
+        let names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].starts_with("ok-"));
+    }
 
     #[test]
     fn timestamps_match_known_dates() {

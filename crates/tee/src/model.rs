@@ -15,6 +15,8 @@ use burn::tensor::{Tensor, TensorData};
 #[cfg(feature = "staged")]
 use privsplit_models::stage::Partition;
 #[cfg(feature = "staged")]
+use privsplit_models::tabular::{csv_rows, saved_tabular_arch, TabularTask};
+#[cfg(feature = "staged")]
 use privsplit_models::weights::{load_partition, Side};
 #[cfg(feature = "staged")]
 use privsplit_models::zoo::ArchConfig;
@@ -35,7 +37,8 @@ pub enum ModelSpec {
         /// Weight seed.
         seed: u64,
     },
-    /// A staged model from the zoo with safetensors weights (spec `small-cnn` + `--weights FILE`).
+    /// A staged model from the zoo with safetensors weights (spec `small-cnn` or `tabular-mlp` +
+    /// `--weights FILE`).
     #[cfg(feature = "staged")]
     Staged {
         /// Architecture.
@@ -46,10 +49,13 @@ pub enum ModelSpec {
 }
 
 impl ModelSpec {
-    /// Parses `toy:W0,W1,...[@SEED]` or `small-cnn` (which needs `weights`).
+    /// Parses `toy:W0,W1,...[@SEED]`, `small-cnn` or `tabular-mlp[:type|:label]` (the TON_IoT
+    /// intrusion-detection MLP of `privsplit tabular train`, 10-class `type` by default, rows
+    /// `[batch, features, 1, 1]`); the zoo models need `weights`, the tabular MLP also its preprocessing
+    /// next to them (`<weights>.preprocess.json`, which gives the feature count).
     ///
     /// # Errors
-    /// [`Error::Config`] for an unknown spec or missing weights.
+    /// [`Error::Config`] for an unknown spec, missing weights or a missing / malformed preprocessing file.
     pub fn parse(spec: &str, weights: Option<PathBuf>) -> Result<Self> {
         if let Some(rest) = spec.strip_prefix("toy:") {
             let (dims, seed) = match rest.split_once('@') {
@@ -83,19 +89,24 @@ impl ModelSpec {
         }
         #[cfg(feature = "staged")]
         {
-            let arch = match spec {
-                "small-cnn" | "fashion-mnist-cnn" => ArchConfig::small_cnn(),
-                _ => {
-                    return Err(Error::Config {
-                        what: "model",
-                        reason: format!("{spec:?}: expected small-cnn or toy:W0,W1,...[@SEED]"),
-                    })
-                }
-            };
             let weights = weights.ok_or_else(|| Error::Config {
                 what: "model weights",
                 reason: format!("{spec} needs --weights FILE (safetensors)"),
             })?;
+            let arch = match spec {
+                "small-cnn" | "fashion-mnist-cnn" => ArchConfig::small_cnn(),
+                "tabular-mlp" | "tabular-mlp:type" => tabular_arch(&weights, TabularTask::Type)?,
+                "tabular-mlp:label" => tabular_arch(&weights, TabularTask::Binary)?,
+                _ => {
+                    return Err(Error::Config {
+                        what: "model",
+                        reason: format!(
+                            "{spec:?}: expected small-cnn, tabular-mlp[:type|:label] or \
+                             toy:W0,W1,...[@SEED]"
+                        ),
+                    })
+                }
+            };
             Ok(Self::Staged { arch, weights })
         }
     }
@@ -184,6 +195,35 @@ impl ModelSpec {
             }
         }
     }
+}
+
+/// The tabular MLP saved at `weights`, its input width read from the preprocessing next to it.
+#[cfg(feature = "staged")]
+fn tabular_arch(weights: &std::path::Path, task: TabularTask) -> Result<ArchConfig> {
+    saved_tabular_arch(weights, task).map_err(|e| Error::Config {
+        what: "tabular model preprocessing",
+        reason: e.to_string(),
+    })
+}
+
+/// The requests of `privsplit infer --csv`: every row of the TON_IoT CSV file `csv`, preprocessed with
+/// the model's stored preprocessing `preprocess`, one request `[1, features, 1, 1]` per row.
+///
+/// # Errors
+/// [`Error::Config`] naming the file: an unreadable or malformed CSV (line, column and value) or
+/// preprocessing file.
+#[cfg(feature = "staged")]
+pub fn tabular_requests(
+    csv: &std::path::Path,
+    preprocess: &std::path::Path,
+) -> Result<Vec<TensorMsg>> {
+    let rows = csv_rows(csv, preprocess).map_err(|e| Error::Config {
+        what: "tabular rows",
+        reason: e.to_string(),
+    })?;
+    (0..rows.rows)
+        .map(|i| TensorMsg::new(vec![1, rows.cols, 1, 1], rows.row(i).to_vec()))
+        .collect()
 }
 
 /// A `privsplit_models` [`Partition`] as a [`PartitionExec`] (inputs `[batch, c, h, w]`).

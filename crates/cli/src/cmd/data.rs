@@ -1,5 +1,6 @@
 //! `privsplit data`: produce the font-character dataset or convert Fashion-MNIST, as gzipped IDX files
-//! (`privsplit_data::idx::write_split` layout) plus a `contact-sheet.png`.
+//! (`privsplit_data::idx::write_split` layout) plus a `contact-sheet.png`; or write SYNTHETIC TON_IoT
+//! rows in the real file's layout.
 
 use std::path::PathBuf;
 
@@ -19,6 +20,22 @@ enum DataCommand {
     Fonts(FontsArgs),
     /// Convert Fashion-MNIST (Debian package dataset-fashion-mnist) into the same layout.
     FashionMnist(FashionArgs),
+    /// Write SYNTHETIC network-traffic rows in the exact layout of TON_IoT's train_test_network.csv
+    /// (the real class proportions; not TON_IoT measurements).
+    TonIot(TonIotArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TonIotArgs {
+    /// Number of rows (the real file has 211,043).
+    #[arg(long, default_value_t = 211_043)]
+    rows: usize,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output CSV file (written atomically).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +95,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         DataCommand::Fonts(a) => run_fonts(a),
         DataCommand::FashionMnist(a) => run_fashion(a),
+        DataCommand::TonIot(a) => {
+            let cfg = privsplit_data::tabular::TonIotGenConfig {
+                rows: a.rows,
+                seed: a.seed,
+            };
+            privsplit_data::tabular::write_synthetic(&a.out, &cfg)?;
+            println!(
+                "wrote {} SYNTHETIC rows in the TON_IoT layout to {} (generator seed {}; not TON_IoT data)",
+                a.rows,
+                a.out.display(),
+                a.seed
+            );
+            Ok(())
+        }
     }
 }
 

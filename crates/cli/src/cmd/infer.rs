@@ -65,6 +65,13 @@ pub struct Args {
     /// IDX image file (e.g. Fashion-MNIST `t10k-images-idx3-ubyte.gz`); pixels scaled to [0, 1].
     #[arg(long)]
     idx: Option<PathBuf>,
+    /// TON_IoT CSV file: every row is preprocessed with --preprocess and sent (serve `tabular-mlp`); the
+    /// predicted `type` is printed per row.
+    #[arg(long, conflicts_with = "idx", requires = "preprocess")]
+    csv: Option<PathBuf>,
+    /// The model's preprocessing (`model.safetensors.preprocess.json` of `privsplit tabular train`).
+    #[arg(long)]
+    preprocess: Option<PathBuf>,
     /// First image index in --idx.
     #[arg(long, default_value_t = 0)]
     index: usize,
@@ -80,6 +87,9 @@ pub struct Args {
 }
 
 fn inputs(a: &Args) -> anyhow::Result<Vec<TensorMsg>> {
+    if let (Some(csv), Some(pre)) = (&a.csv, &a.preprocess) {
+        return Ok(privsplit_tee::model::tabular_requests(csv, pre)?);
+    }
     if let Some(p) = &a.idx {
         let arr = privsplit_data::idx::read_images(p)
             .with_context(|| format!("reading {}", p.display()))?;
@@ -169,6 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Some(serde_json::from_slice(&b).context("parsing the DCAP collateral")?);
     }
     let xs = inputs(&args)?;
+    let tabular = args.csv.is_some();
     let verifier = PolicyVerifier::new(policy);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -194,6 +205,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for (i, x) in xs.into_iter().enumerate() {
             let p = c.infer(x).await?;
             let logits: Vec<String> = p.logits.data.iter().map(|v| format!("{v:.4}")).collect();
+            if tabular {
+                let names = p.classes().into_iter().map(|c| {
+                    privsplit_models::tabular::class_name(p.logits.data.len(), c).unwrap_or("?")
+                });
+                println!("row {i}: type {}", names.collect::<Vec<_>>().join(","));
+            }
             println!(
                 "request {i}: class {:?} logits [{}]{}",
                 p.classes(),

@@ -9,6 +9,7 @@ pub mod plan;
 pub mod run;
 pub mod serve;
 pub mod sweep;
+pub mod tabular;
 
 /// A command-line value that is well formed for clap but wrong for the command (exit code 3).
 #[derive(Debug, thiserror::Error)]

@@ -85,7 +85,9 @@ impl OpsArgs {
 
 #[derive(Debug, clap::Args)]
 struct ModelArgs {
-    /// `small-cnn` (the Fashion-MNIST CNN; needs --weights) or `toy:W0,W1,...[@SEED]` (a deterministic MLP).
+    /// `small-cnn` (the Fashion-MNIST CNN; needs --weights), `tabular-mlp[:type|:label]` (the TON_IoT MLP of
+    /// `privsplit tabular train`; needs --weights with WEIGHTS.preprocess.json next to it) or
+    /// `toy:W0,W1,...[@SEED]` (a deterministic MLP).
     #[arg(long, default_value = "small-cnn")]
     model: String,
     /// Safetensors weights (full model or this side's partition file).

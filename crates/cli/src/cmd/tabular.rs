@@ -1,0 +1,174 @@
+//! `privsplit tabular train|sweep`: the TON_IoT intrusion-detection workload (tabular MLP, partition sweep
+//! with row-reconstruction attacks).
+
+use std::path::PathBuf;
+
+use privsplit_attacks::ReconstructionAttack;
+use privsplit_experiments::tabular::{
+    sweep_job, train_job, TabularPreset, TabularSource, TabularSweepJob, TabularTrainConfig,
+    TabularTrainJob,
+};
+use privsplit_models::tabular::TabularTask;
+
+/// Arguments of `privsplit tabular`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: TabularCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum TabularCommand {
+    /// Train the intrusion-detection MLP; writes model.safetensors, its preprocessing
+    /// (model.safetensors.preprocess.json, for serving and `infer --csv`), train.json and train.md.
+    Train(TrainArgs),
+    /// Partition-point sweep of the MLP with the inverse network, c-GAN and white-box rMLE on the rows;
+    /// recommends a partition point.
+    Sweep(SweepArgs),
+}
+
+/// The rows: a TON_IoT file or SYNTHETIC rows.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+struct DataArgs {
+    /// TON_IoT CSV file (train_test_network.csv or Network_dataset_N.csv, plain or .gz).
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Generate this many SYNTHETIC rows in the TON_IoT layout instead (seed: --seed).
+    #[arg(long)]
+    synthetic_rows: Option<usize>,
+}
+
+/// The target column.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Target {
+    /// `type`: the ten traffic classes.
+    Type,
+    /// `label`: normal / attack.
+    Label,
+}
+
+#[derive(Debug, clap::Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The column to predict.
+    #[arg(long, value_enum, default_value = "type")]
+    target: Target,
+    /// Training epochs.
+    #[arg(long, default_value_t = 8)]
+    epochs: usize,
+    /// Seed of the generator, the split, the initialisation and the shuffling.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Model folder (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// A model folder of `privsplit tabular train` to attack (the same rows and seed); without it the
+    /// sweep trains one.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Preset: `standard` (docs/RESULTS.md §3, minutes) or `tiny` (seconds; smoke test).
+    #[arg(long, value_enum, default_value = "standard")]
+    preset: TabularPreset,
+    /// The column to predict (when the sweep trains the model).
+    #[arg(long, value_enum, default_value = "type")]
+    target: Target,
+    /// Training epochs (when the sweep trains the model).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Partition points, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    points: Option<Vec<usize>>,
+    /// Attacks, comma-separated (default: all three).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    attacks: Option<Vec<ReconstructionAttack>>,
+    /// Allowed gain over the class-mean baseline in [0, 1] (default 0.05, docs/SWEEP.md).
+    #[arg(long)]
+    margin: Option<f64>,
+    /// Seed of the generator, the split, the initialisation and the shuffling (when the sweep trains).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Folder under which the run folder is created.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    /// Run-folder name prefix.
+    #[arg(long, default_value = "tabular-sweep")]
+    name: String,
+}
+
+fn source(d: &DataArgs, seed: u64) -> TabularSource {
+    match (&d.csv, d.synthetic_rows) {
+        (Some(p), _) => TabularSource::Csv(p.clone()),
+        (None, rows) => TabularSource::Synthetic {
+            rows: rows.unwrap_or(0),
+            seed,
+        },
+    }
+}
+
+fn task(t: Target) -> TabularTask {
+    match t {
+        Target::Type => TabularTask::Type,
+        Target::Label => TabularTask::Binary,
+    }
+}
+
+/// Runs `privsplit tabular`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        TabularCommand::Train(a) => {
+            let job = TabularTrainJob {
+                source: source(&a.data, a.seed),
+                config: TabularTrainConfig {
+                    epochs: a.epochs,
+                    seed: a.seed,
+                    ..TabularTrainConfig::standard(task(a.target))
+                },
+                out: a.out,
+            };
+            let done = train_job(&job, &mut |s| eprintln!("{s}"))?;
+            let r = &done.report;
+            println!(
+                "{:?} model: test accuracy {:.4}, macro-F1 {:.4} ({} test rows; {})",
+                r.config.task, r.test.accuracy, r.test.macro_f1, r.split[1], r.source
+            );
+            println!(
+                "weights {}; preprocessing {}",
+                done.weights.display(),
+                done.preprocess.display()
+            );
+            Ok(())
+        }
+        TabularCommand::Sweep(a) => {
+            let mut config = a.preset.config();
+            config.train.task = task(a.target);
+            config.train.seed = a.seed;
+            config.train.epochs = a.epochs.unwrap_or(config.train.epochs);
+            if a.points.is_some() {
+                config.points.clone_from(&a.points);
+            }
+            if let Some(k) = &a.attacks {
+                config.attacks.kinds.clone_from(k);
+            }
+            config.margin = a.margin.unwrap_or(config.margin);
+            let job = TabularSweepJob {
+                config,
+                source: source(&a.data, a.seed),
+                model: a.model,
+                out: a.out,
+                name: a.name,
+            };
+            let done = sweep_job(&job, &mut |s| eprintln!("{s}"))?;
+            println!("{}", done.summary);
+            println!("run folder: {}", done.folder.display());
+            Ok(())
+        }
+    }
+}
