@@ -17,6 +17,7 @@ use super::baselines::baseline;
 use super::enclave::enclave_cost;
 use super::leakage::LeakageContext;
 use super::rule::assess;
+use crate::timing::median_ms;
 use super::{AttackScore, PointResult, SweepConfig, SweepReport};
 use crate::{Error, Result};
 
@@ -86,19 +87,6 @@ fn to_u8(t: &Tensor<4>, n: usize) -> Result<Vec<u8>> {
         .flatten()
         .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
         .collect())
-}
-
-/// Median wall time (ms) of `reps` calls of `f` after one warm-up call.
-fn median_ms(mut f: impl FnMut() -> Result<()>, reps: usize) -> Result<f64> {
-    f()?;
-    let mut t = Vec::with_capacity(reps.max(1));
-    for _ in 0..reps.max(1) {
-        let s = Instant::now();
-        f()?;
-        t.push(s.elapsed().as_secs_f64() * 1e3);
-    }
-    t.sort_by(f64::total_cmp);
-    Ok(t[t.len() / 2])
 }
 
 /// Feature maps at `k` of `x` (pixels, normalised with `norm` first), 256 images at a time.
