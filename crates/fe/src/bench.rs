@@ -153,6 +153,37 @@ fn head(out: &[f32], w1: &[f32], w2: &[f32]) -> usize {
         .0
 }
 
+/// A timing function: runs the closure single-threaded and on the rayon pool, returns both medians (ms).
+type Timed<'a> = dyn Fn(&str, &mut (dyn FnMut() -> Result<()> + Send)) -> Result<(f64, f64)> + 'a;
+
+/// Times `f` with `timed` and fails when any run's result differs from `want` (a benchmark that computes
+/// a wrong value measures nothing).
+fn self_checked<T>(
+    timed: &Timed<'_>,
+    name: &str,
+    want: &T,
+    f: &mut (dyn FnMut() -> Result<T> + Send),
+) -> Result<(f64, f64)>
+where
+    T: PartialEq + std::fmt::Debug + Send + Sync,
+{
+    let mut wrong = None;
+    let times = timed(name, &mut || {
+        let v = f()?;
+        if v != *want {
+            wrong = Some(v);
+        }
+        Ok(())
+    })?;
+    match wrong {
+        Some(v) => Err(Error::param(
+            "benchmark self-check",
+            format!("{name} gave {v:?}, expected {want:?}"),
+        )),
+        None => Ok(times),
+    }
+}
+
 /// Runs every measurement. `table` is the discrete-log table (e.g. 2^20 entries, built or memory-mapped by
 /// the caller). `progress` receives a line per finished figure.
 ///
@@ -205,20 +236,9 @@ pub fn run(cfg: &BenchConfig, table: &DlogTable, progress: &dyn Fn(&str)) -> Res
     });
     let key = msk.derive_key(&form)?;
     let ct = msk.encrypt(&x, &y, &mut rng)?;
-    let mut wrong = None;
-    let (s, p) = both("SGP decrypt", &mut || {
-        let v = sgp_decrypt(&ct, &key, &form, table, bound)?;
-        if v as i128 != want {
-            wrong = Some(v);
-        }
-        Ok(())
+    let (s, p) = self_checked(&both, "SGP decrypt", &want, &mut || {
+        sgp_decrypt(&ct, &key, &form, table, bound).map(i128::from)
     })?;
-    if let Some(v) = wrong {
-        return Err(Error::param(
-            "benchmark self-check",
-            format!("SGP decrypted {v}, expected {want}"),
-        ));
-    }
     rows.push(BenchRow {
         operation: format!("SGP decrypt, n = {n}, diagonal F, incl. discrete log (value {want})"),
         peer: "GoFE 3.85 s".into(),
@@ -273,21 +293,11 @@ pub fn run(cfg: &BenchConfig, table: &DlogTable, progress: &dyn Fn(&str)) -> Res
     let mut hu = || (hr.next_u32() as f64 / u32::MAX as f64 - 0.5) as f32;
     let w1: Vec<f32> = (0..32 * cfg.outputs).map(|_| hu()).collect();
     let w2: Vec<f32> = (0..320).map(|_| hu()).collect();
-    let mut wrong = None;
-    let (s, p) = both("decrypt + classify", &mut || {
+    let (s, p) = self_checked(&both, "decrypt + classify", &want, &mut || {
         let out = decrypt(&ct, &fkey, &model, table)?;
         let _class = head(&model.dequantise(&out), &w1, &w2);
-        if out != want {
-            wrong = Some(out);
-        }
-        Ok(())
+        Ok(out)
     })?;
-    if let Some(v) = wrong {
-        return Err(Error::param(
-            "benchmark self-check",
-            format!("decrypted {v:?}, expected {want:?}"),
-        ));
-    }
     let maxv = want.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
     rows.push(BenchRow {
         operation: format!("decrypt + classify one image ({n}->{}->square->{}, clear head; outputs up to {maxv:.3e} in magnitude)", cfg.hidden, cfg.outputs, maxv = maxv as f64),

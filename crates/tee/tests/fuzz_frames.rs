@@ -2,24 +2,10 @@
 //! every accepted frame re-encodes to the bytes it came from.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use privsplit_tee::fuzzing::{fuzz_frame, fuzz_frame_stream};
+use privsplit_tee::fuzzing::{fuzz_frame, fuzz_frame_stream, FuzzRng};
 use privsplit_tee::wire::{Frame, FrameKind, TensorMsg};
 
-struct SplitMix(u64);
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn valid(r: &mut SplitMix) -> Vec<u8> {
+fn valid(r: &mut FuzzRng) -> Vec<u8> {
     let f = match r.below(3) {
         0 => {
             let ndim = 1 + r.below(4);
@@ -49,7 +35,7 @@ fn valid(r: &mut SplitMix) -> Vec<u8> {
 #[test]
 fn fuzz_100k_frames() {
     const MAX: usize = 4096;
-    let mut r = SplitMix(0x5eed);
+    let mut r = FuzzRng::new(0x5eed);
     let (mut parsed, mut rejected) = (0usize, 0usize);
     let t0 = std::time::Instant::now();
     for i in 0..120_000usize {
