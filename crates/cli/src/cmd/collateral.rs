@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use privsplit_attacks::AttributeAttacker;
 use privsplit_experiments::collateral::{
     main_task_fashion_mnist, outcome_table, run_job, CollateralConfig, CollateralData,
+    CollateralOverrides,
 };
 use privsplit_experiments::progress::training;
 use privsplit_models::adversary::AdversaryKind;
@@ -20,6 +21,54 @@ pub enum DefenceAdversary {
     Cnn,
     /// The MLP.
     Mlp,
+}
+
+impl From<DefenceAdversary> for AdversaryKind {
+    fn from(a: DefenceAdversary) -> Self {
+        match a {
+            DefenceAdversary::Cnn => AdversaryKind::Cnn,
+            DefenceAdversary::Mlp => AdversaryKind::Mlp,
+        }
+    }
+}
+
+/// Training and attack settings shared by `privsplit collateral` and `privsplit plan collateral`.
+#[derive(Debug, clap::Args)]
+pub struct TrainingArgs {
+    /// Epochs of every phase (plain, defence, recovery) unless set separately.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Attackers, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "cnn,mlp,logistic,knn"
+    )]
+    attackers: Vec<AttributeAttacker>,
+    /// Adversary inside the defence.
+    #[arg(long, value_enum, default_value = "cnn")]
+    defence_adversary: DefenceAdversary,
+    /// Images per batch.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Learning rate (SGD with momentum).
+    #[arg(long)]
+    lr: Option<f64>,
+}
+
+impl TrainingArgs {
+    /// The overrides of a collateral config these arguments make.
+    pub fn overrides(&self) -> CollateralOverrides {
+        CollateralOverrides {
+            epochs: self.epochs,
+            attackers: Some(self.attackers.clone()),
+            defence_adversary: Some(self.defence_adversary.into()),
+            batch_size: self.batch,
+            lr: self.lr,
+            ..CollateralOverrides::default()
+        }
+    }
 }
 
 /// Arguments of `privsplit collateral`.
@@ -46,9 +95,9 @@ pub struct Args {
     /// Defence strengths, comma-separated (0 = no defence).
     #[arg(long, value_delimiter = ',', default_value = "0,1.5,3")]
     alpha: Vec<f32>,
-    /// Epochs of every phase (plain, defence, recovery) unless set separately.
-    #[arg(long)]
-    epochs: Option<usize>,
+    /// Epochs, attackers, defence adversary, batch size and learning rate.
+    #[command(flatten)]
+    training: TrainingArgs,
     /// Epochs of plain training.
     #[arg(long)]
     plain_epochs: Option<usize>,
@@ -61,23 +110,6 @@ pub struct Args {
     /// Use the paper's schedule (10 / 10 / 10 epochs) as the starting point.
     #[arg(long)]
     paper: bool,
-    /// Attackers, comma-separated.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "cnn,mlp,logistic,knn"
-    )]
-    attackers: Vec<AttributeAttacker>,
-    /// Adversary inside the defence.
-    #[arg(long, value_enum, default_value = "cnn")]
-    defence_adversary: DefenceAdversary,
-    /// Images per batch.
-    #[arg(long)]
-    batch: Option<usize>,
-    /// Learning rate (SGD with momentum).
-    #[arg(long)]
-    lr: Option<f64>,
     /// Seed of every random step.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -94,25 +126,18 @@ pub struct Args {
 
 /// Runs `privsplit collateral`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut cfg = if args.paper {
+    let base = if args.paper {
         CollateralConfig::ryffel2019()
     } else {
         CollateralConfig::default()
     };
-    if let Some(e) = args.epochs {
-        (cfg.plain_epochs, cfg.defence_epochs, cfg.recovery_epochs) = (e, e, e);
-    }
-    cfg.plain_epochs = args.plain_epochs.unwrap_or(cfg.plain_epochs);
-    cfg.defence_epochs = args.defence_epochs.unwrap_or(cfg.defence_epochs);
-    cfg.recovery_epochs = args.recovery_epochs.unwrap_or(cfg.recovery_epochs);
+    let mut cfg = base.with_overrides(&CollateralOverrides {
+        plain_epochs: args.plain_epochs,
+        defence_epochs: args.defence_epochs,
+        recovery_epochs: args.recovery_epochs,
+        ..args.training.overrides()
+    });
     cfg.alphas.clone_from(&args.alpha);
-    cfg.attackers.clone_from(&args.attackers);
-    cfg.defence_adversary = match args.defence_adversary {
-        DefenceAdversary::Cnn => AdversaryKind::Cnn,
-        DefenceAdversary::Mlp => AdversaryKind::Mlp,
-    };
-    cfg.batch_size = args.batch.unwrap_or(cfg.batch_size);
-    cfg.lr = args.lr.unwrap_or(cfg.lr);
     cfg.seed = args.seed;
 
     if let Some(dir) = &args.fashion_mnist {
