@@ -236,7 +236,6 @@ impl SerializeStruct for &mut LimbCollector {
 mod tests {
     use super::*;
     use crate::format::scalar_i64;
-    use blstrs::Scalar;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 

@@ -97,7 +97,7 @@ where
 mod tests {
     use super::*;
     use crate::format::scalar_i64;
-    use blstrs::{G1Affine, G1Projective, G2Affine, G2Projective, Scalar};
+    use blstrs::{G1Affine, G1Projective, G2Affine, G2Projective};
     use group::{prime::PrimeCurveAffine, Group};
     use rand_chacha::ChaCha20Rng;
     use rand_core::{RngCore, SeedableRng};

@@ -32,6 +32,17 @@ impl From<DefenceAdversary> for AdversaryKind {
     }
 }
 
+/// Images to generate, shared by `privsplit collateral` and `privsplit plan collateral`.
+#[derive(Debug, clap::Args)]
+pub struct SizeArgs {
+    /// Training images to generate (--fonts-default, --synthetic).
+    #[arg(long, default_value_t = 6000)]
+    pub train: usize,
+    /// Test images to generate (--fonts-default, --synthetic).
+    #[arg(long, default_value_t = 1000)]
+    pub test: usize,
+}
+
 /// Training and attack settings shared by `privsplit collateral` and `privsplit plan collateral`.
 #[derive(Debug, clap::Args)]
 pub struct TrainingArgs {
@@ -86,12 +97,9 @@ pub struct Args {
     /// Use the tiny synthetic seven-segment set (two drawing styles; for smoke tests, not real fonts).
     #[arg(long)]
     synthetic: bool,
-    /// Training images to generate (--fonts-default, --synthetic).
-    #[arg(long, default_value_t = 6000)]
-    train: usize,
-    /// Test images to generate (--fonts-default, --synthetic).
-    #[arg(long, default_value_t = 1000)]
-    test: usize,
+    /// Training and test images to generate.
+    #[command(flatten)]
+    sizes: SizeArgs,
     /// Defence strengths, comma-separated (0 = no defence).
     #[arg(long, value_delimiter = ',', default_value = "0,1.5,3")]
     alpha: Vec<f32>,
@@ -144,7 +152,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", main_task_fashion_mnist(&cfg, dir)?);
         return Ok(());
     }
-    let (train, test, seed) = (args.train, args.test, args.seed);
+    let (train, test, seed) = (args.sizes.train, args.sizes.test, args.seed);
     let data = match (&args.data, args.synthetic, args.fonts_default) {
         (Some(dir), _, _) => CollateralData::Idx {
             dir: dir.clone(),

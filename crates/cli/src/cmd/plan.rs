@@ -10,7 +10,7 @@ use privsplit_experiments::plan::{
 };
 use privsplit_experiments::sweep::SweepPreset;
 
-use super::collateral::TrainingArgs;
+use super::collateral::{SizeArgs, TrainingArgs};
 
 /// Arguments of `privsplit plan`.
 #[derive(Debug, clap::Args)]
@@ -100,12 +100,9 @@ pub enum PlanCommand {
         /// The tiny synthetic seven-segment set instead of the default font-character set.
         #[arg(long)]
         synthetic: bool,
-        /// Training images.
-        #[arg(long, default_value_t = 6000)]
-        train: usize,
-        /// Test images.
-        #[arg(long, default_value_t = 1000)]
-        test: usize,
+        /// Training and test images to generate.
+        #[command(flatten)]
+        sizes: SizeArgs,
         /// Epochs, attackers, defence adversary, batch size and learning rate.
         #[command(flatten)]
         training: TrainingArgs,
@@ -181,8 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             alpha,
             seeds,
             synthetic,
-            train,
-            test,
+            sizes: SizeArgs { train, test },
             training,
         } => {
             let grid = CollateralGrid {

@@ -1,5 +1,5 @@
 //! The record layer under the frames: a 4-byte little-endian length prefix, then at most `max` bytes of
-//! contents (`docs/WIRE.md`, "Records"); the length is checked before anything is allocated for it.
+//! contents (`docs/WIRE.md`, §1 "Records"); the length is checked before anything is allocated for it.
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::codec::LengthDelimitedCodec;
