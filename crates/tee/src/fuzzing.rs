@@ -19,7 +19,7 @@ impl FuzzRng {
     }
 
     /// A uniform 64-bit value.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0.next_u64()
     }
 

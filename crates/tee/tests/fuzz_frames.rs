@@ -11,17 +11,19 @@ fn valid(r: &mut FuzzRng) -> Vec<u8> {
             let ndim = 1 + r.below(4);
             let shape: Vec<usize> = (0..ndim).map(|_| 1 + r.below(4)).collect();
             let n: usize = shape.iter().product();
-            let data = (0..n).map(|_| f32::from_bits(r.next() as u32)).collect();
+            let data = (0..n)
+                .map(|_| f32::from_bits(r.next_u64() as u32))
+                .collect();
             let kind = if r.below(2) == 0 {
                 FrameKind::Request
             } else {
                 FrameKind::Response
             };
-            let mut f = Frame::tensor(kind, r.next(), TensorMsg::new(shape, data).unwrap());
+            let mut f = Frame::tensor(kind, r.next_u64(), TensorMsg::new(shape, data).unwrap());
             f.flags = (r.below(2)) as u8;
             f
         }
-        1 => Frame::error(r.next(), "some error text"),
+        1 => Frame::error(r.next_u64(), "some error text"),
         _ => Frame {
             kind: FrameKind::Evidence,
             flags: 1,
@@ -49,15 +51,15 @@ fn fuzz_100k_frames() {
                 }
             }
             2 => rec.truncate(r.below(rec.len())),
-            3 => rec.extend((0..1 + r.below(16)).map(|_| r.next() as u8)),
+            3 => rec.extend((0..1 + r.below(16)).map(|_| r.next_u64() as u8)),
             4 => {
                 let p = r.below(rec.len());
-                rec[p] = r.next() as u8;
+                rec[p] = r.next_u64() as u8;
                 if rec.len() > 13 {
                     rec[12] = r.below(12) as u8; // ndim, sometimes > 8
                 }
             }
-            _ => rec = (0..r.below(64)).map(|_| r.next() as u8).collect(),
+            _ => rec = (0..r.below(64)).map(|_| r.next_u64() as u8).collect(),
         }
         if fuzz_frame(&rec) {
             parsed += 1;
@@ -67,7 +69,7 @@ fn fuzz_100k_frames() {
         // The same record behind a length prefix, sometimes a lying one, in a stream.
         let mut stream = Vec::new();
         let len = if i % 7 == 0 {
-            r.next() as u32
+            r.next_u64() as u32
         } else {
             rec.len() as u32
         };

@@ -24,7 +24,9 @@ fn tensor(r: &mut FuzzRng) -> TensorMsg {
     let n = shape.iter().product();
     TensorMsg::new(
         shape,
-        (0..n).map(|_| f32::from_bits(r.next() as u32)).collect(),
+        (0..n)
+            .map(|_| f32::from_bits(r.next_u64() as u32))
+            .collect(),
     )
     .unwrap()
 }
@@ -32,16 +34,16 @@ fn tensor(r: &mut FuzzRng) -> TensorMsg {
 /// A valid frame of any kind (traces included), then mutated in one of several ways.
 fn fuzzed_plaintext(r: &mut FuzzRng, i: usize) -> Vec<u8> {
     let f = match r.below(3) {
-        0 => Frame::tensor(FrameKind::Request, r.next(), tensor(r)),
+        0 => Frame::tensor(FrameKind::Request, r.next_u64(), tensor(r)),
         1 => Frame {
             kind: FrameKind::Trace,
             flags: 0,
-            request_id: r.next(),
+            request_id: r.next_u64(),
             body: Body::Bytes(encode_tensors(
                 &(0..r.below(4)).map(|_| tensor(r)).collect::<Vec<_>>(),
             )),
         },
-        _ => Frame::error(r.next(), "x"),
+        _ => Frame::error(r.next_u64(), "x"),
     };
     let mut b = f.to_bytes();
     match i % 5 {
@@ -51,13 +53,13 @@ fn fuzzed_plaintext(r: &mut FuzzRng, i: usize) -> Vec<u8> {
             b[p] ^= 1 << r.below(8);
         }
         2 => b.truncate(r.below(b.len())),
-        3 => b.extend((0..1 + r.below(8)).map(|_| r.next() as u8)),
+        3 => b.extend((0..1 + r.below(8)).map(|_| r.next_u64() as u8)),
         _ => {
             // Lie in the trace count / ndim / dims region.
             for _ in 0..3 {
                 let p = 13 + r.below(b.len().saturating_sub(13).max(1));
                 if p < b.len() {
-                    b[p] = r.next() as u8;
+                    b[p] = r.next_u64() as u8;
                 }
             }
         }
