@@ -108,15 +108,6 @@ impl TrioOptimizers {
     }
 }
 
-/// Losses of one three-step batch (cross-entropy, nats).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepLosses {
-    /// `L_main` of step 1 (before `C`'s update).
-    pub main: f32,
-    /// `L_sensitive` of step 2 (before `F`'s update).
-    pub sensitive: f32,
-}
-
 /// How the three networks share their optimiser.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -132,7 +123,7 @@ pub enum OptimizerSharing {
 }
 
 /// privsplit's additions to the authors' three-step training (serde; every field has a default, and the
-/// defaults reproduce the plain three-step training of [`step`] / [`train`]).
+/// defaults reproduce the plain three-step training of [`step_with`] / [`train`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SemiAdversarialOptions {
@@ -182,38 +173,10 @@ pub struct StepReport {
 }
 
 /// One batch of semi-adversarial training: steps 1-3 of the module docs, on images `x` `[batch, inputs]`
-/// with main labels `y` and sensitive labels `s` (tensors on `device`, an autodiff device), with the
-/// authors' objective and separate optimisers.
-pub fn step(
-    trio: Trio,
-    opt: &mut TrioOptimizers,
-    x: burn::tensor::Tensor<2>,
-    y: burn::tensor::Tensor<1, burn::tensor::Int>,
-    s: burn::tensor::Tensor<1, burn::tensor::Int>,
-    alpha: f32,
-    lr: f64,
-) -> (Trio, StepLosses) {
-    let (t, r) = step_with(
-        trio,
-        opt,
-        x,
-        y,
-        s,
-        alpha,
-        lr,
-        &SemiAdversarialOptions::default(),
-    );
-    (
-        t,
-        StepLosses {
-            main: r.main,
-            sensitive: r.sensitive,
-        },
-    )
-}
-
-/// As [`step`], with `Q`'s objective `L_main + alpha * T` ([`adversarial_term`]), its gradient clipped to
-/// `options.clip_grad_norm`, and the optimiser sharing of `options`.
+/// with main labels `y` and sensitive labels `s` (tensors on `device`, an autodiff device), with separate
+/// optimisers; `Q`'s objective is `L_main + alpha * T` ([`adversarial_term`]), its gradient clipped to
+/// `options.clip_grad_norm`, and the optimiser sharing is that of `options`. The default options are the
+/// authors' step (Ryffel et al. 2019, §5).
 #[allow(clippy::too_many_arguments)] // the batch (3 tensors) and the step settings are distinct
 pub fn step_with(
     trio: Trio,
@@ -405,7 +368,7 @@ mod tests {
         let xb = x.batch(&idx, &dev).unwrap();
         let yb = labels_batch(&y, &idx, &dev).unwrap();
         let sb = labels_batch(&s, &idx, &dev).unwrap();
-        let (after, _) = step(
+        let (after, _) = step_with(
             trio.clone(),
             &mut opt,
             xb.clone(),
@@ -413,6 +376,7 @@ mod tests {
             sb.clone(),
             2.0,
             0.1,
+            &SemiAdversarialOptions::default(),
         );
 
         // C after the step = C trained alone on the detached outputs of the *initial* Q.
@@ -441,7 +405,7 @@ mod tests {
         assert_eq!(parameter_values(&trio.head), c0);
         assert_eq!(parameter_values(&trio.adversary), f0);
         // The frozen copies used in step 3 did not become untrainable originals: a second step moves C again.
-        let (again, _) = step(
+        let (again, _) = step_with(
             after.clone(),
             &mut opt,
             xb,
@@ -449,6 +413,7 @@ mod tests {
             labels_batch(&s, &idx, &dev).unwrap(),
             2.0,
             0.1,
+            &SemiAdversarialOptions::default(),
         );
         assert_ne!(parameter_values(&again.head), parameter_values(&after.head));
         assert_ne!(

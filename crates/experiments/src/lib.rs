@@ -9,6 +9,7 @@ pub mod run;
 // The experiments it is made of, each also a job of its own.
 pub mod collateral;
 pub mod encryption;
+pub mod fe_jobs;
 pub mod sweep;
 pub mod tabular;
 

@@ -318,3 +318,71 @@ fn merge_refuses_a_shard_that_read_other_weights() {
     .expect("write");
     merge_plan(&dir).expect("merge");
 }
+
+/// Runs the plan's own `shard.sh INDEX` as a Slurm task would, with a decoy `PRIVSPLIT_BIN` in the
+/// environment (Slurm copies the submitting shell's variables into the task).
+#[cfg(unix)]
+fn run_shard_script(dir: &Path, index: usize) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg(dir.join("shard.sh"))
+        .arg(index.to_string())
+        .env("PRIVSPLIT_BIN", "/bin/true")
+        .output()
+        .expect("run sh shard.sh")
+}
+
+#[cfg(unix)]
+#[test]
+fn a_failing_shard_binary_and_a_missing_shard_make_the_merge_fail_by_index_and_log() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let grid = CollateralGrid {
+        config: CollateralConfig::default(),
+        alphas: vec![0.0, 2.0],
+        seeds: vec![0],
+        data: GridData::Synthetic {
+            train: 100,
+            test: 50,
+        },
+    };
+    let mut s = spec(tmp.path(), PlanGrid::Collateral(grid), Resources::default());
+    s.bin = "/bin/false".into();
+    let m = write_plan(&s).expect("plan");
+
+    // Shard 0 runs the plan's binary (not the decoy from the environment), which exits with 1.
+    let out = run_shard_script(tmp.path(), 0);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let marker = m.dir.join(&m.shards[0].output).join("FAILED");
+    assert_eq!(
+        std::fs::read_to_string(&marker).expect("FAILED").trim(),
+        "1"
+    );
+
+    // Shard 1 never ran.
+    let e = merge_plan(tmp.path()).expect_err("failed plan").to_string();
+    let log = |i: usize| tmp.path().join(format!("logs/shard-{i}.log"));
+    assert!(
+        e.contains(&format!(
+            "shard 0: failed with exit status 1 (log: {})",
+            log(0).display()
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains("shard 1: missing") && e.contains(&format!("(log: {})", log(1).display())),
+        "{e}"
+    );
+
+    // A rerun of shard 0 clears its old marker; an index outside the plan is refused.
+    std::fs::write(m.dir.join(&m.shards[0].output).join("stale"), "x").expect("write");
+    assert_eq!(run_shard_script(tmp.path(), 0).status.code(), Some(1));
+    assert!(!m.dir.join(&m.shards[0].output).join("stale").exists());
+    let out = run_shard_script(tmp.path(), 7);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no shard 7"));
+    let merged = std::fs::read_dir(tmp.path())
+        .expect("read plan folder")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("merged"))
+        .count();
+    assert_eq!(merged, 0, "a failed merge left a run folder");
+}

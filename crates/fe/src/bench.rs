@@ -153,6 +153,58 @@ fn head(out: &[f32], w1: &[f32], w2: &[f32]) -> usize {
         .0
 }
 
+/// One row: `operation`, the peer figure (`peer`, `peer_ms`), the floor (`floor`, `floor_value` ms) and the
+/// measured medians `(single_ms, parallel_ms)`.
+fn row(
+    operation: String,
+    peer: &str,
+    peer_ms: Option<f64>,
+    floor: &str,
+    floor_value: f64,
+    (single_ms, parallel_ms): (f64, f64),
+) -> BenchRow {
+    BenchRow {
+        operation,
+        peer: peer.into(),
+        peer_ms,
+        floor: floor.into(),
+        floor_value,
+        single_ms,
+        parallel_ms,
+    }
+}
+
+/// A timing function: runs the closure single-threaded and on the rayon pool, returns both medians (ms).
+type Timed<'a> = dyn Fn(&str, &mut (dyn FnMut() -> Result<()> + Send)) -> Result<(f64, f64)> + 'a;
+
+/// Times `f` with `timed` and fails when any run's result differs from `want` (a benchmark that computes
+/// a wrong value measures nothing).
+fn self_checked<T>(
+    timed: &Timed<'_>,
+    name: &str,
+    want: &T,
+    f: &mut (dyn FnMut() -> Result<T> + Send),
+) -> Result<(f64, f64)>
+where
+    T: PartialEq + std::fmt::Debug + Send + Sync,
+{
+    let mut wrong = None;
+    let times = timed(name, &mut || {
+        let v = f()?;
+        if v != *want {
+            wrong = Some(v);
+        }
+        Ok(())
+    })?;
+    match wrong {
+        Some(v) => Err(Error::param(
+            "benchmark self-check",
+            format!("{name} gave {v:?}, expected {want:?}"),
+        )),
+        None => Ok(times),
+    }
+}
+
 /// Runs every measurement. `table` is the discrete-log table (e.g. 2^20 entries, built or memory-mapped by
 /// the caller). `progress` receives a line per finished figure.
 ///
@@ -184,50 +236,36 @@ pub fn run(cfg: &BenchConfig, table: &DlogTable, progress: &dyn Fn(&str)) -> Res
     let (s, p) = both("SGP encrypt", &mut || {
         msk.encrypt(&x, &y, &mut erng).map(|_| ())
     })?;
-    rows.push(BenchRow {
-        operation: format!("SGP encrypt, n = {n}"),
-        peer: "GoFE 1.54 s".into(),
-        peer_ms: Some(1540.0),
-        floor: "<= 0.15 s".into(),
-        floor_value: 150.0,
-        single_ms: s,
-        parallel_ms: p,
-    });
+    rows.push(row(
+        format!("SGP encrypt, n = {n}"),
+        "GoFE 1.54 s",
+        Some(1540.0),
+        "<= 0.15 s",
+        150.0,
+        (s, p),
+    ));
     let (s, p) = both("SGP derive key", &mut || msk.derive_key(&form).map(|_| ()))?;
-    rows.push(BenchRow {
-        operation: format!("SGP derive key, n = {n}, diagonal F"),
-        peer: "GoFE 25 ms".into(),
-        peer_ms: Some(25.0),
-        floor: "<= 2.5 ms".into(),
-        floor_value: 2.5,
-        single_ms: s,
-        parallel_ms: p,
-    });
+    rows.push(row(
+        format!("SGP derive key, n = {n}, diagonal F"),
+        "GoFE 25 ms",
+        Some(25.0),
+        "<= 2.5 ms",
+        2.5,
+        (s, p),
+    ));
     let key = msk.derive_key(&form)?;
     let ct = msk.encrypt(&x, &y, &mut rng)?;
-    let mut wrong = None;
-    let (s, p) = both("SGP decrypt", &mut || {
-        let v = sgp_decrypt(&ct, &key, &form, table, bound)?;
-        if v as i128 != want {
-            wrong = Some(v);
-        }
-        Ok(())
+    let (s, p) = self_checked(&both, "SGP decrypt", &want, &mut || {
+        sgp_decrypt(&ct, &key, &form, table, bound).map(i128::from)
     })?;
-    if let Some(v) = wrong {
-        return Err(Error::param(
-            "benchmark self-check",
-            format!("SGP decrypted {v}, expected {want}"),
-        ));
-    }
-    rows.push(BenchRow {
-        operation: format!("SGP decrypt, n = {n}, diagonal F, incl. discrete log (value {want})"),
-        peer: "GoFE 3.85 s".into(),
-        peer_ms: Some(3850.0),
-        floor: "<= 0.38 s".into(),
-        floor_value: 380.0,
-        single_ms: s,
-        parallel_ms: p,
-    });
+    rows.push(row(
+        format!("SGP decrypt, n = {n}, diagonal F, incl. discrete log (value {want})"),
+        "GoFE 3.85 s",
+        Some(3850.0),
+        "<= 0.38 s",
+        380.0,
+        (s, p),
+    ));
 
     // --- public key ---
     let float = synthetic_float_model(cfg.hidden, n, cfg.outputs, cfg.seed + 2);
@@ -238,15 +276,14 @@ pub fn run(cfg: &BenchConfig, table: &DlogTable, progress: &dyn Fn(&str)) -> Res
     let (s, p) = both("public-key encrypt (library multiplication)", &mut || {
         pk.encrypt_pixels(&img, &mut erng).map(|_| ())
     })?;
-    rows.push(BenchRow {
-        operation: format!("public-key encrypt, n = {n} (library variable-base multiplication)"),
-        peer: "authors: a few seconds".into(),
-        peer_ms: None,
-        floor: "<= 0.3 s".into(),
-        floor_value: 300.0,
-        single_ms: s,
-        parallel_ms: p,
-    });
+    rows.push(row(
+        format!("public-key encrypt, n = {n} (library variable-base multiplication)"),
+        "authors: a few seconds",
+        None,
+        "<= 0.3 s",
+        300.0,
+        (s, p),
+    ));
     let t = Instant::now();
     let prepared = pk.prepare(6)?;
     let prep_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -256,48 +293,27 @@ pub fn run(cfg: &BenchConfig, table: &DlogTable, progress: &dyn Fn(&str)) -> Res
     let (s, p) = both("public-key encrypt (comb tables)", &mut || {
         prepared.encrypt_pixels(&img, &mut erng).map(|_| ())
     })?;
-    rows.push(BenchRow {
-        operation: format!(
-            "public-key encrypt, n = {n} (per-key comb tables, built once in {prep_ms:.0} ms)"
-        ),
-        peer: "authors: a few seconds".into(),
-        peer_ms: None,
-        floor: "<= 0.3 s".into(),
-        floor_value: 300.0,
-        single_ms: s,
-        parallel_ms: p,
-    });
+    rows.push(row(
+        format!("public-key encrypt, n = {n} (per-key comb tables, built once in {prep_ms:.0} ms)"),
+        "authors: a few seconds",
+        None,
+        "<= 0.3 s",
+        300.0,
+        (s, p),
+    ));
     let ct = prepared.encrypt_pixels(&img, &mut rng)?;
     let want = model.eval_plain(&img)?;
     let mut hr = ChaCha20Rng::seed_from_u64(cfg.seed + 3);
     let mut hu = || (hr.next_u32() as f64 / u32::MAX as f64 - 0.5) as f32;
     let w1: Vec<f32> = (0..32 * cfg.outputs).map(|_| hu()).collect();
     let w2: Vec<f32> = (0..320).map(|_| hu()).collect();
-    let mut wrong = None;
-    let (s, p) = both("decrypt + classify", &mut || {
+    let (s, p) = self_checked(&both, "decrypt + classify", &want, &mut || {
         let out = decrypt(&ct, &fkey, &model, table)?;
         let _class = head(&model.dequantise(&out), &w1, &w2);
-        if out != want {
-            wrong = Some(out);
-        }
-        Ok(())
+        Ok(out)
     })?;
-    if let Some(v) = wrong {
-        return Err(Error::param(
-            "benchmark self-check",
-            format!("decrypted {v:?}, expected {want:?}"),
-        ));
-    }
     let maxv = want.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
-    rows.push(BenchRow {
-        operation: format!("decrypt + classify one image ({n}->{}->square->{}, clear head; outputs up to {maxv:.3e} in magnitude)", cfg.hidden, cfg.outputs, maxv = maxv as f64),
-        peer: "authors: a few seconds".into(),
-        peer_ms: None,
-        floor: "<= 0.3 s".into(),
-        floor_value: 300.0,
-        single_ms: s,
-        parallel_ms: p,
-    });
+    rows.push(row(format!("decrypt + classify one image ({n}->{}->square->{}, clear head; outputs up to {maxv:.3e} in magnitude)", cfg.hidden, cfg.outputs, maxv = maxv as f64), "authors: a few seconds", None, "<= 0.3 s", 300.0, (s, p)));
     let size = ciphertext_group_bytes(n) as f64;
     rows.push(BenchRow {
         operation: format!(

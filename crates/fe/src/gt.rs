@@ -235,17 +235,9 @@ impl SerializeStruct for &mut LimbCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use blstrs::Scalar;
+    use crate::format::scalar_i64;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
-
-    fn scalar_i64(v: i64) -> Scalar {
-        if v < 0 {
-            -Scalar::from(v.unsigned_abs())
-        } else {
-            Scalar::from(v as u64)
-        }
-    }
 
     #[test]
     fn small_powers_match_library() {

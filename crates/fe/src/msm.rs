@@ -96,18 +96,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use blstrs::{G1Affine, G1Projective, G2Affine, G2Projective, Scalar};
+    use crate::format::scalar_i64;
+    use blstrs::{G1Affine, G1Projective, G2Affine, G2Projective};
     use group::{prime::PrimeCurveAffine, Group};
     use rand_chacha::ChaCha20Rng;
     use rand_core::{RngCore, SeedableRng};
-
-    fn scalar_i64(v: i64) -> Scalar {
-        if v < 0 {
-            -Scalar::from(v.unsigned_abs())
-        } else {
-            Scalar::from(v as u64)
-        }
-    }
 
     #[test]
     fn recode_reconstructs() {

@@ -192,29 +192,38 @@ async fn time_trusted(
         c.infer(x.clone()).await?;
         lat.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let t = Instant::now();
-    let mut tasks = Vec::new();
-    for ci in 0..cfg.concurrency {
-        let mine: Vec<TensorMsg> = xs
-            .iter()
-            .skip(ci)
-            .step_by(cfg.concurrency)
-            .cloned()
-            .collect();
+    let rps = throughput(xs, cfg.concurrency, |mine| {
         let v = verifier.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             let mut c = Client::connect(addr, &v, ClientConfig::default()).await?;
             for x in mine {
                 c.infer(x).await?;
             }
-            Ok::<_, crate::Error>(())
-        }));
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(stats(lat, rps))
+}
+
+/// Throughput, requests per second, of `concurrency` tasks each running `worker` over its round-robin
+/// share of `xs`.
+async fn throughput<W, Fut>(xs: &[TensorMsg], concurrency: usize, worker: W) -> Result<f64>
+where
+    W: Fn(Vec<TensorMsg>) -> Fut,
+    Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+{
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for ci in 0..concurrency {
+        let mine = xs.iter().skip(ci).step_by(concurrency).cloned().collect();
+        tasks.push(tokio::spawn(worker(mine)));
     }
     for h in tasks {
         h.await
             .map_err(|e| crate::Error::Exec(format!("bench client: {e}")))??;
     }
-    Ok(stats(lat, xs.len() as f64 / t.elapsed().as_secs_f64()))
+    Ok(xs.len() as f64 / t.elapsed().as_secs_f64())
 }
 
 /// Runs the benchmark (see the module docs).
@@ -313,28 +322,17 @@ pub async fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
         up.call(x.clone()).await?;
         lat.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let t0 = Instant::now();
-    let mut tasks = Vec::new();
-    for ci in 0..cfg.concurrency {
-        let mine: Vec<TensorMsg> = xs
-            .iter()
-            .skip(ci)
-            .step_by(cfg.concurrency)
-            .cloned()
-            .collect();
+    let rps = throughput(&xs, cfg.concurrency, |mine| {
         let up = up.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             for x in mine {
                 up.call(x).await?;
             }
-            Ok::<_, crate::Error>(())
-        }));
-    }
-    for h in tasks {
-        h.await
-            .map_err(|e| crate::Error::Exec(format!("bench client: {e}")))??;
-    }
-    let untrusted_only = stats(lat, xs.len() as f64 / t0.elapsed().as_secs_f64());
+            Ok(())
+        }
+    })
+    .await?;
+    let untrusted_only = stats(lat, rps);
     u.shutdown();
 
     let frame = |t: &TensorMsg| 4 + HEADER_BYTES + 4 * t.shape.len() + t.payload_bytes();

@@ -1,9 +1,37 @@
 //! Fuzzing entry points (used by the fuzz test; a cargo-fuzz target would be a one-line shim).
 
 use bytes::BytesMut;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use tokio_util::codec::Decoder;
 
-use crate::wire::{encode_tensors, parse_tensors, Body, Frame, FrameCodec, FrameKind};
+use crate::verify::{encode_tensors, parse_tensors};
+use crate::wire::{Body, Frame, FrameCodec, FrameKind};
+
+/// The seeded random source of the fuzz tests (ChaCha8): the same seed gives the same inputs.
+#[derive(Clone, Debug)]
+pub struct FuzzRng(ChaCha8Rng);
+
+impl FuzzRng {
+    /// A source seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    /// A uniform 64-bit value.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+
+    /// A uniform value in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            self.0.gen_range(0..n)
+        }
+    }
+}
 
 /// Feeds `data` to a fresh [`FrameCodec`] limited to `max` bytes and checks the properties every
 /// input must satisfy: no panic; every frame that parses re-encodes to exactly the bytes it was parsed

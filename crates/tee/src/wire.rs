@@ -14,10 +14,14 @@
 //! client and trusted service each frame is the plaintext of one channel message ([`crate::channel`]).
 
 use bytes::{Buf, BufMut, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use crate::error::{Error, Result};
+
+mod record;
+use record::too_large;
+pub use record::{read_record, read_record_timed, record_codec, write_record, ReadTimeouts};
 
 /// Wire-format version carried in every frame.
 pub const WIRE_VERSION: u8 = 1;
@@ -108,7 +112,8 @@ impl TensorMsg {
     }
 }
 
-fn checked_numel(shape: &[usize]) -> Option<usize> {
+/// Number of elements of `shape`; `None` when the product overflows `usize`.
+pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
 }
 
@@ -310,16 +315,6 @@ impl Frame {
         })
     }
 }
-
-/// The record layer: 4-byte little-endian length prefix, at most `max` bytes of contents.
-pub fn record_codec(max: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .little_endian()
-        .length_field_length(4)
-        .max_frame_length(max)
-        .new_codec()
-}
-
 /// `tokio_util` codec for [`Frame`]s: the record layer plus [`Frame::parse`].
 #[derive(Debug)]
 pub struct FrameCodec {
@@ -340,14 +335,6 @@ impl FrameCodec {
 impl Default for FrameCodec {
     fn default() -> Self {
         Self::new(DEFAULT_MAX_FRAME_BYTES)
-    }
-}
-
-fn too_large(len: usize, max: usize) -> Error {
-    Error::Frame {
-        what: "record length",
-        expected: format!("at most {max} bytes"),
-        got: format!("{len} bytes"),
     }
 }
 
@@ -387,86 +374,6 @@ impl Encoder<&Frame> for FrameCodec {
     }
 }
 
-/// Reads one length-prefixed record of at most `max` bytes; `Ok(None)` on a clean end of stream.
-///
-/// # Errors
-/// [`Error::Frame`] when the announced length exceeds `max` (nothing is allocated for it), [`Error::Io`]
-/// on a read failure or a stream cut inside a record.
-pub async fn read_record<R: AsyncRead + Unpin>(
-    r: &mut R,
-    max: usize,
-    peer: &str,
-) -> Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(crate::error::io(peer, e)),
-    }
-    let len = u32::from_le_bytes(len) as usize;
-    if len > max {
-        return Err(too_large(len, max));
-    }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf)
-        .await
-        .map_err(|e| crate::error::io(peer, e))?;
-    Ok(Some(buf))
-}
-
-/// Time limits for reading one record: the first byte must come within `idle` (an idle connection is
-/// closed after it), the rest of the record within `read` of that first byte (a slow sender cannot hold
-/// a half-read frame open).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReadTimeouts {
-    /// Longest wait for the first byte of the next record.
-    pub idle: std::time::Duration,
-    /// Longest time from the first byte to the last byte of a record.
-    pub read: std::time::Duration,
-}
-
-/// As [`read_record`], within `t` (see [`ReadTimeouts`]). Cancel-safe while waiting for the first byte.
-///
-/// # Errors
-/// As [`read_record`]; [`Error::Timeout`] naming `idle connection` or `reading a record`.
-pub async fn read_record_timed<R: AsyncRead + Unpin>(
-    r: &mut R,
-    max: usize,
-    peer: &str,
-    t: ReadTimeouts,
-) -> Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 4];
-    let n = tokio::time::timeout(t.idle, r.read(&mut len[..1]))
-        .await
-        .map_err(|_| Error::Timeout {
-            what: "idle connection (no request)",
-            ms: t.idle.as_millis() as u64,
-        })?
-        .map_err(|e| crate::error::io(peer, e))?;
-    if n == 0 {
-        return Ok(None);
-    }
-    tokio::time::timeout(t.read, async {
-        r.read_exact(&mut len[1..])
-            .await
-            .map_err(|e| crate::error::io(peer, e))?;
-        let len = u32::from_le_bytes(len) as usize;
-        if len > max {
-            return Err(too_large(len, max));
-        }
-        let mut buf = vec![0u8; len];
-        r.read_exact(&mut buf)
-            .await
-            .map_err(|e| crate::error::io(peer, e))?;
-        Ok(Some(buf))
-    })
-    .await
-    .map_err(|_| Error::Timeout {
-        what: "reading a record",
-        ms: t.read.as_millis() as u64,
-    })?
-}
-
 /// Bytes of one f32 frame carrying a tensor of `shape` with the batch axis (`shape[0]`, 0 = any) set to
 /// `max_batch`: the per-model frame limit (header + dims + payload).
 ///
@@ -489,120 +396,6 @@ pub fn frame_limit(shape: &[usize], max_batch: usize) -> Result<usize> {
             what: "frame limit",
             reason: format!("{shape:?} x batch {max_batch} overflows"),
         })
-}
-
-/// Encodes a list of tensors as a bytes payload (the body of a [`FrameKind::Trace`] frame):
-/// `count u32 LE | per tensor: ndim u8 | ndim x dim u32 LE | prod(dims) x f32 LE`.
-pub fn encode_tensors(ts: &[TensorMsg]) -> Vec<u8> {
-    let total: usize = ts
-        .iter()
-        .map(|t| 1 + 4 * t.shape.len() + 4 * t.data.len())
-        .sum();
-    let mut out = Vec::with_capacity(4 + total);
-    out.extend_from_slice(&(ts.len() as u32).to_le_bytes());
-    for t in ts {
-        out.push(t.shape.len() as u8);
-        for &d in &t.shape {
-            out.extend_from_slice(&(d as u32).to_le_bytes());
-        }
-        for v in &t.data {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    out
-}
-
-/// Parses what [`encode_tensors`] wrote; at most `max_tensors` tensors.
-///
-/// # Errors
-/// [`Error::Frame`] naming the field (count, ndim, dimension, payload, trailing bytes). Never panics and
-/// allocates at most `bytes.len()`.
-pub fn parse_tensors(bytes: &[u8], max_tensors: usize) -> Result<Vec<TensorMsg>> {
-    let bad = |what: &'static str, expected: String, got: String| Error::Frame {
-        what,
-        expected,
-        got,
-    };
-    let mut b = bytes;
-    if b.len() < 4 {
-        return Err(bad(
-            "trace count",
-            "4 bytes".into(),
-            format!("{} bytes", b.len()),
-        ));
-    }
-    let count = b.get_u32_le() as usize;
-    if count > max_tensors {
-        return Err(bad(
-            "trace count",
-            format!("at most {max_tensors} tensors"),
-            count.to_string(),
-        ));
-    }
-    let mut out = Vec::with_capacity(count);
-    for _ in 0..count {
-        if b.is_empty() {
-            return Err(bad("trace ndim", "1 byte".into(), "end of payload".into()));
-        }
-        let ndim = b.get_u8() as usize;
-        if ndim == 0 || ndim > MAX_NDIM || b.len() < 4 * ndim {
-            return Err(bad(
-                "trace ndim",
-                format!("1..={MAX_NDIM} axes with their dimensions"),
-                format!("{ndim} axes, {} bytes left", b.len()),
-            ));
-        }
-        let shape: Vec<usize> = (0..ndim).map(|_| b.get_u32_le() as usize).collect();
-        if shape.contains(&0) {
-            return Err(bad("trace dimension", "at least 1".into(), "0".into()));
-        }
-        let n = checked_numel(&shape)
-            .and_then(|n| n.checked_mul(4))
-            .filter(|&n| n <= b.len())
-            .ok_or_else(|| {
-                bad(
-                    "trace payload",
-                    format!("4 bytes per value of shape {shape:?}"),
-                    format!("{} bytes left", b.len()),
-                )
-            })?;
-        let data = b[..n]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        b.advance(n);
-        out.push(TensorMsg { shape, data });
-    }
-    if !b.is_empty() {
-        return Err(bad(
-            "trace payload",
-            "no trailing bytes".into(),
-            format!("{} trailing bytes", b.len()),
-        ));
-    }
-    Ok(out)
-}
-
-/// Writes one length-prefixed record (`bytes.len() <= u32::MAX` is the caller's duty; frames are bounded).
-///
-/// # Errors
-/// [`Error::Io`] on a write failure, [`Error::Frame`] when `bytes` exceed `max`.
-pub async fn write_record<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    bytes: &[u8],
-    max: usize,
-    peer: &str,
-) -> Result<()> {
-    if bytes.len() > max {
-        return Err(too_large(bytes.len(), max));
-    }
-    let mut out = Vec::with_capacity(4 + bytes.len());
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(bytes);
-    w.write_all(&out)
-        .await
-        .map_err(|e| crate::error::io(peer, e))?;
-    w.flush().await.map_err(|e| crate::error::io(peer, e))
 }
 
 /// Reads and parses one frame; `Ok(None)` on a clean end of stream.

@@ -2,40 +2,28 @@
 //! every accepted frame re-encodes to the bytes it came from.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use privsplit_tee::fuzzing::{fuzz_frame, fuzz_frame_stream};
+use privsplit_tee::fuzzing::{fuzz_frame, fuzz_frame_stream, FuzzRng};
 use privsplit_tee::wire::{Frame, FrameKind, TensorMsg};
 
-struct SplitMix(u64);
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn valid(r: &mut SplitMix) -> Vec<u8> {
+fn valid(r: &mut FuzzRng) -> Vec<u8> {
     let f = match r.below(3) {
         0 => {
             let ndim = 1 + r.below(4);
             let shape: Vec<usize> = (0..ndim).map(|_| 1 + r.below(4)).collect();
             let n: usize = shape.iter().product();
-            let data = (0..n).map(|_| f32::from_bits(r.next() as u32)).collect();
+            let data = (0..n)
+                .map(|_| f32::from_bits(r.next_u64() as u32))
+                .collect();
             let kind = if r.below(2) == 0 {
                 FrameKind::Request
             } else {
                 FrameKind::Response
             };
-            let mut f = Frame::tensor(kind, r.next(), TensorMsg::new(shape, data).unwrap());
+            let mut f = Frame::tensor(kind, r.next_u64(), TensorMsg::new(shape, data).unwrap());
             f.flags = (r.below(2)) as u8;
             f
         }
-        1 => Frame::error(r.next(), "some error text"),
+        1 => Frame::error(r.next_u64(), "some error text"),
         _ => Frame {
             kind: FrameKind::Evidence,
             flags: 1,
@@ -49,7 +37,7 @@ fn valid(r: &mut SplitMix) -> Vec<u8> {
 #[test]
 fn fuzz_100k_frames() {
     const MAX: usize = 4096;
-    let mut r = SplitMix(0x5eed);
+    let mut r = FuzzRng::new(0x5eed);
     let (mut parsed, mut rejected) = (0usize, 0usize);
     let t0 = std::time::Instant::now();
     for i in 0..120_000usize {
@@ -63,15 +51,15 @@ fn fuzz_100k_frames() {
                 }
             }
             2 => rec.truncate(r.below(rec.len())),
-            3 => rec.extend((0..1 + r.below(16)).map(|_| r.next() as u8)),
+            3 => rec.extend((0..1 + r.below(16)).map(|_| r.next_u64() as u8)),
             4 => {
                 let p = r.below(rec.len());
-                rec[p] = r.next() as u8;
+                rec[p] = r.next_u64() as u8;
                 if rec.len() > 13 {
                     rec[12] = r.below(12) as u8; // ndim, sometimes > 8
                 }
             }
-            _ => rec = (0..r.below(64)).map(|_| r.next() as u8).collect(),
+            _ => rec = (0..r.below(64)).map(|_| r.next_u64() as u8).collect(),
         }
         if fuzz_frame(&rec) {
             parsed += 1;
@@ -81,7 +69,7 @@ fn fuzz_100k_frames() {
         // The same record behind a length prefix, sometimes a lying one, in a stream.
         let mut stream = Vec::new();
         let len = if i % 7 == 0 {
-            r.next() as u32
+            r.next_u64() as u32
         } else {
             rec.len() as u32
         };

@@ -9,52 +9,41 @@ use std::sync::Arc;
 use privsplit_tee::attestation::{InsecureDevAttester, Policy, PolicyVerifier};
 use privsplit_tee::channel::{handshake_initiator, handshake_responder};
 use privsplit_tee::exec::{ToyMlp, ToyPartition};
-use privsplit_tee::fuzzing::fuzz_plaintext;
+use privsplit_tee::fuzzing::{fuzz_plaintext, FuzzRng};
 use privsplit_tee::link::{link_initiator, link_responder, LinkKeys, StaticKeypair};
 use privsplit_tee::service::{
     serve_trusted, serve_untrusted, Client, ClientConfig, TrustedConfig, UntrustedConfig,
 };
-use privsplit_tee::wire::{encode_tensors, Body, Frame, FrameKind, TensorMsg};
+use privsplit_tee::verify::encode_tensors;
+use privsplit_tee::wire::{Body, Frame, FrameKind, TensorMsg};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-struct SplitMix(u64);
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn tensor(r: &mut SplitMix) -> TensorMsg {
+fn tensor(r: &mut FuzzRng) -> TensorMsg {
     let shape: Vec<usize> = (0..1 + r.below(4)).map(|_| 1 + r.below(3)).collect();
     let n = shape.iter().product();
     TensorMsg::new(
         shape,
-        (0..n).map(|_| f32::from_bits(r.next() as u32)).collect(),
+        (0..n)
+            .map(|_| f32::from_bits(r.next_u64() as u32))
+            .collect(),
     )
     .unwrap()
 }
 
 /// A valid frame of any kind (traces included), then mutated in one of several ways.
-fn fuzzed_plaintext(r: &mut SplitMix, i: usize) -> Vec<u8> {
+fn fuzzed_plaintext(r: &mut FuzzRng, i: usize) -> Vec<u8> {
     let f = match r.below(3) {
-        0 => Frame::tensor(FrameKind::Request, r.next(), tensor(r)),
+        0 => Frame::tensor(FrameKind::Request, r.next_u64(), tensor(r)),
         1 => Frame {
             kind: FrameKind::Trace,
             flags: 0,
-            request_id: r.next(),
+            request_id: r.next_u64(),
             body: Body::Bytes(encode_tensors(
                 &(0..r.below(4)).map(|_| tensor(r)).collect::<Vec<_>>(),
             )),
         },
-        _ => Frame::error(r.next(), "x"),
+        _ => Frame::error(r.next_u64(), "x"),
     };
     let mut b = f.to_bytes();
     match i % 5 {
@@ -64,13 +53,13 @@ fn fuzzed_plaintext(r: &mut SplitMix, i: usize) -> Vec<u8> {
             b[p] ^= 1 << r.below(8);
         }
         2 => b.truncate(r.below(b.len())),
-        3 => b.extend((0..1 + r.below(8)).map(|_| r.next() as u8)),
+        3 => b.extend((0..1 + r.below(8)).map(|_| r.next_u64() as u8)),
         _ => {
             // Lie in the trace count / ndim / dims region.
             for _ in 0..3 {
                 let p = 13 + r.below(b.len().saturating_sub(13).max(1));
                 if p < b.len() {
-                    b[p] = r.next() as u8;
+                    b[p] = r.next_u64() as u8;
                 }
             }
         }
@@ -82,7 +71,7 @@ const N: usize = 100_000;
 
 #[tokio::test]
 async fn client_channel_100k_fuzzed_frames() {
-    let mut r = SplitMix(7);
+    let mut r = FuzzRng::new(7);
     let (mut parsed, mut auth_fail) = (0usize, 0usize);
     let mut i = 0;
     while i < N {
@@ -130,7 +119,7 @@ async fn service_link_100k_fuzzed_frames() {
         local: ku,
         peer: kt.public(),
     };
-    let mut r = SplitMix(11);
+    let mut r = FuzzRng::new(11);
     let (mut parsed, mut auth_fail) = (0usize, 0usize);
     let mut i = 0;
     while i < N {
@@ -202,7 +191,7 @@ async fn garbage_on_the_sockets_leaves_both_services_serving() {
     )
     .await
     .unwrap();
-    let mut r = SplitMix(3);
+    let mut r = FuzzRng::new(3);
     for i in 0..400 {
         let addr = if i % 2 == 0 {
             t.local_addr()

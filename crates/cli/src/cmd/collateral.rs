@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use privsplit_attacks::AttributeAttacker;
 use privsplit_experiments::collateral::{
     main_task_fashion_mnist, outcome_table, run_job, CollateralConfig, CollateralData,
+    CollateralOverrides,
 };
 use privsplit_experiments::progress::training;
 use privsplit_models::adversary::AdversaryKind;
@@ -22,45 +23,32 @@ pub enum DefenceAdversary {
     Mlp,
 }
 
-/// Arguments of `privsplit collateral`.
+impl From<DefenceAdversary> for AdversaryKind {
+    fn from(a: DefenceAdversary) -> Self {
+        match a {
+            DefenceAdversary::Cnn => AdversaryKind::Cnn,
+            DefenceAdversary::Mlp => AdversaryKind::Mlp,
+        }
+    }
+}
+
+/// Images to generate, shared by `privsplit collateral` and `privsplit plan collateral`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    /// A split written by `privsplit data fonts` (IDX files `{prefix}-...` and `{prefix}-meta.json`).
-    #[arg(long, conflicts_with_all = ["fonts_default", "synthetic"])]
-    data: Option<PathBuf>,
-    /// File prefix of the split in --data.
-    #[arg(long, default_value = "fonts")]
-    prefix: String,
-    /// Generate the default font-character set (digits in two fonts) with --train/--test images.
-    #[arg(long)]
-    fonts_default: bool,
-    /// Use the tiny synthetic seven-segment set (two drawing styles; for smoke tests, not real fonts).
-    #[arg(long)]
-    synthetic: bool,
+pub struct SizeArgs {
     /// Training images to generate (--fonts-default, --synthetic).
     #[arg(long, default_value_t = 6000)]
-    train: usize,
+    pub train: usize,
     /// Test images to generate (--fonts-default, --synthetic).
     #[arg(long, default_value_t = 1000)]
-    test: usize,
-    /// Defence strengths, comma-separated (0 = no defence).
-    #[arg(long, value_delimiter = ',', default_value = "0,1.5,3")]
-    alpha: Vec<f32>,
+    pub test: usize,
+}
+
+/// Training and attack settings shared by `privsplit collateral` and `privsplit plan collateral`.
+#[derive(Debug, clap::Args)]
+pub struct TrainingArgs {
     /// Epochs of every phase (plain, defence, recovery) unless set separately.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Epochs of plain training.
-    #[arg(long)]
-    plain_epochs: Option<usize>,
-    /// Epochs of semi-adversarial training.
-    #[arg(long)]
-    defence_epochs: Option<usize>,
-    /// Epochs of recovery (head and fresh attackers, private part fixed).
-    #[arg(long)]
-    recovery_epochs: Option<usize>,
-    /// Use the paper's schedule (10 / 10 / 10 epochs) as the starting point.
-    #[arg(long)]
-    paper: bool,
     /// Attackers, comma-separated.
     #[arg(
         long,
@@ -78,6 +66,58 @@ pub struct Args {
     /// Learning rate (SGD with momentum).
     #[arg(long)]
     lr: Option<f64>,
+}
+
+impl TrainingArgs {
+    /// The overrides of a collateral config these arguments make.
+    pub fn overrides(&self) -> CollateralOverrides {
+        CollateralOverrides {
+            epochs: self.epochs,
+            attackers: Some(self.attackers.clone()),
+            defence_adversary: Some(self.defence_adversary.into()),
+            batch_size: self.batch,
+            lr: self.lr,
+            ..CollateralOverrides::default()
+        }
+    }
+}
+
+/// Arguments of `privsplit collateral`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A split written by `privsplit data fonts` (IDX files `{prefix}-...` and `{prefix}-meta.json`).
+    #[arg(long, conflicts_with_all = ["fonts_default", "synthetic"])]
+    data: Option<PathBuf>,
+    /// File prefix of the split in --data.
+    #[arg(long, default_value = "fonts")]
+    prefix: String,
+    /// Generate the default font-character set (digits in two fonts) with --train/--test images.
+    #[arg(long)]
+    fonts_default: bool,
+    /// Use the tiny synthetic seven-segment set (two drawing styles; for smoke tests, not real fonts).
+    #[arg(long)]
+    synthetic: bool,
+    /// Training and test images to generate.
+    #[command(flatten)]
+    sizes: SizeArgs,
+    /// Defence strengths, comma-separated (0 = no defence).
+    #[arg(long, value_delimiter = ',', default_value = "0,1.5,3")]
+    alpha: Vec<f32>,
+    /// Epochs, attackers, defence adversary, batch size and learning rate.
+    #[command(flatten)]
+    training: TrainingArgs,
+    /// Epochs of plain training.
+    #[arg(long)]
+    plain_epochs: Option<usize>,
+    /// Epochs of semi-adversarial training.
+    #[arg(long)]
+    defence_epochs: Option<usize>,
+    /// Epochs of recovery (head and fresh attackers, private part fixed).
+    #[arg(long)]
+    recovery_epochs: Option<usize>,
+    /// Use the paper's schedule (10 / 10 / 10 epochs) as the starting point.
+    #[arg(long)]
+    paper: bool,
     /// Seed of every random step.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -94,32 +134,25 @@ pub struct Args {
 
 /// Runs `privsplit collateral`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut cfg = if args.paper {
+    let base = if args.paper {
         CollateralConfig::ryffel2019()
     } else {
         CollateralConfig::default()
     };
-    if let Some(e) = args.epochs {
-        (cfg.plain_epochs, cfg.defence_epochs, cfg.recovery_epochs) = (e, e, e);
-    }
-    cfg.plain_epochs = args.plain_epochs.unwrap_or(cfg.plain_epochs);
-    cfg.defence_epochs = args.defence_epochs.unwrap_or(cfg.defence_epochs);
-    cfg.recovery_epochs = args.recovery_epochs.unwrap_or(cfg.recovery_epochs);
+    let mut cfg = base.with_overrides(&CollateralOverrides {
+        plain_epochs: args.plain_epochs,
+        defence_epochs: args.defence_epochs,
+        recovery_epochs: args.recovery_epochs,
+        ..args.training.overrides()
+    });
     cfg.alphas.clone_from(&args.alpha);
-    cfg.attackers.clone_from(&args.attackers);
-    cfg.defence_adversary = match args.defence_adversary {
-        DefenceAdversary::Cnn => AdversaryKind::Cnn,
-        DefenceAdversary::Mlp => AdversaryKind::Mlp,
-    };
-    cfg.batch_size = args.batch.unwrap_or(cfg.batch_size);
-    cfg.lr = args.lr.unwrap_or(cfg.lr);
     cfg.seed = args.seed;
 
     if let Some(dir) = &args.fashion_mnist {
         println!("{}", main_task_fashion_mnist(&cfg, dir)?);
         return Ok(());
     }
-    let (train, test, seed) = (args.train, args.test, args.seed);
+    let (train, test, seed) = (args.sizes.train, args.sizes.test, args.seed);
     let data = match (&args.data, args.synthetic, args.fonts_default) {
         (Some(dir), _, _) => CollateralData::Idx {
             dir: dir.clone(),

@@ -4,16 +4,13 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use privsplit_attacks::AttributeAttacker;
 use privsplit_experiments::collateral::CollateralConfig;
 use privsplit_experiments::plan::{
     merge_plan, write_plan, CollateralGrid, GridData, PlanGrid, PlanSpec, Resources, SweepGrid,
 };
 use privsplit_experiments::sweep::SweepPreset;
-use privsplit_models::adversary::AdversaryKind;
 
-use super::collateral::DefenceAdversary;
-use super::UsageError;
+use super::collateral::{SizeArgs, TrainingArgs};
 
 /// Arguments of `privsplit plan`.
 #[derive(Debug, clap::Args)]
@@ -103,32 +100,12 @@ pub enum PlanCommand {
         /// The tiny synthetic seven-segment set instead of the default font-character set.
         #[arg(long)]
         synthetic: bool,
-        /// Training images.
-        #[arg(long, default_value_t = 6000)]
-        train: usize,
-        /// Test images.
-        #[arg(long, default_value_t = 1000)]
-        test: usize,
-        /// Epochs of every phase.
-        #[arg(long)]
-        epochs: Option<usize>,
-        /// Attackers, comma-separated.
-        #[arg(
-            long,
-            value_enum,
-            value_delimiter = ',',
-            default_value = "cnn,mlp,logistic,knn"
-        )]
-        attackers: Vec<AttributeAttacker>,
-        /// Adversary inside the defence.
-        #[arg(long, value_enum, default_value = "cnn")]
-        defence_adversary: DefenceAdversary,
-        /// Images per batch.
-        #[arg(long)]
-        batch: Option<usize>,
-        /// Learning rate.
-        #[arg(long)]
-        lr: Option<f64>,
+        /// Training and test images to generate.
+        #[command(flatten)]
+        sizes: SizeArgs,
+        /// Epochs, attackers, defence adversary, batch size and learning rate.
+        #[command(flatten)]
+        training: TrainingArgs,
     },
     /// Check that every shard of the plan in DIR finished with the plan's config and weights, and join
     /// them into DIR/merged-<time>/.
@@ -138,38 +115,24 @@ pub enum PlanCommand {
     },
 }
 
-fn spec(common: &Common, grid: PlanGrid) -> anyhow::Result<PlanSpec> {
-    let bin = match &common.bin {
-        Some(b) => b.clone(),
-        None => std::env::current_exe()
-            .context("cannot find this binary's path; pass --bin")?
-            .display()
-            .to_string(),
-    };
-    std::fs::create_dir_all(&common.dir)
-        .with_context(|| format!("cannot create the plan folder {}", common.dir.display()))?;
-    let dir = common
-        .dir
-        .canonicalize()
-        .with_context(|| format!("cannot resolve the plan folder {}", common.dir.display()))?;
-    Ok(PlanSpec {
-        name: common.name.clone(),
-        dir,
-        bin,
-        grid,
-        resources: Resources {
-            cpus: common.cpus,
-            mem_mb: common.mem_mb,
-            time_min: common.time_min,
-            gpu: common.gpu,
-            gpu_args: common
-                .gpu_args
-                .split_whitespace()
-                .map(String::from)
-                .collect(),
-            partition: common.partition.clone(),
-        },
-    })
+impl Common {
+    fn spec(&self, grid: PlanGrid) -> anyhow::Result<PlanSpec> {
+        let resources = Resources {
+            cpus: self.cpus,
+            mem_mb: self.mem_mb,
+            time_min: self.time_min,
+            gpu: self.gpu,
+            gpu_args: self.gpu_args.split_whitespace().map(String::from).collect(),
+            partition: self.partition.clone(),
+        };
+        Ok(PlanSpec::new(
+            &self.name,
+            &self.dir,
+            self.bin.clone(),
+            grid,
+            resources,
+        )?)
+    }
 }
 
 /// Runs `privsplit plan`.
@@ -208,51 +171,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 weights,
                 data_dir,
             };
-            spec(&common, PlanGrid::Sweep(grid))?
+            common.spec(PlanGrid::Sweep(grid))?
         }
         PlanCommand::Collateral {
             common,
             alpha,
             seeds,
             synthetic,
-            train,
-            test,
-            epochs,
-            attackers,
-            defence_adversary,
-            batch,
-            lr,
+            sizes: SizeArgs { train, test },
+            training,
         } => {
-            let mut config = CollateralConfig::default();
-            if let Some(e) = epochs {
-                (
-                    config.plain_epochs,
-                    config.defence_epochs,
-                    config.recovery_epochs,
-                ) = (e, e, e);
-            }
-            config.attackers = attackers;
-            config.defence_adversary = match defence_adversary {
-                DefenceAdversary::Cnn => AdversaryKind::Cnn,
-                DefenceAdversary::Mlp => AdversaryKind::Mlp,
-            };
-            config.batch_size = batch.unwrap_or(config.batch_size);
-            config.lr = lr.unwrap_or(config.lr);
-            if train == 0 || test == 0 {
-                Err(UsageError("--train and --test must be above 0".into()))?;
-            }
-            let data = if synthetic {
-                GridData::Synthetic { train, test }
-            } else {
-                GridData::Fonts { train, test }
-            };
             let grid = CollateralGrid {
-                config,
+                config: CollateralConfig::default().with_overrides(&training.overrides()),
                 alphas: alpha,
                 seeds,
-                data,
+                data: if synthetic {
+                    GridData::Synthetic { train, test }
+                } else {
+                    GridData::Fonts { train, test }
+                },
             };
-            spec(&common, PlanGrid::Collateral(grid))?
+            common.spec(PlanGrid::Collateral(grid))?
         }
     };
     let m = write_plan(&s)?;

@@ -9,7 +9,8 @@ use privsplit_tee::attestation::sources::attester_from_spec;
 use privsplit_tee::link::StaticKeypair;
 use privsplit_tee::model::ModelSpec;
 use privsplit_tee::service::{
-    run_until_signal, serve_trusted, serve_untrusted, ServeFile, TrustedConfig, UntrustedConfig,
+    run_until_signal, serve_trusted, serve_untrusted, ServeFile, ServeOptions, ServerHandle,
+    TrustedConfig, UntrustedConfig,
 };
 
 /// Arguments of `privsplit serve`.
@@ -37,50 +38,6 @@ struct KeygenArgs {
     /// Key file to write (atomically, mode 0600); the public key goes to FILE.pub.
     #[arg(long)]
     out: PathBuf,
-}
-
-/// Operations settings shared by both services (flags override the config file).
-#[derive(Debug, clap::Args)]
-struct OpsArgs {
-    /// TOML configuration file: limits, link key paths, metrics address, verification (docs/DEPLOYMENT.md).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Own link key file (`privsplit serve keygen`); with --peer-key, overrides [link] of the config.
-    #[arg(long, requires = "peer_key")]
-    link_key: Option<PathBuf>,
-    /// The peer service's public key file (FILE.pub) pinned for the link.
-    #[arg(long, requires = "link_key")]
-    peer_key: Option<PathBuf>,
-    /// Run the link without keys: feature maps and logits IN THE CLEAR, anyone may connect.
-    #[arg(long)]
-    insecure_plain_link: bool,
-    /// Serve /metrics, /healthz and /readyz on this address (keep it on localhost / the pod network).
-    #[arg(long)]
-    metrics: Option<SocketAddr>,
-}
-
-impl OpsArgs {
-    fn file(&self, needs_link: bool) -> anyhow::Result<ServeFile> {
-        let mut f = match &self.config {
-            Some(p) => ServeFile::load(p)?,
-            None => ServeFile::default(),
-        };
-        if let (Some(k), Some(p)) = (&self.link_key, &self.peer_key) {
-            f.link = Some(privsplit_tee::service::LinkFile {
-                key: k.clone(),
-                peer: p.clone(),
-            });
-        }
-        if self.metrics.is_some() {
-            f.metrics = self.metrics;
-        }
-        anyhow::ensure!(
-            !needs_link || f.link.is_some() || self.insecure_plain_link,
-            "the link between the services needs keys (--link-key FILE --peer-key FILE.pub, or [link] in \
-             --config; `privsplit serve keygen --out FILE` makes them) or an explicit --insecure-plain-link"
-        );
-        Ok(f)
-    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -129,7 +86,7 @@ struct TrustedArgs {
     #[arg(long)]
     verify: bool,
     #[command(flatten)]
-    ops: OpsArgs,
+    ops: ServeOptions,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,7 +100,7 @@ struct UntrustedArgs {
     #[arg(long)]
     dump_features: Option<PathBuf>,
     #[command(flatten)]
-    ops: OpsArgs,
+    ops: ServeOptions,
 }
 
 /// Zoo models `init-weights` can write.
@@ -164,11 +121,31 @@ struct InitArgs {
     out: PathBuf,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// Binds `listen`, starts the service with `start`, and runs it until SIGTERM / SIGINT (then drains it).
+fn serve_until_signal<F, Fut>(
+    listen: SocketAddr,
+    file: &ServeFile,
+    what: &str,
+    start: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut,
+    Fut: std::future::Future<Output = privsplit_tee::Result<ServerHandle>>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the tokio runtime")
+        .context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        let l = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let h = start(l).await?;
+        eprintln!("{what} on {}", h.local_addr());
+        let drained = run_until_signal(h, file.metrics, file.drain_timeout()).await?;
+        eprintln!("stopped (drained in time: {drained})");
+        Ok(())
+    })
 }
 
 /// Runs `privsplit serve`.
@@ -209,15 +186,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 verifier,
                 ..TrustedConfig::default()
             };
-            runtime()?.block_on(async move {
-                let l = tokio::net::TcpListener::bind(a.listen)
-                    .await
-                    .with_context(|| format!("binding {}", a.listen))?;
-                let h = serve_trusted(l, front, attester, cfg).await?;
-                eprintln!("trusted-partition service on {}{mode}", h.local_addr());
-                let drained = run_until_signal(h, file.metrics, file.drain_timeout()).await?;
-                eprintln!("stopped (drained in time: {drained})");
-                Ok(())
+            let what = format!("trusted-partition service{mode}");
+            serve_until_signal(a.listen, &file, &what, |l| {
+                serve_trusted(l, front, attester, cfg)
             })
         }
         Which::Untrusted(a) => {
@@ -232,15 +203,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 link: file.link_keys()?,
                 ..UntrustedConfig::default()
             };
-            runtime()?.block_on(async move {
-                let l = tokio::net::TcpListener::bind(a.listen)
-                    .await
-                    .with_context(|| format!("binding {}", a.listen))?;
-                let h = serve_untrusted(l, back, cfg).await?;
-                eprintln!("untrusted-partition service on {}", h.local_addr());
-                let drained = run_until_signal(h, file.metrics, file.drain_timeout()).await?;
-                eprintln!("stopped (drained in time: {drained})");
-                Ok(())
+            serve_until_signal(a.listen, &file, "untrusted-partition service", |l| {
+                serve_untrusted(l, back, cfg)
             })
         }
         Which::Keygen(a) => {

@@ -95,7 +95,45 @@ impl Default for CollateralConfig {
     }
 }
 
+/// Command-line overrides of a [`CollateralConfig`]; each `None` keeps the config's value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CollateralOverrides {
+    /// Epochs of every phase (plain, defence, recovery); a per-phase value below wins over it.
+    pub epochs: Option<usize>,
+    /// Epochs of plain training.
+    pub plain_epochs: Option<usize>,
+    /// Epochs of semi-adversarial training.
+    pub defence_epochs: Option<usize>,
+    /// Epochs of recovery.
+    pub recovery_epochs: Option<usize>,
+    /// Attackers of the sensitive attribute.
+    pub attackers: Option<Vec<AttributeAttacker>>,
+    /// Adversary inside the defence.
+    pub defence_adversary: Option<AdversaryKind>,
+    /// Images per batch.
+    pub batch_size: Option<usize>,
+    /// Learning rate.
+    pub lr: Option<f64>,
+}
+
 impl CollateralConfig {
+    /// This config with the overrides `o` applied (the per-phase epochs over `o.epochs`); checked later by
+    /// [`CollateralConfig::validate`].
+    pub fn with_overrides(mut self, o: &CollateralOverrides) -> Self {
+        let all = o.epochs;
+        let pick = |phase: Option<usize>, current: usize| phase.or(all).unwrap_or(current);
+        self.plain_epochs = pick(o.plain_epochs, self.plain_epochs);
+        self.defence_epochs = pick(o.defence_epochs, self.defence_epochs);
+        self.recovery_epochs = pick(o.recovery_epochs, self.recovery_epochs);
+        if let Some(a) = &o.attackers {
+            self.attackers.clone_from(a);
+        }
+        self.defence_adversary = o.defence_adversary.unwrap_or(self.defence_adversary);
+        self.batch_size = o.batch_size.unwrap_or(self.batch_size);
+        self.lr = o.lr.unwrap_or(self.lr);
+        self
+    }
+
     /// The paper's schedule (Ryffel et al. 2019, §5): 10 plain, 10 defence and 10 recovery epochs, the CNN
     /// adversary, alpha in {0, 1.5, 3}, SGD with momentum.
     pub fn ryffel2019() -> Self {

@@ -15,6 +15,9 @@ pub const VOLUME_CLAIM: &str = "privsplit-runs";
 /// Container image of the jobs.
 pub const IMAGE: &str = "privsplit:latest";
 
+/// The binary inside [`IMAGE`] (on `PATH`); passed to `shard.sh` as its `BIN` argument.
+pub const IMAGE_BIN: &str = "privsplit";
+
 /// A YAML double-quoted string.
 fn yq(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -37,8 +40,6 @@ fn pod_spec(
     let _ = writeln!(s, "        - name: {name}");
     let _ = writeln!(s, "          image: {IMAGE}");
     let _ = writeln!(s, "          env:");
-    let _ = writeln!(s, "            - name: PRIVSPLIT_BIN");
-    let _ = writeln!(s, "              value: privsplit");
     let _ = writeln!(s, "            - name: RAYON_NUM_THREADS");
     let _ = writeln!(s, "              value: {}", yq(&cpus.to_string()));
     let _ = writeln!(s, "          command: [\"sh\", \"-c\", {}]", yq(command));
@@ -67,13 +68,14 @@ fn pod_spec(
 }
 
 /// `k8s-shards.yaml`: an Indexed Job with `completions = parallelism = shards`; each pod runs
-/// `shard.sh $JOB_COMPLETION_INDEX` with its log in `logs/shard-<index>.log`, like the Slurm array.
+/// `shard.sh $JOB_COMPLETION_INDEX privsplit` (the image's binary) with its log in
+/// `logs/shard-<index>.log`, like the Slurm array.
 pub fn shards_job(m: &PlanManifest) -> String {
     let r = &m.resources;
     let dir = m.dir.display().to_string();
     let n = m.shards.len();
     let command = format!(
-        "sh {} \"$JOB_COMPLETION_INDEX\" > {}/logs/shard-\"$JOB_COMPLETION_INDEX\".log 2>&1",
+        "sh {} \"$JOB_COMPLETION_INDEX\" {IMAGE_BIN} > {}/logs/shard-\"$JOB_COMPLETION_INDEX\".log 2>&1",
         sh_quote(&format!("{dir}/shard.sh")),
         sh_quote(&dir)
     );
@@ -101,7 +103,7 @@ pub fn shards_job(m: &PlanManifest) -> String {
 /// `kubectl wait --for=condition=complete job/<name>-shards`).
 pub fn merge_job(m: &PlanManifest) -> String {
     let dir = m.dir.display().to_string();
-    let command = format!("\"$PRIVSPLIT_BIN\" plan merge {}", sh_quote(&dir));
+    let command = format!("{IMAGE_BIN} plan merge {}", sh_quote(&dir));
     let mut s = String::new();
     let _ = writeln!(
         s,

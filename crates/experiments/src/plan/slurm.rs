@@ -22,9 +22,11 @@ fn hms(minutes: usize) -> String {
     format!("{:02}:{:02}:00", minutes / 60, minutes % 60)
 }
 
-/// `shard.sh INDEX`: empties the shard's output folder, records the SHA-256 of the weights file as this
-/// node reads it (`weights.sha256`), runs the shard's command, and on failure writes its exit status to
-/// `FAILED` in the output folder. The binary is `$PRIVSPLIT_BIN` when set, else the plan's.
+/// `shard.sh INDEX [BIN]`: empties the shard's output folder, records the SHA-256 of the weights file as
+/// this node reads it (`weights.sha256`), runs the shard's command, and on failure writes its exit status
+/// to `FAILED` in the output folder. The binary is `BIN` when given (the Kubernetes pods pass the image's
+/// `privsplit`), else the plan's; never taken from the environment, which Slurm copies from the
+/// submitting shell (`sbatch --export=ALL`), so a stray variable there cannot swap the binary of a plan.
 pub fn shard_script(m: &PlanManifest) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "#!/bin/sh");
@@ -34,9 +36,8 @@ pub fn shard_script(m: &PlanManifest) -> String {
         m.name
     );
     let _ = writeln!(s, "set -u");
-    let _ = writeln!(s, "bin=\"${{PRIVSPLIT_BIN:-}}\"");
-    let _ = writeln!(s, "[ -n \"$bin\" ] || bin={}", sh_quote(&m.bin));
-    let _ = writeln!(s, "i=\"${{1:?usage: shard.sh INDEX}}\"");
+    let _ = writeln!(s, "i=\"${{1:?usage: shard.sh INDEX [BIN]}}\"");
+    let _ = writeln!(s, "bin=\"${{2:-{}}}\"", sh_quote(&m.bin));
     let _ = writeln!(s, "case \"$i\" in");
     for sh in &m.shards {
         let out = m.dir.join(&sh.output);
@@ -128,9 +129,7 @@ pub fn merge_script(m: &PlanManifest) -> String {
     let _ = writeln!(s, "#SBATCH --kill-on-invalid-dep=yes");
     let _ = writeln!(s, "#SBATCH --output={dir}/logs/merge.log");
     common_header(&mut s, m);
-    let _ = writeln!(s, "bin=\"${{PRIVSPLIT_BIN:-}}\"");
-    let _ = writeln!(s, "[ -n \"$bin\" ] || bin={}", sh_quote(&m.bin));
-    let _ = writeln!(s, "exec \"$bin\" plan merge {}", sh_quote(&dir));
+    let _ = writeln!(s, "exec {} plan merge {}", sh_quote(&m.bin), sh_quote(&dir));
     s
 }
 

@@ -158,6 +158,48 @@ pub struct PlanSpec {
     pub resources: Resources,
 }
 
+impl PlanSpec {
+    /// A plan of `grid` in the folder `dir` (created, then made absolute) run by `bin`, or by the running
+    /// executable when `bin` is `None`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when `dir` cannot be created or resolved; [`Error::Invalid`] when `bin` is `None` and the
+    /// running executable's path is unknown.
+    pub fn new(
+        name: &str,
+        dir: &Path,
+        bin: Option<String>,
+        grid: PlanGrid,
+        resources: Resources,
+    ) -> Result<Self> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        let bin = match bin {
+            Some(b) => b,
+            None => std::env::current_exe()
+                .map_err(|e| {
+                    Error::invalid(
+                        "plan binary",
+                        "the privsplit binary as the nodes see it (--bin)",
+                        format!("none given and this executable's path is unknown: {e}"),
+                    )
+                })?
+                .display()
+                .to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        Ok(Self {
+            name: name.to_string(),
+            dir: dir.canonicalize().map_err(io(dir))?,
+            bin,
+            grid,
+            resources,
+        })
+    }
+}
+
 /// The parameters of one shard.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShardParams {
@@ -343,6 +385,13 @@ fn collateral_shards(g: &CollateralGrid, dir: &Path, gpu: &[String]) -> Result<V
         GridData::Synthetic { train, test } => ("--synthetic", train, test),
         GridData::Fonts { train, test } => ("--fonts-default", train, test),
     };
+    if train == 0 || test == 0 {
+        return Err(Error::invalid(
+            "plan data",
+            "--train and --test above 0",
+            format!("{train} training and {test} test images"),
+        ));
+    }
     let mut shards = Vec::new();
     for &seed in &g.seeds {
         for &alpha in &g.alphas {

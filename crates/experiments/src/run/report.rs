@@ -407,7 +407,7 @@ pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
     if let Some(e) = &r.encryption {
         let header = ["quantity", "value", "unit"].map(String::from).to_vec();
         let row = |q: &str, v: String, u: &str| vec![q.to_string(), v, u.to_string()];
-        let rows = vec![
+        let mut rows = vec![
             row(
                 "encrypt_per_image",
                 format!("{:.3}", e.encrypt_ms_per_image),
@@ -425,23 +425,15 @@ pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
                 e.dlog_table_entries.to_string(),
                 "entries",
             ),
-            row(
-                "float_accuracy",
-                format!("{:.4}", e.float_accuracy),
-                "fraction",
-            ),
-            row(
-                "quantised_accuracy",
-                format!("{:.4}", e.quantised_accuracy),
-                "fraction",
-            ),
-            row(
-                "encrypted_accuracy",
-                format!("{:.4}", e.encrypted_accuracy),
-                "fraction",
-            ),
-            row("encrypted_samples", e.samples.to_string(), "images"),
         ];
+        for (q, v) in [
+            ("float_accuracy", e.float_accuracy),
+            ("quantised_accuracy", e.quantised_accuracy),
+            ("encrypted_accuracy", e.encrypted_accuracy),
+        ] {
+            rows.push(row(q, format!("{v:.4}"), "fraction"));
+        }
+        rows.push(row("encrypted_samples", e.samples.to_string(), "images"));
         out.push(("encryption_cost.csv".to_string(), header, rows));
     }
     let rows = r

@@ -1,37 +1,16 @@
 //! Lower-case hex for evidence bytes in JSON.
 
-/// Lower-case hex of `b`.
+/// Lower-case hex of `b` (the `hex` crate).
 pub fn encode_hex(b: &[u8]) -> String {
-    const D: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(2 * b.len());
-    for &x in b {
-        s.push(D[(x >> 4) as usize] as char);
-        s.push(D[(x & 15) as usize] as char);
-    }
-    s
+    ::hex::encode(b)
 }
 
-/// Bytes of a hex string (either case; surrounding whitespace ignored).
+/// Bytes of a hex string (either case; surrounding whitespace ignored; the `hex` crate).
 ///
 /// # Errors
 /// A message naming the first bad character or an odd length.
 pub fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
-    let s = s.trim();
-    if !s.len().is_multiple_of(2) {
-        return Err(format!("hex string of odd length {}", s.len()));
-    }
-    let nib = |c: u8| -> Result<u8, String> {
-        match c {
-            b'0'..=b'9' => Ok(c - b'0'),
-            b'a'..=b'f' => Ok(c - b'a' + 10),
-            b'A'..=b'F' => Ok(c - b'A' + 10),
-            _ => Err(format!("non-hex character {:?}", c as char)),
-        }
-    };
-    s.as_bytes()
-        .chunks_exact(2)
-        .map(|p| Ok((nib(p[0])? << 4) | nib(p[1])?))
-        .collect()
+    ::hex::decode(s.trim()).map_err(|e| e.to_string())
 }
 
 pub(crate) mod serde_hex {

@@ -21,6 +21,7 @@
 
 pub mod dcap;
 mod hex;
+pub mod options;
 pub mod snp;
 pub mod sources;
 
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{attest, AttestReason, Result};
 
 pub use hex::{decode_hex, encode_hex};
+pub use options::PolicyOptions;
 
 /// Attestation evidence as sent by the trusted service (JSON in an `Evidence` frame, `docs/WIRE.md`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

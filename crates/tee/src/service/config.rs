@@ -159,6 +159,62 @@ impl ServeFile {
     }
 }
 
+/// Operations settings given on the command line, over the config file (flags of `privsplit serve`
+/// with the `clap` feature).
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct ServeOptions {
+    /// TOML configuration file: limits, link key paths, metrics address, verification (docs/DEPLOYMENT.md).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub config: Option<PathBuf>,
+    /// Own link key file (`privsplit serve keygen`); with --peer-key, overrides [link] of the config.
+    #[cfg_attr(feature = "clap", arg(long, requires = "peer_key"))]
+    pub link_key: Option<PathBuf>,
+    /// The peer service's public key file (FILE.pub) pinned for the link.
+    #[cfg_attr(feature = "clap", arg(long, requires = "link_key"))]
+    pub peer_key: Option<PathBuf>,
+    /// Run the link without keys: feature maps and logits IN THE CLEAR, anyone may connect.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub insecure_plain_link: bool,
+    /// Serve /metrics, /healthz and /readyz on this address (keep it on localhost / the pod network).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub metrics: Option<SocketAddr>,
+}
+
+impl ServeOptions {
+    /// The config file (or the defaults) with these settings over it. `needs_link`: the service talks to
+    /// the other partition's service, so the link must have keys unless `insecure_plain_link` says
+    /// otherwise.
+    ///
+    /// # Errors
+    /// As [`ServeFile::load`]; [`Error::Config`] when the link needs keys and has none.
+    pub fn file(&self, needs_link: bool) -> Result<ServeFile> {
+        let mut f = match &self.config {
+            Some(p) => ServeFile::load(p)?,
+            None => ServeFile::default(),
+        };
+        if let (Some(key), Some(peer)) = (&self.link_key, &self.peer_key) {
+            f.link = Some(LinkFile {
+                key: key.clone(),
+                peer: peer.clone(),
+            });
+        }
+        if self.metrics.is_some() {
+            f.metrics = self.metrics;
+        }
+        if needs_link && f.link.is_none() && !self.insecure_plain_link {
+            return Err(Error::Config {
+                what: "link",
+                reason: "the link between the services needs keys (--link-key FILE --peer-key FILE.pub, \
+                         or [link] in --config; `privsplit serve keygen --out FILE` makes them) or an \
+                         explicit --insecure-plain-link"
+                    .into(),
+            });
+        }
+        Ok(f)
+    }
+}
+
 /// Runs a started service until SIGTERM / SIGINT, then drains it (requests in flight finish, at most
 /// `deadline`); with `metrics_addr`, serves its metrics and probes there meanwhile. Returns whether the
 /// drain finished in time.

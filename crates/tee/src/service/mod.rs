@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use client::{Client, ClientConfig, Prediction};
-pub use config::{run_until_signal, LimitsFile, LinkFile, ServeFile, VerifyFile};
+pub use config::{run_until_signal, LimitsFile, LinkFile, ServeFile, ServeOptions, VerifyFile};
 pub use ops::{serve_ops, shutdown_signal, Metrics};
 pub use trusted::{serve_trusted, TrustedConfig};
 pub use untrusted::{load_dump, serve_untrusted, UntrustedConfig};

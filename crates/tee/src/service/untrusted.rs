@@ -14,9 +14,9 @@ use super::{Limits, Metrics, ServerHandle, DEFAULT_HANDSHAKE_TIMEOUT};
 use crate::error::{io, Error, Result};
 use crate::exec::{check_shape, ComputePool, PartitionExec};
 use crate::link::{link_responder, LinkKeys, LinkRx, LinkTx};
+use crate::verify::encode_tensors;
 use crate::wire::{
-    encode_tensors, frame_limit, Body, Frame, FrameKind, TensorMsg, DEFAULT_MAX_FRAME_BYTES,
-    FLAG_TRACE,
+    frame_limit, Body, Frame, FrameKind, TensorMsg, DEFAULT_MAX_FRAME_BYTES, FLAG_TRACE,
 };
 
 /// Settings of the untrusted-partition service.

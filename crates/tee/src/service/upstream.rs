@@ -14,7 +14,8 @@ use tracing::warn;
 
 use crate::error::{Error, Result};
 use crate::link::{link_initiator, LinkKeys, LinkRx, LinkTx};
-use crate::wire::{parse_tensors, Body, Frame, FrameKind, TensorMsg, FLAG_TRACE};
+use crate::verify::parse_tensors;
+use crate::wire::{Body, Frame, FrameKind, TensorMsg, FLAG_TRACE};
 
 /// What the untrusted service answered.
 enum Reply {

@@ -40,8 +40,10 @@
 
 #[cfg(feature = "staged")]
 mod staged;
+pub mod trace;
 #[cfg(feature = "staged")]
 pub use staged::{trace_partition, StagedVerifier};
+pub use trace::{encode_tensors, parse_tensors};
 
 use rand::RngCore;
 use rand_chacha::rand_core::SeedableRng;
