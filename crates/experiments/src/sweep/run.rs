@@ -17,8 +17,8 @@ use super::baselines::baseline;
 use super::enclave::enclave_cost;
 use super::leakage::LeakageContext;
 use super::rule::assess;
-use crate::timing::median_ms;
 use super::{AttackScore, PointResult, SweepConfig, SweepReport};
+use crate::timing::median_ms;
 use crate::{Error, Result};
 
 /// Data of a sweep: pixel images in `[0, 1]` on a plain device.
