@@ -77,6 +77,11 @@ pub struct AlphaSummary {
     pub worst_collateral: Option<f32>,
     /// Mean wall times (s): defence, recovery, attacks.
     pub seconds: [f64; 3],
+    /// Divergences detected during the defence, summed over the runs (each answered by the configured
+    /// response: recorded, rolled back with alpha halved, or stopped).
+    pub divergence_events: usize,
+    /// `alpha` at the end of each run's defence (below `alpha` after `halve-alpha` rollbacks).
+    pub final_alphas: Vec<f32>,
 }
 
 impl AlphaSummary {
@@ -151,6 +156,8 @@ pub fn summarise(runs: &[CollateralOutcome]) -> Vec<AlphaSummary> {
                     mean_s(|a| a.recovery_seconds),
                     mean_s(|a| a.attack_seconds),
                 ],
+                divergence_events: all.iter().map(|a| a.divergence_events.len()).sum(),
+                final_alphas: all.iter().map(|a| a.final_alpha).collect(),
             }
         })
         .collect()

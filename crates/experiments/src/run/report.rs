@@ -104,6 +104,10 @@ pub struct AlphaRow {
     pub worst_collateral: Option<f32>,
     /// Mean wall times (s): defence, recovery, attacks.
     pub seconds: [f64; 3],
+    /// Divergences detected during the defence, over all runs.
+    pub divergence_events: usize,
+    /// `alpha` at the end of each run's defence (below `alpha` after `halve-alpha` rollbacks).
+    pub final_alphas: Vec<f32>,
 }
 
 /// One attacker's collateral accuracy at one alpha.
@@ -147,6 +151,8 @@ impl AlphaRow {
                 .collect(),
             worst_collateral: a.worst_collateral,
             seconds: a.seconds,
+            divergence_events: a.divergence_events,
+            final_alphas: a.final_alphas.clone(),
         }
     }
 
@@ -355,11 +361,17 @@ impl<'a> RunReport<'a> {
                 }
                 (_, Some(w)) => format!("worst collateral accuracy {:.1} %", w * 100.0),
             };
-            let extra = if a.status != "ok" && a.status != "DIVERGED" {
+            let mut extra = if a.status != "ok" && a.status != "DIVERGED" {
                 format!(" [{}]", a.status)
             } else {
                 String::new()
             };
+            if a.divergence_events > 0 {
+                extra.push_str(&format!(
+                    " [{} divergence event(s); final alpha {:?}]",
+                    a.divergence_events, a.final_alphas
+                ));
+            }
             lines.push(format!(
                 "  alpha {:<4} main task {}  {leak}{extra}",
                 a.alpha,
