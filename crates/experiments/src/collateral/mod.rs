@@ -449,6 +449,43 @@ mod tests {
             ..Default::default()
         })
         .contains("momentum"));
+        assert!(msg(CollateralConfig {
+            evaluation: EvaluationConfig {
+                attack_epochs: Some(0),
+                ..EvaluationConfig::default()
+            },
+            ..Default::default()
+        })
+        .contains("attack_epochs"));
+        assert!(msg(CollateralConfig {
+            defence_lr: Some(-1.0),
+            ..Default::default()
+        })
+        .contains("defence_lr"));
+        assert!(msg(CollateralConfig {
+            defence: SemiAdversarialOptions {
+                clip_grad_norm: Some(0.0),
+                ..SemiAdversarialOptions::default()
+            },
+            ..Default::default()
+        })
+        .contains("clip_grad_norm"));
+        assert_eq!(CollateralConfig::default().run_seeds(), vec![0]);
+        let seeded = CollateralConfig {
+            seeds: vec![4, 5],
+            ..Default::default()
+        };
+        assert_eq!(seeded.run_seeds(), vec![4, 5]);
+        let parsed: CollateralConfig = serde_json::from_str(
+            r#"{"defence": {"objective": "uniform", "clip_grad_norm": 2.0},
+                "evaluation": {"distinguisher": "6", "average_last": 10}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.defence.objective,
+            privsplit_defenses::adversarial_objective::AdversarialObjective::Uniform
+        );
+        assert_eq!(parsed.evaluation.distinguisher.as_deref(), Some("6"));
         let toml_like: CollateralConfig =
             serde_json::from_str(r#"{"alphas":[0.0,2.0],"seed":3}"#).unwrap();
         assert_eq!(toml_like.alphas, vec![0.0, 2.0]);
