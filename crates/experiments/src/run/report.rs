@@ -181,12 +181,14 @@ impl AlphaRow {
         if self.status == "DIVERGED" {
             return "DIVERGED".into();
         }
-        self.attacks
-            .iter()
-            .find(|x| x.attacker == attacker)
-            .map_or("-".into(), |x| {
-                self.pct(x.collateral_accuracy, x.collateral_std)
-            })
+        self.attack(attacker).map_or("-".into(), |x| {
+            self.pct(x.collateral_accuracy, x.collateral_std)
+        })
+    }
+
+    /// The row of `attacker`, if it was run (and the alpha did not diverge in every run).
+    pub fn attack(&self, attacker: &str) -> Option<&AttackRow> {
+        self.attacks.iter().find(|x| x.attacker == attacker)
     }
 }
 
@@ -508,13 +510,14 @@ pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
                     .unwrap_or_default(),
                 format!("{:.4}", r.collateral.chance),
             ];
-            row.extend(attackers.iter().map(|at| {
-                a.attacks
-                    .iter()
-                    .find(|x| x.attacker == at.name())
-                    .map(|x| format!("{:.4}", x.collateral_accuracy))
-                    .unwrap_or_default()
-            }));
+            let attack_column = |f: fn(&AttackRow) -> f32| {
+                attackers.iter().map(move |at| {
+                    a.attack(at.name())
+                        .map(|x| format!("{:.4}", f(x)))
+                        .unwrap_or_default()
+                })
+            };
+            row.extend(attack_column(|x| x.collateral_accuracy));
             row.extend(a.seconds.iter().map(|s| format!("{s:.2}")));
             row.extend([
                 a.status.clone(),
@@ -522,13 +525,7 @@ pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
                 a.diverged_runs.to_string(),
                 format!("{:.4}", a.main_accuracy_std),
             ]);
-            row.extend(attackers.iter().map(|at| {
-                a.attacks
-                    .iter()
-                    .find(|x| x.attacker == at.name())
-                    .map(|x| format!("{:.4}", x.collateral_std))
-                    .unwrap_or_default()
-            }));
+            row.extend(attack_column(|x| x.collateral_std));
             row
         })
         .collect();
