@@ -615,3 +615,63 @@ pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
     ));
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+    use crate::collateral::{AttackStat, Stat};
+
+    fn summary(alpha: f32, runs: usize, diverged: usize, main: f32, leak: f32) -> AlphaSummary {
+        let stat = |mean| Stat {
+            mean,
+            std: 0.01,
+            n: runs - diverged.min(runs - 1),
+        };
+        let all = diverged == runs;
+        AlphaSummary {
+            alpha,
+            runs,
+            diverged,
+            main_accuracy: stat(main),
+            attacks: if all {
+                Vec::new()
+            } else {
+                vec![AttackStat {
+                    attacker: "knn".into(),
+                    collateral_accuracy: stat(leak),
+                }]
+            },
+            worst_collateral: (!all).then_some(leak),
+            seconds: [1.0, 1.0, 1.0],
+            divergence_events: diverged,
+            final_alphas: vec![alpha; runs],
+        }
+    }
+
+    #[test]
+    fn a_diverged_alpha_shows_no_leak_and_is_never_recommended() {
+        let rows: Vec<AlphaRow> = [
+            summary(0.0, 3, 0, 0.97, 0.90),
+            // collapsed in every run: its (low) leak must not be shown or recommended
+            summary(3.0, 3, 3, 0.10, 0.0),
+            summary(1.5, 3, 1, 0.95, 0.60),
+            summary(1.0, 3, 0, 0.96, 0.62),
+        ]
+        .iter()
+        .map(|s| AlphaRow::new(s, Some(0.97)))
+        .collect();
+        let collapsed = &rows[1];
+        assert_eq!(collapsed.status, "DIVERGED");
+        assert!(collapsed.attacks.is_empty() && collapsed.worst_collateral.is_none());
+        assert!(collapsed.main_task_cost_points.is_none());
+        assert_eq!(collapsed.collateral_text("knn"), "DIVERGED");
+        assert_eq!(rows[2].status, "DIVERGED in 1 of 3 runs (excluded)");
+        assert_eq!(rows[3].collateral_text("knn"), "62.0 ± 1.0 %");
+        assert_eq!(rows[3].collateral_text("cnn"), "-");
+        // alpha 1.5 leaks least among the rest but diverged once: alpha 1 is recommended.
+        let rec = recommend(&rows, &SweepStep::Disabled, 0.5);
+        assert_eq!(rec.alpha, Some(1.0));
+        assert!(rec.text.contains("alpha = 1 "), "{}", rec.text);
+    }
+}
