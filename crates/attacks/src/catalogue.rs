@@ -3,11 +3,12 @@
 //! - [`ReconstructionAttack`]: attacks that rebuild the input image from the feature map at a partition
 //!   point (c-GAN, inverse network, white-box rMLE), scored with SSIM and PSNR.
 //! - [`AttributeAttacker`]: attackers that predict a sensitive attribute from the private output
-//!   `output(x)` (the authors' CNN and an MLP adversary, logistic regression, k-NN), scored with the
-//!   collateral accuracy. [`attack_attribute`] runs any of them.
+//!   `output(x)` (privsplit's CNN and MLP adversaries, the authors' exact CNN and FFN adversaries, logistic
+//!   regression, k-NN, the authors' random forest), scored with the collateral accuracy.
+//!   [`attack_attribute`] runs any of them.
 //!
-//! The serde names (`cgan`, `inverse`, `rmle`; `cnn`, `mlp`, `logistic`, `knn`) are the names configs and
-//! the command line use.
+//! The serde names (`cgan`, `inverse`, `rmle`; `cnn`, `mlp`, `authors_cnn`, `authors_ffn`, `logistic`,
+//! `knn`, `random_forest`) are the names configs and the command line use.
 
 use privsplit_models::adversary::AdversaryKind;
 use privsplit_models::train::{Progress, TrainConfig};
@@ -72,7 +73,8 @@ impl std::str::FromStr for ReconstructionAttack {
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum AttributeAttacker {
-    /// The authors' CNN adversary (Ryffel et al. 2019, §5).
+    /// privsplit's variant of the authors' CNN adversary (Ryffel et al. 2019, §5), with a ReLU after the
+    /// `k -> 784` expansion ([`AdversaryKind::Cnn`]).
     Cnn,
     /// The MLP adversary.
     Mlp,
@@ -80,25 +82,47 @@ pub enum AttributeAttacker {
     Logistic,
     /// k-nearest neighbours (linfa).
     Knn,
+    /// The authors' CNN exactly, no activation after the expansion ([`AdversaryKind::AuthorsCnn`]).
+    AuthorsCnn,
+    /// The authors' feed-forward adversary `ReLU, k -> 32, ReLU, 32 -> 2` ([`AdversaryKind::AuthorsFfn`]).
+    AuthorsFfn,
+    /// The poster's best classic attacker: a random forest (smartcore; 100 trees, max depth 30,
+    /// max_features 4 by default, [`crate::classic::ForestConfig`]).
+    RandomForest,
 }
 
 impl AttributeAttacker {
     /// Every attribute attacker.
-    pub const ALL: [Self; 4] = [Self::Cnn, Self::Mlp, Self::Logistic, Self::Knn];
+    pub const ALL: [Self; 7] = [
+        Self::Cnn,
+        Self::Mlp,
+        Self::Logistic,
+        Self::Knn,
+        Self::AuthorsCnn,
+        Self::AuthorsFfn,
+        Self::RandomForest,
+    ];
 
-    /// `"cnn"`, `"mlp"`, `"logistic"`, `"knn"` (the serde name).
+    /// The default set of a collateral experiment: `cnn`, `mlp`, `logistic`, `knn`.
+    pub const DEFAULT: [Self; 4] = [Self::Cnn, Self::Mlp, Self::Logistic, Self::Knn];
+
+    /// The serde name: `"cnn"`, `"mlp"`, `"logistic"`, `"knn"`, `"authors_cnn"`, `"authors_ffn"`,
+    /// `"random_forest"`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Cnn => "cnn",
             Self::Mlp => "mlp",
             Self::Logistic => "logistic",
             Self::Knn => "knn",
+            Self::AuthorsCnn => "authors_cnn",
+            Self::AuthorsFfn => "authors_ffn",
+            Self::RandomForest => "random_forest",
         }
     }
 
-    /// All four attackers.
+    /// The default set ([`Self::DEFAULT`]).
     pub fn all() -> Vec<Self> {
-        Self::ALL.to_vec()
+        Self::DEFAULT.to_vec()
     }
 
     /// The adversary network of a neural attacker; `None` for the classic ones.
@@ -106,7 +130,9 @@ impl AttributeAttacker {
         match self {
             Self::Cnn => Some(AdversaryKind::Cnn),
             Self::Mlp => Some(AdversaryKind::Mlp),
-            Self::Logistic | Self::Knn => None,
+            Self::AuthorsCnn => Some(AdversaryKind::AuthorsCnn),
+            Self::AuthorsFfn => Some(AdversaryKind::AuthorsFfn),
+            Self::Logistic | Self::Knn | Self::RandomForest => None,
         }
     }
 
@@ -114,7 +140,8 @@ impl AttributeAttacker {
         match self {
             Self::Logistic => Some(ClassicMethod::Logistic),
             Self::Knn => Some(ClassicMethod::Knn),
-            Self::Cnn | Self::Mlp => None,
+            Self::RandomForest => Some(ClassicMethod::RandomForest),
+            Self::Cnn | Self::Mlp | Self::AuthorsCnn | Self::AuthorsFfn => None,
         }
     }
 }
@@ -127,20 +154,24 @@ impl std::str::FromStr for AttributeAttacker {
             .find(|a| a.name() == s)
             .ok_or_else(|| Error::Invalid {
                 what: "attacker".into(),
-                expected: "cnn, mlp, logistic or knn".into(),
+                expected: "cnn, mlp, logistic, knn, authors_cnn, authors_ffn or random_forest"
+                    .into(),
                 got: s.into(),
             })
     }
 }
 
 /// Trains `attacker` on `train` and reports its collateral accuracy on `test`: neural attackers with the
-/// schedule `train_cfg` (progress per step), classic ones with `classic`.
+/// schedule `train_cfg` (progress per step), scored as the mean test accuracy of their last
+/// `average_last` epochs (0 or 1: the final one; see [`CollateralAttackConfig::average_last`]), classic
+/// ones with `classic`.
 ///
 /// # Errors
 /// As [`collateral_attack`] and [`classic_attack`].
 pub fn attack_attribute(
     attacker: AttributeAttacker,
     train_cfg: TrainConfig,
+    average_last: usize,
     classic: &ClassicConfig,
     train: &SensitiveView,
     test: &SensitiveView,
@@ -151,6 +182,7 @@ pub fn attack_attribute(
             &CollateralAttackConfig {
                 adversary,
                 train: train_cfg,
+                average_last,
             },
             train,
             test,
@@ -188,6 +220,13 @@ mod tests {
         assert!("svm".parse::<AttributeAttacker>().is_err());
         assert!("gan".parse::<ReconstructionAttack>().is_err());
         assert!(AttributeAttacker::Knn.adversary().is_none());
+        assert!(AttributeAttacker::RandomForest.adversary().is_none());
+        assert_eq!(
+            AttributeAttacker::AuthorsCnn.adversary(),
+            Some(AdversaryKind::AuthorsCnn)
+        );
+        let rf: AttributeAttacker = serde_json::from_str("\"random_forest\"").expect("rf");
+        assert_eq!(rf, AttributeAttacker::RandomForest);
         assert_eq!(AttributeAttacker::Cnn.adversary(), Some(AdversaryKind::Cnn));
         assert!(!ReconstructionAttack::Rmle.needs_attacker_data());
     }

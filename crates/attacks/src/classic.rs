@@ -29,6 +29,7 @@ use crate::{Error, Result};
 
 /// Settings of the classic baselines.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClassicConfig {
     /// At most this many training rows (seeded subsample).
     pub max_train: usize,

@@ -28,8 +28,21 @@ const TINY: &[&str] = &[
     "sweep.points=[1]",
 ];
 
+/// Whether the authors' packaged fonts of the default dataset are installed (skips with a message
+/// outside CI when they are not; fails under CI).
+fn authors_fonts_installed() -> bool {
+    let paths: Vec<&Path> = privsplit_data::font_packages::PACKAGE_FONTS
+        .iter()
+        .map(|f| Path::new(f.path))
+        .collect();
+    privsplit_data::installed::installed_or_skip("the authors' packaged fonts", &paths)
+}
+
 #[test]
 fn run_on_a_tiny_config_writes_a_complete_run_folder() {
+    if !authors_fonts_installed() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let mut args = vec!["run", "--quiet", "--name", "tiny", "--out", "runs"];
     args.extend_from_slice(TINY);
@@ -189,6 +202,22 @@ fn run_rejects_bad_configs_with_a_named_error_and_writes_nothing() {
             "/no/such/font.ttf",
         ),
         (&["--set", "sweep.ssim_threshold=1.5"], "threshold"),
+        (
+            &["--set", "fonts.input_scaling='standardized'"],
+            "input_scaling",
+        ),
+        (
+            &["--set", "collateral.defence.clip_grad_norm=-1.0"],
+            "clip_grad_norm",
+        ),
+        (
+            &["--set", "collateral.defence.objective='hinge'"],
+            "objective",
+        ),
+        (
+            &["--set", "collateral.evaluation.distinguisher=''"],
+            "distinguisher",
+        ),
         (&["--set", "nonsense=1"], "nonsense"),
         (&["--set", "no-equals"], "KEY.PATH=VALUE"),
     ];
@@ -238,4 +267,90 @@ fn print_config_shows_the_embedded_default_with_overrides() {
         cfg["collateral"]["alphas"].as_array().unwrap()[1].as_float(),
         Some(0.6)
     );
+}
+
+/// The authors' protocol config at a tiny size: two seeds (mean ± std in the report), the distinguisher
+/// set, the authors' adversaries and the random forest, the shared optimiser and the initial adversary.
+#[test]
+fn authors_config_runs_at_a_tiny_size_and_reports_mean_and_std() {
+    if !authors_fonts_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let config =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/ryffel2019-authors.toml");
+    let config = config.to_string_lossy().to_string();
+    let args = [
+        "run",
+        config.as_str(),
+        "--quiet",
+        "--name",
+        "authors",
+        "--out",
+        "runs",
+        "--set",
+        "fonts.train=400",
+        "--set",
+        "fonts.test=400",
+        "--set",
+        "collateral.k=4",
+        "--set",
+        "collateral.seeds=[0, 1]",
+        "--set",
+        "collateral.plain_epochs=1",
+        "--set",
+        "collateral.defence_epochs=1",
+        "--set",
+        "collateral.recovery_epochs=1",
+        "--set",
+        "collateral.defence_adversary='authors_ffn'",
+        "--set",
+        "collateral.attackers=['authors_ffn', 'random_forest']",
+        "--set",
+        "collateral.evaluation.attack_epochs=3",
+        "--set",
+        "collateral.evaluation.average_last=2",
+        "--set",
+        "collateral.classic.forest.trees=10",
+    ];
+    let out = privsplit(&args, tmp.path());
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("collateral learning (2 seed(s))"), "{t}");
+    let dir = std::fs::read_dir(tmp.path().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["collateral"]["seeds"], serde_json::json!([0, 1]));
+    assert_eq!(report["collateral"]["network"]["outputs"], 4);
+    for a in report["collateral"]["per_alpha"].as_array().unwrap() {
+        assert_eq!(a["runs"], 2);
+        let status = a["status"].as_str().unwrap();
+        if status == "DIVERGED" {
+            assert!(a["attacks"].as_array().unwrap().is_empty());
+        } else {
+            let names: Vec<&str> = a["attacks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["attacker"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, ["authors_ffn", "random_forest"]);
+        }
+    }
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains(" ± "), "mean ± std in the report:\n{md}");
+    let csv = std::fs::read_to_string(dir.join("attribute_leakage.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains("collateral_random_forest_std"),
+        "{csv}"
+    );
+    assert!(!dir.join("encryption_cost.csv").exists());
 }

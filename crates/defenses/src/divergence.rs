@@ -32,6 +32,17 @@ pub enum DivergenceAction {
     Stop,
 }
 
+impl DivergenceAction {
+    /// The serde name: `"monitor"`, `"halve-alpha"` or `"stop"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Monitor => "monitor",
+            Self::HalveAlpha => "halve-alpha",
+            Self::Stop => "stop",
+        }
+    }
+}
+
 /// Settings of the divergence check (serde; every field has a default).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

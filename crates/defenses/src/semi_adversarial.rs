@@ -136,6 +136,10 @@ pub struct SemiAdversarialOptions {
     pub divergence: DivergenceConfig,
     /// Separate optimisers or the authors' shared SGD. Default [`OptimizerSharing::Separate`].
     pub optimizer_sharing: OptimizerSharing,
+    /// Extra updates of the adversary `F` per batch after step 2, on the same batch (`F` alone moves, with
+    /// its own optimiser state): a stronger adversary for `Q` to hide from, as the `n_critic` steps of
+    /// adversarial training (Arjovsky et al., ICML 2017, Algorithm 1). Default 0 (the authors' one step).
+    pub extra_adversary_steps: usize,
 }
 
 impl SemiAdversarialOptions {
@@ -218,10 +222,15 @@ pub fn step_with(
     } else {
         z_frozen
     };
-    let loss_f = cross_entropy(adversary.forward(z_frozen), s.clone());
+    let loss_f = cross_entropy(adversary.forward(z_frozen.clone()), s.clone());
     let sensitive = scalar(&loss_f);
     let grads = GradientsParams::from_grads(loss_f.backward(), &adversary);
-    let adversary = opt.f.step(lr, adversary, grads);
+    let mut adversary = opt.f.step(lr, adversary, grads);
+    for _ in 0..options.extra_adversary_steps {
+        let loss_f = cross_entropy(adversary.forward(z_frozen.clone()), s.clone());
+        let grads = GradientsParams::from_grads(loss_f.backward(), &adversary);
+        adversary = opt.f.step(lr, adversary, grads);
+    }
     if let Some(stale) = stale_c {
         head = opt.c.step(lr, head, stale);
         let zq = zero_grads(&private);

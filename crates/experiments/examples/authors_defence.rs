@@ -164,6 +164,7 @@ fn main() {
                 &CollateralAttackConfig {
                     adversary: AdversaryKind::AuthorsFfn,
                     train: tc(10, seed + 6),
+                    average_last: 0,
                 },
                 &vtr,
                 &vte,

@@ -1,21 +1,39 @@
 //! End to end on the synthetic two-style set: train -> attack -> defend -> attack again. The undefended
 //! model leaks the style (collateral accuracy well above chance); the defended one (alpha = 1) leaks
-//! measurably less while keeping the main task.
+//! measurably less while keeping the main task; repeated over seeds, the summary is their mean ± std.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use privsplit_attacks::AttributeAttacker as Attacker;
+use privsplit_data::InputScaling;
+use privsplit_defenses::adversarial_objective::AdversarialObjective;
+use privsplit_defenses::divergence::{DivergenceAction, DivergenceConfig};
+use privsplit_defenses::semi_adversarial::SemiAdversarialOptions;
 use privsplit_defenses::synthetic::seven_segment_split;
-use privsplit_experiments::collateral::{run_collateral, AlphaOutcome, CollateralConfig};
+use privsplit_experiments::collateral::{
+    run_collateral, run_collateral_seeds, AlphaOutcome, CollateralConfig, EvaluationConfig, Stat,
+};
 use privsplit_models::adversary::AdversaryKind;
+
+fn guarded() -> SemiAdversarialOptions {
+    SemiAdversarialOptions {
+        objective: AdversarialObjective::Uniform,
+        clip_grad_norm: Some(2.0),
+        divergence: DivergenceConfig {
+            action: DivergenceAction::HalveAlpha,
+            ..DivergenceConfig::default()
+        },
+        ..SemiAdversarialOptions::default()
+    }
+}
 
 fn mean_collateral(a: &AlphaOutcome) -> f32 {
     a.attacks.iter().map(|r| r.collateral_accuracy).sum::<f32>() / a.attacks.len() as f32
 }
 
+/// The guarded, bounded defence (uniform-target objective, `Q`'s gradient clipped, rollback with alpha
+/// halved on divergence). The authors' unbounded negated cross-entropy at the same settings collapses the
+/// main task on this set (0.55 at alpha 0.5, 0.10 at alpha 1: tests/defence_stability.rs covers it).
 #[test]
-#[ignore = "the unbounded neg-CE defence diverges on this synthetic problem since seeded runs use ChaCha8Rng \
-            (main task 0.55 at alpha 0.5, 0.10 at alpha 1); re-enable when run_collateral uses the guarded, \
-            bounded defence (privsplit_defenses::divergence::train_guarded, covered by tests/defence_stability.rs)"]
 fn defence_brings_collateral_accuracy_towards_chance() {
     let data = seven_segment_split(3000, 600, 7);
     let cfg = CollateralConfig {
@@ -29,6 +47,7 @@ fn defence_brings_collateral_accuracy_towards_chance() {
         defence_adversary: AdversaryKind::Mlp,
         attackers: vec![Attacker::Mlp, Attacker::Logistic, Attacker::Knn],
         seed: 1,
+        defence: guarded(),
         ..CollateralConfig::default()
     };
     let t = std::time::Instant::now();
@@ -52,6 +71,7 @@ fn defence_brings_collateral_accuracy_towards_chance() {
     );
     assert_eq!(out.chance, 0.5);
     let (plain, defended) = (&out.per_alpha[0], &out.per_alpha[1]);
+    assert!(!defended.diverged, "{:?}", defended.divergence_events);
     // The main task is learnt, with and without the defence.
     assert!(
         plain.main_accuracy > 0.85,
@@ -79,4 +99,91 @@ fn defence_brings_collateral_accuracy_towards_chance() {
     let u = out.undefended.as_ref().unwrap();
     assert_eq!(u.private.export().unwrap(), out.undefended_weights);
     assert_eq!(out.undefended_weights, plain.weights);
+}
+
+/// Two seeds, the distinguisher-set evaluation with last-epoch averaging and the authors' initial phase
+/// (the adversary trained with Q and C, shared SGD): the summary's statistics are the runs' own numbers.
+#[test]
+fn seeds_are_summarised_as_mean_and_std_of_the_runs() {
+    let data = seven_segment_split(600, 300, 5);
+    let cfg = CollateralConfig {
+        batch_size: 32,
+        plain_epochs: 2,
+        defence_epochs: 1,
+        recovery_epochs: 1,
+        alphas: vec![0.0, 1.0],
+        defence_adversary: AdversaryKind::AuthorsFfn,
+        attackers: vec![Attacker::AuthorsFfn, Attacker::RandomForest],
+        seeds: vec![3, 4],
+        initial_adversary: true,
+        defence: SemiAdversarialOptions {
+            optimizer_sharing: privsplit_defenses::semi_adversarial::OptimizerSharing::Shared,
+            ..guarded()
+        },
+        evaluation: EvaluationConfig {
+            distinguisher: Some(data.train.class_names[6].clone()),
+            attack_epochs: Some(3),
+            average_last: 2,
+        },
+        ..CollateralConfig::default()
+    };
+    let runs = run_collateral_seeds(&cfg, &data, InputScaling::Unit, &mut |_| {}).unwrap();
+    assert_eq!(runs.runs.len(), 2);
+    assert_eq!(runs.summary.len(), 2);
+    for (i, s) in runs.summary.iter().enumerate() {
+        let per_run: Vec<&AlphaOutcome> = runs.runs.iter().map(|r| &r.per_alpha[i]).collect();
+        assert_eq!(per_run[0].seed, 3);
+        assert_eq!(per_run[1].seed, 4);
+        let good: Vec<_> = per_run.iter().filter(|a| !a.diverged).collect();
+        assert_eq!(s.runs, 2);
+        assert_eq!(s.diverged, 2 - good.len());
+        if good.is_empty() {
+            assert!(s.attacks.is_empty() && s.worst_collateral.is_none());
+            continue;
+        }
+        let main: Vec<f32> = good.iter().map(|a| a.main_accuracy).collect();
+        assert_eq!(s.main_accuracy, Stat::of(&main).unwrap());
+        for stat in &s.attacks {
+            let v: Vec<f32> = good
+                .iter()
+                .map(|a| {
+                    a.attacks
+                        .iter()
+                        .find(|r| r.attacker == stat.attacker)
+                        .unwrap()
+                        .collateral_accuracy
+                })
+                .collect();
+            assert_eq!(stat.collateral_accuracy, Stat::of(&v).unwrap());
+        }
+    }
+    // The attackers saw only digit 6: chance is that class's majority font rate.
+    let six = data
+        .test
+        .class_names
+        .iter()
+        .position(|c| *c == data.train.class_names[6])
+        .unwrap();
+    let s6: Vec<u8> = data
+        .test
+        .labels
+        .iter()
+        .zip(data.test.sensitive.as_ref().unwrap())
+        .filter(|(y, _)| usize::from(**y) == six)
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(
+        runs.runs[0].chance,
+        privsplit_models::train::majority_rate(&s6)
+    );
+    // A distinguisher class the data does not have is named in the error.
+    let bad = CollateralConfig {
+        evaluation: EvaluationConfig {
+            distinguisher: Some("Z".into()),
+            ..EvaluationConfig::default()
+        },
+        ..cfg
+    };
+    let err = run_collateral_seeds(&bad, &data, InputScaling::Unit, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("distinguisher"), "{err}");
 }

@@ -274,3 +274,50 @@ fn shared_optimizer_moves_frozen_networks_by_momentum() {
         parameter_values(&b.adversary)
     );
 }
+
+/// Extra adversary steps train `F` further on the batch (its loss there falls below the one-step value)
+/// and leave `C` exactly as the one-step run leaves it (step 1 comes first and only `F` moves in the extra
+/// steps).
+#[test]
+fn extra_adversary_steps_strengthen_the_adversary_only() {
+    let p = problem();
+    let idx: Vec<usize> = (0..32).collect();
+    let xb = p.x.batch(&idx, &p.dev).unwrap();
+    let yb = labels_batch(&p.y, &idx, &p.dev).unwrap();
+    let sb = labels_batch(&p.s, &idx, &p.dev).unwrap();
+    let sgd = OptimizerConfig::sgd(0.01, 0.0);
+    let run = |extra: usize| {
+        let mut opt = TrioOptimizers::new(&sgd);
+        let opts = SemiAdversarialOptions {
+            extra_adversary_steps: extra,
+            ..SemiAdversarialOptions::default()
+        };
+        step_with(
+            p.trio.clone(),
+            &mut opt,
+            xb.clone(),
+            yb.clone(),
+            sb.clone(),
+            1.0,
+            0.01,
+            &opts,
+        )
+        .0
+    };
+    let (one, more) = (run(0), run(8));
+    assert_eq!(parameter_values(&one.head), parameter_values(&more.head));
+    // F's loss on the batch, with Q as it was when F trained (the original trio's Q).
+    let loss = |t: &Trio| {
+        let z = p.trio.private.forward(xb.clone()).detach();
+        privsplit_models::train::scalar(&privsplit_models::train::cross_entropy(
+            t.adversary.forward(z),
+            sb.clone(),
+        ))
+    };
+    assert!(
+        loss(&more) < loss(&one),
+        "{} vs {}",
+        loss(&more),
+        loss(&one)
+    );
+}

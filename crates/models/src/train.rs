@@ -183,6 +183,34 @@ pub fn cross_entropy(
 /// [`Error::Invalid`] when `x.rows != y.len()`, the set is empty, or `cfg` is invalid;
 /// [`Error::Diverged`] when a loss is not finite.
 pub fn fit<M: Classifier>(
+    model: M,
+    x: &Features,
+    y: &[u8],
+    cfg: &TrainConfig,
+    device: &Device,
+    phase: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<M> {
+    fit_observed(
+        model,
+        x,
+        y,
+        cfg,
+        device,
+        phase,
+        progress,
+        &mut |_, _| Ok(()),
+    )
+}
+
+/// As [`fit`], calling `on_epoch(epoch, &model)` (epoch from 1) after every epoch with the model as it
+/// stands (one optimiser state for the whole run): the hook for per-epoch evaluation, e.g. the mean test
+/// accuracy of the last epochs (Ryffel et al.'s evaluation, public repository `learn/collateral`).
+///
+/// # Errors
+/// As [`fit`]; any error `on_epoch` returns, which stops training.
+#[allow(clippy::too_many_arguments)] // fit's arguments plus the hook
+pub fn fit_observed<M: Classifier>(
     mut model: M,
     x: &Features,
     y: &[u8],
@@ -190,6 +218,7 @@ pub fn fit<M: Classifier>(
     device: &Device,
     phase: &str,
     progress: &mut dyn FnMut(Progress),
+    on_epoch: &mut dyn FnMut(usize, &M) -> Result<()>,
 ) -> Result<M> {
     cfg.validate(phase)?;
     check_xy(x, y, phase)?;
@@ -222,6 +251,7 @@ pub fn fit<M: Classifier>(
                 loss: loss_sum / (step + 1) as f32,
             });
         }
+        on_epoch(epoch + 1, &model)?;
     }
     Ok(model)
 }

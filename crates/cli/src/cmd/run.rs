@@ -58,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let summary = run_experiment(&cfg, &effective, args.quiet)?;
+    println!("{}", summary.headline);
     println!(
         "run folder: {} ({:.1} s)",
         summary.folder.display(),

@@ -4,24 +4,35 @@
 //!
 //! Schedule (per alpha, all alphas share the same plain phase):
 //!
-//! 1. **plain**: `Q` and `C` on `L_main` for `plain_epochs` (once, shared);
-//! 2. **defence**: `defence_epochs` of three-step semi-adversarial training
-//!    ([`privsplit_defenses::semi_adversarial`]) with a fresh adversary `F`; for alpha = 0 this is plain
-//!    training of `Q` and `C` for the same number of epochs (no defence, same budget);
-//! 3. **recovery**: `Q` fixed, `C` retrained for `recovery_epochs`, and every attacker trained afresh
-//!    (neural adversaries for `recovery_epochs`) on the train split's `output(x)`; the collateral accuracy
-//!    is their test accuracy on the sensitive attribute.
+//! 1. **plain** (the authors' "initial phase"): `Q` and `C` on `L_main` for `plain_epochs` (once,
+//!    shared); with `initial_adversary` the adversary `F` is trained alongside on the sensitive attribute
+//!    (three-step training at alpha = 0, as in the authors' `learn/collateral/train.py`);
+//! 2. **defence** ("sabotage"): `defence_epochs` of three-step semi-adversarial training
+//!    ([`privsplit_defenses::semi_adversarial::train_guarded`]) with the options of
+//!    [`CollateralConfig::defence`] (objective, clipping, divergence band and rollback, optimiser sharing)
+//!    and a fresh adversary `F` (or the initial phase's); for alpha = 0 this is plain training of `Q` and
+//!    `C` for the same number of epochs (no defence, same budget);
+//! 3. **recovery**: `Q` fixed, `C` retrained for `recovery_epochs`, and every attacker trained afresh on
+//!    the train split's `output(x)` (optionally only on a distinguisher set of one character,
+//!    [`EvaluationConfig`]); the collateral accuracy is their test accuracy on the sensitive attribute.
+//!
+//! A defence the divergence check flags ([`AlphaOutcome::diverged`]) is reported as DIVERGED: its leak
+//! is kept in the outcome for inspection but never shown as a defence result. [`run_collateral_seeds`]
+//! repeats the experiment over `seeds` and summarises each alpha as mean ± standard deviation
+//! ([`AlphaSummary`]).
 //!
 //! [`run_main_task`] trains the same network on the main task alone (no sensitive attribute needed).
 
 mod job;
 mod main_task;
 mod run;
+mod summary;
 mod table;
 
 pub use job::{main_task_fashion_mnist, run_job, CollateralData};
 pub use main_task::{run_main_task, MainTaskOutcome};
-pub use run::run_collateral;
+pub use run::{run_collateral, run_collateral_seeds, run_collateral_with};
+pub use summary::{summarise, AlphaSummary, AttackStat, CollateralRuns, Stat};
 pub use table::outcome_table;
 
 use burn::tensor::Device;
@@ -29,6 +40,8 @@ use privsplit_attacks::classic::ClassicConfig;
 use privsplit_attacks::collateral::AttackResult;
 use privsplit_attacks::AttributeAttacker;
 use privsplit_data::Split;
+use privsplit_defenses::divergence::DivergenceEvent;
+use privsplit_defenses::semi_adversarial::SemiAdversarialOptions;
 use privsplit_models::adversary::AdversaryKind;
 use privsplit_models::quadratic::{
     PublicHead, QuadraticConfig, QuadraticPrivate, QuadraticWeights, SplitNetwork,
@@ -72,6 +85,39 @@ pub struct CollateralConfig {
     pub classic: ClassicConfig,
     /// Seed of every initialisation and shuffle.
     pub seed: u64,
+    /// Seeds to repeat the whole experiment with ([`run_collateral_seeds`]; reported as mean ± std);
+    /// empty = `[seed]` only. Default empty.
+    pub seeds: Vec<u64>,
+    /// privsplit's additions to the defence phase (`[collateral.defence]`): the adversarial objective
+    /// (`neg-ce` | `uniform` | `entropy`), gradient-norm clipping of `Q`'s step, the divergence band with
+    /// its response (`monitor` | `halve-alpha` | `stop`), and optimiser sharing (`separate` | `shared`,
+    /// the authors' single SGD). Default: the authors' step with monitoring only.
+    pub defence: SemiAdversarialOptions,
+    /// Learning rate of the defence phase; `None` = `lr`. Default `None`.
+    pub defence_lr: Option<f64>,
+    /// SGD momentum of the defence phase; `None` = `momentum`. Default `None`.
+    pub defence_momentum: Option<f64>,
+    /// Train the adversary `F` (`defence_adversary`) in the plain phase together with `Q` and `C` and
+    /// carry it, with the optimiser state, into the defence (the authors' initial phase). Default false:
+    /// `Q` and `C` alone, a fresh `F` per alpha.
+    pub initial_adversary: bool,
+    /// How the attackers are trained and scored after recovery.
+    pub evaluation: EvaluationConfig,
+}
+
+/// How the attackers are evaluated (serde; every field has a default).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvaluationConfig {
+    /// Train and test every attacker only on the images of this main class (a class name, e.g. `"6"`):
+    /// the authors' distinguisher set, where the font must be told apart within one character.
+    /// Default `None` (all images).
+    pub distinguisher: Option<String>,
+    /// Epochs of each neural attacker; `None` = `recovery_epochs`. Default `None`.
+    pub attack_epochs: Option<usize>,
+    /// A neural attacker's collateral accuracy is the mean test accuracy of its last `average_last`
+    /// epochs (the authors: 50 epochs, mean of the last 10); 0 or 1 = the final epoch. Default 0.
+    pub average_last: usize,
 }
 
 impl Default for CollateralConfig {
@@ -91,6 +137,12 @@ impl Default for CollateralConfig {
             attackers: AttributeAttacker::all(),
             classic: ClassicConfig::default(),
             seed: 0,
+            seeds: Vec::new(),
+            defence: SemiAdversarialOptions::default(),
+            defence_lr: None,
+            defence_momentum: None,
+            initial_adversary: false,
+            evaluation: EvaluationConfig::default(),
         }
     }
 }
@@ -195,12 +247,53 @@ impl CollateralConfig {
                 "none".into(),
             );
         }
+        if self.evaluation.attack_epochs == Some(0) {
+            return bad(
+                "evaluation.attack_epochs",
+                "> 0 (or absent: recovery_epochs)",
+                "0".into(),
+            );
+        }
+        if self.evaluation.distinguisher.as_deref() == Some("") {
+            return bad(
+                "evaluation.distinguisher",
+                "a class name such as \"6\" (or absent: all images)",
+                "an empty name".into(),
+            );
+        }
         self.optimizer().validate("collateral config")?;
+        self.defence_optimizer()
+            .validate("collateral config: defence_lr / defence_momentum")?;
+        self.defence.validate()?;
         Ok(())
+    }
+
+    /// The seeds the experiment runs with: `seeds`, or `[seed]` when it is empty.
+    pub fn run_seeds(&self) -> Vec<u64> {
+        if self.seeds.is_empty() {
+            vec![self.seed]
+        } else {
+            self.seeds.clone()
+        }
     }
 
     pub(crate) fn optimizer(&self) -> OptimizerConfig {
         OptimizerConfig::sgd(self.lr, self.momentum)
+    }
+
+    /// The defence phase's SGD: `defence_lr` / `defence_momentum`, falling back to `lr` / `momentum`.
+    pub(crate) fn defence_optimizer(&self) -> OptimizerConfig {
+        OptimizerConfig::sgd(
+            self.defence_lr.unwrap_or(self.lr),
+            self.defence_momentum.unwrap_or(self.momentum),
+        )
+    }
+
+    /// Epochs of each neural attacker.
+    pub(crate) fn attack_epochs(&self) -> usize {
+        self.evaluation
+            .attack_epochs
+            .unwrap_or(self.recovery_epochs)
     }
 
     pub(crate) fn train_config(&self, epochs: usize, seed: u64) -> TrainConfig {
@@ -228,6 +321,19 @@ pub struct AlphaOutcome {
     pub recovery_seconds: f64,
     /// Wall time of all attacks (s).
     pub attack_seconds: f64,
+    /// The seed of this run.
+    #[serde(default)]
+    pub seed: u64,
+    /// The divergence check flagged the defence (main task out of the band at the end, or stopped after a
+    /// divergence): the attacks measure a collapsed model, not a defence, and reports say DIVERGED.
+    #[serde(default)]
+    pub diverged: bool,
+    /// `alpha` at the end of the defence (smaller than `alpha` after `halve-alpha` rollbacks).
+    #[serde(default)]
+    pub final_alpha: f32,
+    /// Every divergence the check detected during the defence, in order.
+    #[serde(default)]
+    pub divergence_events: Vec<DivergenceEvent>,
     /// The private part's weights after this alpha's training, in functional-encryption form.
     pub weights: QuadraticWeights,
 }
@@ -381,6 +487,43 @@ mod tests {
             ..Default::default()
         })
         .contains("momentum"));
+        assert!(msg(CollateralConfig {
+            evaluation: EvaluationConfig {
+                attack_epochs: Some(0),
+                ..EvaluationConfig::default()
+            },
+            ..Default::default()
+        })
+        .contains("attack_epochs"));
+        assert!(msg(CollateralConfig {
+            defence_lr: Some(-1.0),
+            ..Default::default()
+        })
+        .contains("defence_lr"));
+        assert!(msg(CollateralConfig {
+            defence: SemiAdversarialOptions {
+                clip_grad_norm: Some(0.0),
+                ..SemiAdversarialOptions::default()
+            },
+            ..Default::default()
+        })
+        .contains("clip_grad_norm"));
+        assert_eq!(CollateralConfig::default().run_seeds(), vec![0]);
+        let seeded = CollateralConfig {
+            seeds: vec![4, 5],
+            ..Default::default()
+        };
+        assert_eq!(seeded.run_seeds(), vec![4, 5]);
+        let parsed: CollateralConfig = serde_json::from_str(
+            r#"{"defence": {"objective": "uniform", "clip_grad_norm": 2.0},
+                "evaluation": {"distinguisher": "6", "average_last": 10}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.defence.objective,
+            privsplit_defenses::adversarial_objective::AdversarialObjective::Uniform
+        );
+        assert_eq!(parsed.evaluation.distinguisher.as_deref(), Some("6"));
         let toml_like: CollateralConfig =
             serde_json::from_str(r#"{"alphas":[0.0,2.0],"seed":3}"#).unwrap();
         assert_eq!(toml_like.alphas, vec![0.0, 2.0]);

@@ -5,7 +5,8 @@ use std::fmt::Write;
 use super::CollateralOutcome;
 
 /// The outcome as text: the set-up, then one row per alpha with the main-task accuracy, each attacker's
-/// collateral accuracy (%) and the wall times (s) of the defence, recovery and attack phases.
+/// collateral accuracy (%, or DIVERGED when the defence diverged: its leak is not a defence result) and
+/// the wall times (s) of the defence, recovery and attack phases.
 pub fn outcome_table(o: &CollateralOutcome) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -38,15 +39,32 @@ pub fn outcome_table(o: &CollateralOutcome) -> String {
         let _ = write!(s, "{:>6} {:>8.2}", a.alpha, 100.0 * a.main_accuracy);
         for at in &o.config.attackers {
             let _ = match a.collateral(*at) {
+                Some(_) if a.diverged => write!(s, " {:>10}", "DIVERGED"),
                 Some(v) => write!(s, " {:>10.2}", 100.0 * v),
                 None => write!(s, " {:>10}", "-"),
             };
         }
-        let _ = writeln!(
+        let _ = write!(
             s,
             " {:>10.1} {:>10.1} {:>10.1}",
             a.defence_seconds, a.recovery_seconds, a.attack_seconds
         );
+        let _ = if a.diverged {
+            writeln!(
+                s,
+                "  DIVERGED: the main task left the band; no defence result ({} event(s))",
+                a.divergence_events.len()
+            )
+        } else if a.divergence_events.is_empty() {
+            writeln!(s)
+        } else {
+            writeln!(
+                s,
+                "  {} divergence(s) rolled back, final alpha {}",
+                a.divergence_events.len(),
+                a.final_alpha
+            )
+        };
     }
     s
 }

@@ -106,6 +106,7 @@ pub(crate) fn shared_collateral(cfg: &CollateralConfig) -> CollateralConfig {
 /// What a plan runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // one grid per plan, built once; the collateral config is the larger
 pub enum PlanGrid {
     /// A partition-point sweep (`privsplit sweep`).
     Sweep(SweepGrid),

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use privsplit_data::fonts::FontCharConfig;
+use privsplit_data::InputScaling;
 use serde::{Deserialize, Serialize};
 
 use super::overrides;
@@ -153,6 +154,15 @@ impl RunConfig {
         privsplit_data::fonts::check_coverage(&self.fonts.chars, &self.fonts.fonts)?;
         self.collateral.validate()?;
         self.encryption.validate()?;
+        if self.encryption.enabled && self.fonts.input_scaling != InputScaling::Unit {
+            return Err(Error::invalid(
+                "encryption.enabled with fonts.input_scaling",
+                "fonts.input_scaling = \"unit\" (functional encryption encrypts the pixels themselves; a \
+                 per-image standardisation cannot be folded into the quadratic layer), or \
+                 encryption.enabled = false",
+                format!("{:?}", self.fonts.input_scaling),
+            ));
+        }
         if self.sweep.enabled {
             self.sweep.sweep_config()?;
         }

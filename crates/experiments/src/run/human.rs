@@ -53,10 +53,14 @@ fn leakage_overview(rep: &mut Report, r: &RunReport<'_>) {
         .map(|a| {
             vec![
                 a.alpha.to_string(),
-                pct(a.main_accuracy),
+                a.pct(a.main_accuracy, a.main_accuracy_std),
                 a.main_task_cost_points
                     .map_or_else(|| "-".into(), |c| format!("{c:.1}")),
-                pct(a.worst_collateral),
+                match (a.status.as_str(), a.worst_collateral) {
+                    ("DIVERGED", _) | (_, None) => "DIVERGED (no defence result)".into(),
+                    (_, Some(w)) => pct(w),
+                },
+                a.status.clone(),
             ]
         })
         .collect();
@@ -66,6 +70,7 @@ fn leakage_overview(rep: &mut Report, r: &RunReport<'_>) {
             "main accuracy",
             "main-task cost (points)",
             "worst collateral accuracy",
+            "defence",
         ],
         fe_rows,
     );
@@ -129,7 +134,7 @@ fn dataset(rep: &mut Report, r: &RunReport<'_>) {
 fn collateral(rep: &mut Report, r: &RunReport<'_>) {
     let o = &r.collateral;
     let attackers = r.attackers();
-    let mut header: Vec<String> = vec!["alpha".into(), "main accuracy".into()];
+    let mut header: Vec<String> = vec!["alpha".into(), "defence".into(), "main accuracy".into()];
     header.extend(
         attackers
             .iter()
@@ -139,13 +144,12 @@ fn collateral(rep: &mut Report, r: &RunReport<'_>) {
         .per_alpha
         .iter()
         .map(|a| {
-            let mut row = vec![format!("{}", a.alpha), pct(a.main_accuracy)];
-            row.extend(attackers.iter().map(|at| {
-                a.attacks
-                    .iter()
-                    .find(|x| x.attacker == at.name())
-                    .map_or("-".into(), |x| pct(x.collateral_accuracy))
-            }));
+            let mut row = vec![
+                format!("{}", a.alpha),
+                a.status.clone(),
+                a.pct(a.main_accuracy, a.main_accuracy_std),
+            ];
+            row.extend(attackers.iter().map(|at| a.collateral_text(at.name())));
             row
         })
         .collect();
@@ -154,13 +158,31 @@ fn collateral(rep: &mut Report, r: &RunReport<'_>) {
         .paragraph(format!(
             "Private part: quadratic layer {}->{}->square->{} (output(x), k = {}); public head in clear. \
              The adversaries see only output(x) and predict the font (chance {}). alpha = 0 is no defence. \
-             Float test accuracy of the undefended model: {}.",
+             Float test accuracy of the undefended model: {}. Seeds: {} (values are mean ± sample standard \
+             deviation over them). Defence: {} objective, gradient clipping {}, divergence response {} \
+             (main-task training accuracy more than {:.0} points below its pre-defence value, or loss {} nats \
+             above it). A DIVERGED defence collapsed the main task: its leak is not a defence result and is \
+             not shown; runs that diverged are left out of the means.",
             o.network.inputs,
             o.network.hidden,
             o.network.outputs,
             o.network.outputs,
             pct(o.chance),
-            pct(o.float_test_accuracy)
+            pct(o.float_test_accuracy),
+            o.seeds
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.config.collateral.defence.objective.name(),
+            r.config
+                .collateral
+                .defence
+                .clip_grad_norm
+                .map_or_else(|| "off".to_string(), |c| format!("at norm {c}")),
+            r.config.collateral.defence.divergence.action.name(),
+            r.config.collateral.defence.divergence.max_accuracy_drop * 100.0,
+            r.config.collateral.defence.divergence.max_loss_rise,
         ))
         .table(&header_refs, rows)
         .paragraph("Table: attribute_leakage.csv.")

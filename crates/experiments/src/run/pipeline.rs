@@ -18,7 +18,7 @@ use privsplit_report::{Provenance, RunDir};
 
 use super::config::{RunConfig, SweepStepConfig};
 use super::report::{write_report, RunReport, SweepStep};
-use crate::collateral::{run_collateral, CollateralOutcome};
+use crate::collateral::{run_collateral_seeds, CollateralOutcome, CollateralRuns};
 use crate::datasets::load_fashion_mnist;
 use crate::encryption::{self, EncryptionRun};
 use crate::progress::{bar, spinner, training};
@@ -38,6 +38,8 @@ pub struct RunSummary {
     pub folder: PathBuf,
     /// Total wall time (s).
     pub seconds: f64,
+    /// The run's findings in a few lines (the recommendation, and every DIVERGED alpha), for the terminal.
+    pub headline: String,
 }
 
 /// Runs the experiment described by `cfg` and writes its run folder; `config_text` is stored as
@@ -57,9 +59,10 @@ pub fn run(cfg: &RunConfig, config_text: &str, quiet: bool) -> Result<RunSummary
     })?;
     let dir = RunDir::create(&cfg.out_dir, &cfg.name)?;
     match run_into(cfg, config_text, quiet, sweep_data, &dir) {
-        Ok(()) => Ok(RunSummary {
+        Ok(headline) => Ok(RunSummary {
             folder: dir.finish()?,
             seconds: t0.elapsed().as_secs_f64(),
+            headline,
         }),
         Err(e) => {
             let _ = dir.abandon();
@@ -90,7 +93,7 @@ fn run_into(
     quiet: bool,
     sweep_data: SweepInput,
     dir: &RunDir,
-) -> Result<()> {
+) -> Result<String> {
     let out = dir.path();
     dir.write("config.toml", config_text.as_bytes())?;
     let mut prov = Provenance::capture(RUN_DEVICE);
@@ -110,21 +113,39 @@ fn run_into(
 
     let t = Instant::now();
     let pb = bar(quiet, 0, "collateral");
-    let outcome = run_collateral(&cfg.collateral, &data, &mut training(&pb))
-        .step("collateral-learning experiment")?;
+    let runs = run_collateral_seeds(
+        &cfg.collateral,
+        &data,
+        cfg.fonts.input_scaling,
+        &mut training(&pb),
+    )
+    .step("collateral-learning experiment")?;
     pb.finish_and_clear();
     prov.step("collateral learning + defence", t.elapsed().as_secs_f64());
+    let outcome = first_run(&runs)?;
 
     let t = Instant::now();
-    let encryption = encryption_step(cfg, &outcome, &data, quiet, dir)?;
+    let encryption = encryption_step(cfg, outcome, &data, quiet, dir)?;
     prov.step("encrypted inference", t.elapsed().as_secs_f64());
 
     let t = Instant::now();
     let sweep = sweep_step(&cfg.sweep, sweep_data, quiet, out)?;
     prov.step("partition-point sweep", t.elapsed().as_secs_f64());
 
-    let mut report = RunReport::new(cfg, prov, &data, &outcome, encryption, sweep);
-    write_report(&mut report, out, &data)
+    let mut report = RunReport::new(cfg, prov, &data, &runs, encryption, sweep);
+    write_report(&mut report, out, &data)?;
+    Ok(report.headline())
+}
+
+/// The first seed's outcome (its undefended model is the one encrypted and saved).
+fn first_run(runs: &CollateralRuns) -> Result<&CollateralOutcome> {
+    runs.runs.first().ok_or_else(|| {
+        Error::invalid(
+            "collateral step",
+            "at least one seed's outcome",
+            "none returned",
+        )
+    })
 }
 
 /// Step 3: encrypted inference of the undefended private part, and the trained split in the run folder

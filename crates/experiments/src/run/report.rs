@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use privsplit_attacks::collateral::AttackResult;
 use privsplit_attacks::AttributeAttacker;
 use privsplit_data::Split;
 use privsplit_models::quadratic::QuadraticConfig;
@@ -16,7 +15,7 @@ use serde::Serialize;
 use super::config::RunConfig;
 use super::figures::{write_sample_grid, write_tradeoff_plot};
 use super::human::human_report;
-use crate::collateral::CollateralOutcome;
+use crate::collateral::{AlphaSummary, CollateralRuns};
 use crate::encryption::EncryptionOutcome;
 use crate::sweep::{summary, SweepReport};
 use crate::Result;
@@ -69,29 +68,128 @@ pub struct DatasetSummary {
 pub struct CollateralSummary {
     /// Network sizes.
     pub network: QuadraticConfig,
-    /// Chance level of the sensitive attribute, in `[0, 1]`.
+    /// The seeds the experiment ran with (each row is mean ± std over them).
+    pub seeds: Vec<u64>,
+    /// Chance level of the sensitive attribute, in `[0, 1]` (first seed; the test split is shared).
     pub chance: f32,
-    /// Float test accuracy of the undefended model, in `[0, 1]`.
+    /// Float test accuracy of the undefended model of the first seed, in `[0, 1]`.
     pub float_test_accuracy: f32,
     /// One row per alpha.
     pub per_alpha: Vec<AlphaRow>,
 }
 
-/// Attribute leakage and main-task cost at one alpha.
+/// Attribute leakage and main-task cost at one alpha, over the seeds.
 #[derive(Debug, Serialize)]
 pub struct AlphaRow {
     /// Defence strength (0 = no defence).
     pub alpha: f32,
-    /// Main-task test accuracy, in `[0, 1]`.
+    /// `"ok"`, `"DIVERGED"` (every run diverged: no defence result) or `"DIVERGED in d of n runs
+    /// (excluded)"`.
+    pub status: String,
+    /// Runs (seeds).
+    pub runs: usize,
+    /// Runs whose defence diverged (left out of every statistic below, except `main_accuracy` when all
+    /// diverged).
+    pub diverged_runs: usize,
+    /// Main-task test accuracy, mean over the runs, in `[0, 1]`.
     pub main_accuracy: f32,
-    /// Main-task accuracy lost against alpha = 0 (percentage points; `None` without alpha = 0).
+    /// Its sample standard deviation (0 for one run).
+    pub main_accuracy_std: f32,
+    /// Mean main-task accuracy lost against alpha = 0 (percentage points; `None` without alpha = 0 or
+    /// when this alpha diverged).
     pub main_task_cost_points: Option<f32>,
-    /// Collateral accuracy of each attacker.
-    pub attacks: Vec<AttackResult>,
-    /// Highest collateral accuracy over the attackers, in `[0, 1]`.
-    pub worst_collateral: f32,
-    /// Wall times (s): defence, recovery, attacks.
+    /// Collateral accuracy of each attacker (mean ± std); empty when every run diverged.
+    pub attacks: Vec<AttackRow>,
+    /// Highest mean collateral accuracy over the attackers, in `[0, 1]`; `None` when every run diverged.
+    pub worst_collateral: Option<f32>,
+    /// Mean wall times (s): defence, recovery, attacks.
     pub seconds: [f64; 3],
+    /// Divergences detected during the defence, over all runs.
+    pub divergence_events: usize,
+    /// `alpha` at the end of each run's defence (below `alpha` after `halve-alpha` rollbacks).
+    pub final_alphas: Vec<f32>,
+}
+
+/// One attacker's collateral accuracy at one alpha.
+#[derive(Debug, Serialize)]
+pub struct AttackRow {
+    /// The attacker (`"cnn"`, `"random_forest"`, ...).
+    pub attacker: String,
+    /// Mean collateral accuracy over the runs that did not diverge, in `[0, 1]`.
+    pub collateral_accuracy: f32,
+    /// Its sample standard deviation.
+    pub collateral_std: f32,
+}
+
+impl AlphaRow {
+    fn new(a: &AlphaSummary, base: Option<f32>) -> Self {
+        let status = if a.all_diverged() {
+            "DIVERGED".to_string()
+        } else if a.diverged > 0 {
+            format!("DIVERGED in {} of {} runs (excluded)", a.diverged, a.runs)
+        } else {
+            "ok".to_string()
+        };
+        Self {
+            alpha: a.alpha,
+            status,
+            runs: a.runs,
+            diverged_runs: a.diverged,
+            main_accuracy: a.main_accuracy.mean,
+            main_accuracy_std: a.main_accuracy.std,
+            main_task_cost_points: base
+                .filter(|_| !a.all_diverged())
+                .map(|b| (b - a.main_accuracy.mean) * 100.0),
+            attacks: a
+                .attacks
+                .iter()
+                .map(|x| AttackRow {
+                    attacker: x.attacker.clone(),
+                    collateral_accuracy: x.collateral_accuracy.mean,
+                    collateral_std: x.collateral_accuracy.std,
+                })
+                .collect(),
+            worst_collateral: a.worst_collateral,
+            seconds: a.seconds,
+            divergence_events: a.divergence_events,
+            final_alphas: a.final_alphas.clone(),
+        }
+    }
+
+    /// Whether a run at this alpha diverged.
+    pub fn any_diverged(&self) -> bool {
+        self.diverged_runs > 0
+    }
+
+    /// `"mean ± std %"` of `value` / `std` (a fraction), or `"mean %"` for a single run.
+    pub fn pct(&self, value: f32, std: f32) -> String {
+        let in_stat = if self.diverged_runs == self.runs {
+            self.runs
+        } else {
+            self.runs - self.diverged_runs
+        };
+        if in_stat > 1 {
+            format!("{:.1} ± {:.1} %", value * 100.0, std * 100.0)
+        } else {
+            format!("{:.1} %", value * 100.0)
+        }
+    }
+
+    /// The collateral accuracy of `attacker` as text: `"-"` when not run, `"DIVERGED"` when every run
+    /// diverged.
+    pub fn collateral_text(&self, attacker: &str) -> String {
+        if self.status == "DIVERGED" {
+            return "DIVERGED".into();
+        }
+        self.attack(attacker).map_or("-".into(), |x| {
+            self.pct(x.collateral_accuracy, x.collateral_std)
+        })
+    }
+
+    /// The row of `attacker`, if it was run (and the alpha did not diverge in every run).
+    pub fn attack(&self, attacker: &str) -> Option<&AttackRow> {
+        self.attacks.iter().find(|x| x.attacker == attacker)
+    }
 }
 
 /// The sweep step's result; the full sweep report is `sweep/report.json`.
@@ -199,32 +297,23 @@ impl<'a> RunReport<'a> {
         config: &'a RunConfig,
         provenance: Provenance,
         data: &Split,
-        o: &CollateralOutcome,
+        runs: &CollateralRuns,
         encryption: Option<EncryptionOutcome>,
         sweep: SweepStep,
     ) -> Self {
-        let base = o
-            .per_alpha
+        let base = runs
+            .summary
             .iter()
-            .find(|a| a.alpha == 0.0)
-            .map(|a| a.main_accuracy);
-        let per_alpha: Vec<AlphaRow> = o
-            .per_alpha
+            .find(|a| a.alpha == 0.0 && !a.all_diverged())
+            .map(|a| a.main_accuracy.mean);
+        let per_alpha: Vec<AlphaRow> = runs
+            .summary
             .iter()
-            .map(|a| AlphaRow {
-                alpha: a.alpha,
-                main_accuracy: a.main_accuracy,
-                main_task_cost_points: base.map(|b| (b - a.main_accuracy) * 100.0),
-                attacks: a.attacks.clone(),
-                worst_collateral: a
-                    .attacks
-                    .iter()
-                    .map(|r| r.collateral_accuracy)
-                    .fold(0.0, f32::max),
-                seconds: [a.defence_seconds, a.recovery_seconds, a.attack_seconds],
-            })
+            .map(|a| AlphaRow::new(a, base))
             .collect();
-        let recommendation = recommend(&per_alpha, &sweep, o.chance);
+        let first = runs.runs.first();
+        let chance = first.map_or(0.0, |o| o.chance);
+        let recommendation = recommend(&per_alpha, &sweep, chance);
         let tr = &data.train;
         Self {
             privsplit_version: env!("CARGO_PKG_VERSION"),
@@ -239,9 +328,11 @@ impl<'a> RunReport<'a> {
                 sensitive_attribute: tr.sensitive_names.clone(),
             },
             collateral: CollateralSummary {
-                network: o.network.clone(),
-                chance: o.chance,
-                float_test_accuracy: o.float_test_accuracy,
+                // a run has at least one seed; the fallback only keeps this total
+                network: first.map_or_else(QuadraticConfig::ryffel2019, |o| o.network.clone()),
+                seeds: config.collateral.run_seeds(),
+                chance,
+                float_test_accuracy: first.map_or(0.0, |o| o.float_test_accuracy),
                 per_alpha,
             },
             encryption,
@@ -255,16 +346,56 @@ impl<'a> RunReport<'a> {
     pub fn attackers(&self) -> Vec<AttributeAttacker> {
         self.config.collateral.attackers.clone()
     }
+
+    /// The findings in a few lines for the terminal: one line per alpha (main task, worst collateral
+    /// accuracy, or DIVERGED), then the recommendation.
+    pub fn headline(&self) -> String {
+        let c = &self.collateral;
+        let mut lines = vec![format!(
+            "collateral learning ({} seed(s)), chance {:.1} %:",
+            c.seeds.len(),
+            c.chance * 100.0
+        )];
+        for a in &c.per_alpha {
+            let leak = match (a.status.as_str(), a.worst_collateral) {
+                ("DIVERGED", _) | (_, None) => {
+                    "DIVERGED (no defence result; its leak is not reported)".to_string()
+                }
+                (_, Some(w)) => format!("worst collateral accuracy {:.1} %", w * 100.0),
+            };
+            let mut extra = if a.status != "ok" && a.status != "DIVERGED" {
+                format!(" [{}]", a.status)
+            } else {
+                String::new()
+            };
+            if a.divergence_events > 0 {
+                extra.push_str(&format!(
+                    " [{} divergence event(s); final alpha {:?}]",
+                    a.divergence_events, a.final_alphas
+                ));
+            }
+            lines.push(format!(
+                "  alpha {:<4} main task {}  {leak}{extra}",
+                a.alpha,
+                a.pct(a.main_accuracy, a.main_accuracy_std)
+            ));
+        }
+        lines.push(self.recommendation.text.clone());
+        lines.join("\n")
+    }
 }
 
 fn recommend(rows: &[AlphaRow], sweep: &SweepStep, chance: f32) -> Recommendation {
     let alpha = rows
         .iter()
+        .filter(|r| !r.any_diverged())
         .filter(|r| {
             r.main_task_cost_points
                 .is_none_or(|c| c <= MAX_MAIN_TASK_COST_POINTS)
         })
-        .min_by(|a, b| a.worst_collateral.total_cmp(&b.worst_collateral));
+        .filter_map(|r| r.worst_collateral.map(|w| (r, w)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(r, _)| r);
     let k = match sweep {
         SweepStep::Done { report, .. } => report.recommendation.as_ref().map(|r| r.k),
         _ => None,
@@ -272,13 +403,16 @@ fn recommend(rows: &[AlphaRow], sweep: &SweepStep, chance: f32) -> Recommendatio
     let fe = match alpha {
         Some(r) => format!(
             "Functional encryption: train with alpha = {} (worst collateral accuracy {:.1} % vs chance {:.1} %, \
-             main-task cost {:.1} points, at most {MAX_MAIN_TASK_COST_POINTS} allowed).",
+             main-task cost {:.1} points, at most {MAX_MAIN_TASK_COST_POINTS} allowed; alphas that diverged are \
+             never recommended).",
             r.alpha,
-            r.worst_collateral * 100.0,
+            r.worst_collateral.unwrap_or(f32::NAN) * 100.0,
             chance * 100.0,
             r.main_task_cost_points.unwrap_or(0.0)
         ),
-        None => "Functional encryption: no alpha keeps the main task within the allowed cost.".into(),
+        None => "Functional encryption: no alpha keeps the main task within the allowed cost without \
+                 diverging."
+            .into(),
     };
     let tee = match sweep {
         SweepStep::Done { report, .. } => format!("TEE partitioning: {}.", summary(report)),
@@ -346,7 +480,23 @@ pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
         .map(String::from)
         .to_vec();
     header.extend(attackers.iter().map(|a| format!("collateral_{}", a.name())));
-    header.extend(["defence_s", "recovery_s", "attacks_s"].map(String::from));
+    header.extend(
+        [
+            "defence_s",
+            "recovery_s",
+            "attacks_s",
+            "status",
+            "runs",
+            "diverged_runs",
+            "main_accuracy_std",
+        ]
+        .map(String::from),
+    );
+    header.extend(
+        attackers
+            .iter()
+            .map(|a| format!("collateral_{}_std", a.name())),
+    );
     let rows = r
         .collateral
         .per_alpha
@@ -360,14 +510,22 @@ pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
                     .unwrap_or_default(),
                 format!("{:.4}", r.collateral.chance),
             ];
-            row.extend(attackers.iter().map(|at| {
-                a.attacks
-                    .iter()
-                    .find(|x| x.attacker == at.name())
-                    .map(|x| format!("{:.4}", x.collateral_accuracy))
-                    .unwrap_or_default()
-            }));
+            let attack_column = |f: fn(&AttackRow) -> f32| {
+                attackers.iter().map(move |at| {
+                    a.attack(at.name())
+                        .map(|x| format!("{:.4}", f(x)))
+                        .unwrap_or_default()
+                })
+            };
+            row.extend(attack_column(|x| x.collateral_accuracy));
             row.extend(a.seconds.iter().map(|s| format!("{s:.2}")));
+            row.extend([
+                a.status.clone(),
+                a.runs.to_string(),
+                a.diverged_runs.to_string(),
+                format!("{:.4}", a.main_accuracy_std),
+            ]);
+            row.extend(attack_column(|x| x.collateral_std));
             row
         })
         .collect();
@@ -448,4 +606,64 @@ pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
         rows,
     ));
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+    use crate::collateral::{AttackStat, Stat};
+
+    fn summary(alpha: f32, runs: usize, diverged: usize, main: f32, leak: f32) -> AlphaSummary {
+        let stat = |mean| Stat {
+            mean,
+            std: 0.01,
+            n: runs - diverged.min(runs - 1),
+        };
+        let all = diverged == runs;
+        AlphaSummary {
+            alpha,
+            runs,
+            diverged,
+            main_accuracy: stat(main),
+            attacks: if all {
+                Vec::new()
+            } else {
+                vec![AttackStat {
+                    attacker: "knn".into(),
+                    collateral_accuracy: stat(leak),
+                }]
+            },
+            worst_collateral: (!all).then_some(leak),
+            seconds: [1.0, 1.0, 1.0],
+            divergence_events: diverged,
+            final_alphas: vec![alpha; runs],
+        }
+    }
+
+    #[test]
+    fn a_diverged_alpha_shows_no_leak_and_is_never_recommended() {
+        let rows: Vec<AlphaRow> = [
+            summary(0.0, 3, 0, 0.97, 0.90),
+            // collapsed in every run: its (low) leak must not be shown or recommended
+            summary(3.0, 3, 3, 0.10, 0.0),
+            summary(1.5, 3, 1, 0.95, 0.60),
+            summary(1.0, 3, 0, 0.96, 0.62),
+        ]
+        .iter()
+        .map(|s| AlphaRow::new(s, Some(0.97)))
+        .collect();
+        let collapsed = &rows[1];
+        assert_eq!(collapsed.status, "DIVERGED");
+        assert!(collapsed.attacks.is_empty() && collapsed.worst_collateral.is_none());
+        assert!(collapsed.main_task_cost_points.is_none());
+        assert_eq!(collapsed.collateral_text("knn"), "DIVERGED");
+        assert_eq!(rows[2].status, "DIVERGED in 1 of 3 runs (excluded)");
+        assert_eq!(rows[3].collateral_text("knn"), "62.0 ± 1.0 %");
+        assert_eq!(rows[3].collateral_text("cnn"), "-");
+        // alpha 1.5 leaks least among the rest but diverged once: alpha 1 is recommended.
+        let rec = recommend(&rows, &SweepStep::Disabled, 0.5);
+        assert_eq!(rec.alpha, Some(1.0));
+        assert!(rec.text.contains("alpha = 1 "), "{}", rec.text);
+    }
 }
