@@ -3,8 +3,10 @@
 mod error;
 pub use error::{Error, Result};
 
-// Splittable architectures: configs, stages and partition points, the zoo, weight files.
+// Splittable architectures: configs, stages and partition points, the zoo, weight files (privsplit's own
+// safetensors names; PyTorch/torchvision state dicts through `import`).
 pub mod arch;
+pub mod import;
 pub mod stage;
 pub mod tabular;
 pub mod weights;
