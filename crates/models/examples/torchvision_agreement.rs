@@ -26,11 +26,17 @@ fn tensor(t: &SourceTensor, dev: &Device) -> Result<Tensor<4>, String> {
         .clone()
         .try_into()
         .map_err(|s| format!("expected a 4-d tensor, got shape {s:?}"))?;
-    Ok(Tensor::from_data(TensorData::new(t.data.clone(), shape), dev))
+    Ok(Tensor::from_data(
+        TensorData::new(t.data.clone(), shape),
+        dev,
+    ))
 }
 
 fn rel_error(got: &[f32], want: &[f32]) -> f32 {
-    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+    let scale = want
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
     let diff = got
         .iter()
         .zip(want)
@@ -42,7 +48,9 @@ fn check(dir: &Path, name: &str, arch: ArchConfig) -> Result<f32, String> {
     let dev = Device::flex();
     let reference = read_state_dict(&dir.join(format!("{name}_reference.safetensors")))
         .map_err(|e| e.to_string())?;
-    let input = reference.get("input").ok_or("reference file has no `input`")?;
+    let input = reference
+        .get("input")
+        .ok_or("reference file has no `input`")?;
     let size = input.shape[2];
     let arch = ArchConfig {
         input_size: size,
@@ -56,14 +64,16 @@ fn check(dir: &Path, name: &str, arch: ArchConfig) -> Result<f32, String> {
         let infos = model.stage_infos();
         let mut y = tensor(input, &dev)?;
         for (k, info) in infos.iter().enumerate().map(|(i, s)| (i + 1, s)) {
-            y = model.forward_range(y, k - 1, k).map_err(|e| e.to_string())?;
+            y = model
+                .forward_range(y, k - 1, k)
+                .map_err(|e| e.to_string())?;
             let want = reference
                 .get(&format!("k{k}"))
                 .ok_or(format!("reference file has no `k{k}`"))?;
             let got: Vec<f32> = y
                 .clone()
                 .into_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .map_err(|e| format!("{e:?}"))?;
             if got.len() != want.data.len() {
                 return Err(format!(

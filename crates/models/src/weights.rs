@@ -67,9 +67,7 @@ pub(crate) fn apply_store<M: ModuleSnapshot>(
     store: SafetensorsStore,
     path: &Path,
 ) -> Result<()> {
-    let mut store = store
-        .validate(false)
-        .allow_partial(true);
+    let mut store = store.validate(false).allow_partial(true);
     let result: ApplyResult = module.load_from(&mut store).map_err(|e| Error::Invalid {
         what: format!("weights file {}", path.display()),
         expected: "a readable safetensors file".into(),

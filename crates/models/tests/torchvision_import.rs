@@ -46,11 +46,18 @@ fn conv_bn(rest: &str, conv: &str, bn: &str) -> String {
 fn resnet_name(stage: usize, rest: &str) -> (String, Layout) {
     // Blocks per layer: 3, 4, 6, 3 (stages 1..=16); stage 0 stem, 17 head.
     if stage == 0 {
-        return (conv_bn(rest.strip_prefix("Stem.conv.").unwrap(), "conv1", "bn1"), Layout::Same);
+        return (
+            conv_bn(rest.strip_prefix("Stem.conv.").unwrap(), "conv1", "bn1"),
+            Layout::Same,
+        );
     }
     if stage == 17 {
         let p = rest.strip_prefix("Head.fc.").unwrap();
-        let l = if p == "weight" { Layout::Transposed } else { Layout::Same };
+        let l = if p == "weight" {
+            Layout::Transposed
+        } else {
+            Layout::Same
+        };
         return (format!("fc.{p}"), l);
     }
     let (layer, block) = match stage - 1 {
@@ -63,7 +70,11 @@ fn resnet_name(stage: usize, rest: &str) -> (String, Layout) {
     let (part, inner) = rest.split_once('.').unwrap();
     let pre = format!("layer{layer}.{block}");
     let name = if part == "downsample" {
-        conv_bn(inner, &format!("{pre}.downsample.0"), &format!("{pre}.downsample.1"))
+        conv_bn(
+            inner,
+            &format!("{pre}.downsample.0"),
+            &format!("{pre}.downsample.1"),
+        )
     } else {
         let n = part.strip_prefix("conv").unwrap();
         conv_bn(inner, &format!("{pre}.conv{n}"), &format!("{pre}.bn{n}"))
@@ -74,8 +85,19 @@ fn resnet_name(stage: usize, rest: &str) -> (String, Layout) {
 fn vgg_name(stage: usize, rest: &str) -> (String, Layout) {
     // torchvision `features` indices of the 13 convs, by privsplit stage index (pools in between).
     let convs: BTreeMap<usize, usize> = [
-        (0, 0), (1, 2), (3, 5), (4, 7), (6, 10), (7, 12), (8, 14), (10, 17), (11, 19), (12, 21), (14, 24),
-        (15, 26), (16, 28),
+        (0, 0),
+        (1, 2),
+        (3, 5),
+        (4, 7),
+        (6, 10),
+        (7, 12),
+        (8, 14),
+        (10, 17),
+        (11, 19),
+        (12, 21),
+        (14, 24),
+        (15, 26),
+        (16, 28),
     ]
     .into_iter()
     .collect();
@@ -99,7 +121,11 @@ fn b0_name(stage: usize, rest: &str) -> (String, Layout) {
     }
     if stage == 17 {
         if let Some(p) = rest.strip_prefix("Head.fc.") {
-            let l = if p == "weight" { Layout::Transposed } else { Layout::Same };
+            let l = if p == "weight" {
+                Layout::Transposed
+            } else {
+                Layout::Same
+            };
             return (format!("classifier.1.{p}"), l);
         }
         let r = rest.strip_prefix("Head.conv.").unwrap();
@@ -121,7 +147,11 @@ fn b0_name(stage: usize, rest: &str) -> (String, Layout) {
             let fc = if fc == "reduce" { "fc1" } else { "fc2" };
             format!("{pre}.{}.{fc}.{p}", off + 1)
         }
-        "project" => conv_bn(inner, &format!("{pre}.{}.0", off + 2), &format!("{pre}.{}.1", off + 2)),
+        "project" => conv_bn(
+            inner,
+            &format!("{pre}.{}.0", off + 2),
+            &format!("{pre}.{}.1", off + 2),
+        ),
         other => panic!("unexpected part {other}"),
     };
     (name, Layout::Same)
@@ -134,7 +164,11 @@ fn lite0_name(stage: usize, rest: &str) -> (String, Layout) {
     }
     if stage == 17 {
         if let Some(p) = rest.strip_prefix("Head.fc.") {
-            let l = if p == "weight" { Layout::Transposed } else { Layout::Same };
+            let l = if p == "weight" {
+                Layout::Transposed
+            } else {
+                Layout::Same
+            };
             return (format!("_fc.{p}"), l);
         }
         let r = rest.strip_prefix("Head.conv.").unwrap();
@@ -149,7 +183,10 @@ fn lite0_name(stage: usize, rest: &str) -> (String, Layout) {
         "project" => ("_project_conv", "_bn2"),
         other => panic!("unexpected part {other}"),
     };
-    (conv_bn(inner, &format!("{pre}.{conv}"), &format!("{pre}.{bn}")), Layout::Same)
+    (
+        conv_bn(inner, &format!("{pre}.{conv}"), &format!("{pre}.{bn}")),
+        Layout::Same,
+    )
 }
 
 type Namer = fn(usize, &str) -> (String, Layout);
@@ -157,10 +194,19 @@ type Namer = fn(usize, &str) -> (String, Layout);
 fn write_safetensors(path: &Path, tensors: &BTreeMap<String, SourceTensor>) {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
-        .map(|(n, t)| (n.clone(), t.shape.clone(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                t.shape.clone(),
+                t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
         .collect();
     let views = bytes.iter().map(|(n, s, b)| {
-        (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+        (
+            n.clone(),
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap(),
+        )
     });
     std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
@@ -185,12 +231,25 @@ fn fixture(tag: &str, arch: ArchConfig, namer: Namer, seed: u64) -> Fixture {
     for (name, t) in read_state_dict(&template).unwrap() {
         let positive = name.ends_with("running_var");
         let data: Vec<f32> = (0..t.data.len())
-            .map(|_| if positive { rng.gen_range(0.5..1.5) } else { rng.gen_range(-0.3..0.3) })
+            .map(|_| {
+                if positive {
+                    rng.gen_range(0.5..1.5)
+                } else {
+                    rng.gen_range(-0.3..0.3)
+                }
+            })
             .collect();
-        let (stage, rest) = name.strip_prefix("stages.").unwrap().split_once('.').unwrap();
+        let (stage, rest) = name
+            .strip_prefix("stages.")
+            .unwrap()
+            .split_once('.')
+            .unwrap();
         let (tv_name, layout) = namer(stage.parse().unwrap(), rest);
         let tv_t = match layout {
-            Layout::Same => SourceTensor { shape: t.shape.clone(), data: data.clone() },
+            Layout::Same => SourceTensor {
+                shape: t.shape.clone(),
+                data: data.clone(),
+            },
             Layout::Transposed => {
                 let (inp, out) = (t.shape[0], t.shape[1]);
                 let mut d = vec![0.0; inp * out];
@@ -199,7 +258,10 @@ fn fixture(tag: &str, arch: ArchConfig, namer: Namer, seed: u64) -> Fixture {
                         d[o * inp + i] = data[i * out + o];
                     }
                 }
-                SourceTensor { shape: vec![out, inp], data: d }
+                SourceTensor {
+                    shape: vec![out, inp],
+                    data: d,
+                }
             }
             Layout::Pool7From1x1 => {
                 // Split each privsplit entry into 49 parts with random weights summing to it.
@@ -214,19 +276,42 @@ fn fixture(tag: &str, arch: ArchConfig, namer: Namer, seed: u64) -> Fixture {
                         }
                     }
                 }
-                SourceTensor { shape: vec![out, c * 49], data: d }
+                SourceTensor {
+                    shape: vec![out, c * 49],
+                    data: d,
+                }
             }
         };
         if tv_name.ends_with("running_var") {
             let counter = tv_name.replace("running_var", "num_batches_tracked");
-            tv.insert(counter, SourceTensor { shape: vec![], data: vec![7.0] });
+            tv.insert(
+                counter,
+                SourceTensor {
+                    shape: vec![],
+                    data: vec![7.0],
+                },
+            );
         }
-        assert!(tv.insert(tv_name.clone(), tv_t).is_none(), "{tv_name} twice");
-        ours.insert(name, SourceTensor { shape: t.shape, data });
+        assert!(
+            tv.insert(tv_name.clone(), tv_t).is_none(),
+            "{tv_name} twice"
+        );
+        ours.insert(
+            name,
+            SourceTensor {
+                shape: t.shape,
+                data,
+            },
+        );
     }
     let privsplit = dir.join("privsplit.safetensors");
     write_safetensors(&privsplit, &ours);
-    Fixture { dir, arch, torchvision: tv, privsplit }
+    Fixture {
+        dir,
+        arch,
+        torchvision: tv,
+        privsplit,
+    }
 }
 
 fn assert_import_matches(f: &Fixture) {
@@ -243,21 +328,37 @@ fn assert_import_matches(f: &Fixture) {
         let b = direct.forward_range(x.clone(), 0, k).unwrap();
         let scale: f32 = b.clone().abs().max().into_scalar();
         let diff: f32 = (a - b).abs().max().into_scalar();
-        assert!(diff <= 1e-5 * scale.max(1e-6), "{:?} k={k}: {diff} (scale {scale})", f.arch.kind);
+        assert!(
+            diff <= 1e-5 * scale.max(1e-6),
+            "{:?} k={k}: {diff} (scale {scale})",
+            f.arch.kind
+        );
     }
 }
 
 #[test]
 fn resnet50_torchvision_state_dict_round_trip() {
-    let f = fixture("resnet", ArchConfig::resnet50(32, 7).with_width(1.0 / 16.0), resnet_name, 1);
-    assert!(f.torchvision.contains_key("layer4.0.downsample.1.running_mean"));
+    let f = fixture(
+        "resnet",
+        ArchConfig::resnet50(32, 7).with_width(1.0 / 16.0),
+        resnet_name,
+        1,
+    );
+    assert!(f
+        .torchvision
+        .contains_key("layer4.0.downsample.1.running_mean"));
     assert_import_matches(&f);
     let _ = std::fs::remove_dir_all(&f.dir);
 }
 
 #[test]
 fn vgg16_torchvision_state_dict_round_trip_with_adaptive_pool_folded() {
-    let f = fixture("vgg", ArchConfig::vgg16(32, 7).with_width(1.0 / 16.0), vgg_name, 2);
+    let f = fixture(
+        "vgg",
+        ArchConfig::vgg16(32, 7).with_width(1.0 / 16.0),
+        vgg_name,
+        2,
+    );
     assert_eq!(f.torchvision["classifier.0.weight"].shape[1], 32 * 49);
     assert_import_matches(&f);
     let _ = std::fs::remove_dir_all(&f.dir);
@@ -265,17 +366,31 @@ fn vgg16_torchvision_state_dict_round_trip_with_adaptive_pool_folded() {
 
 #[test]
 fn efficientnet_b0_torchvision_state_dict_round_trip() {
-    let f = fixture("b0", ArchConfig::efficientnet_b0(32, 7).with_width(0.25), b0_name, 3);
+    let f = fixture(
+        "b0",
+        ArchConfig::efficientnet_b0(32, 7).with_width(0.25),
+        b0_name,
+        3,
+    );
     assert!(f.torchvision.contains_key("features.1.0.block.1.fc2.bias"));
-    assert!(f.torchvision.contains_key("features.6.3.block.3.1.running_var"));
+    assert!(f
+        .torchvision
+        .contains_key("features.6.3.block.3.1.running_var"));
     assert_import_matches(&f);
     let _ = std::fs::remove_dir_all(&f.dir);
 }
 
 #[test]
 fn efficientnet_lite0_package_state_dict_round_trip() {
-    let f = fixture("lite0", ArchConfig::efficientnet_lite0(32, 7), lite0_name, 4);
-    assert!(f.torchvision.contains_key("_blocks.15._project_conv.weight"));
+    let f = fixture(
+        "lite0",
+        ArchConfig::efficientnet_lite0(32, 7),
+        lite0_name,
+        4,
+    );
+    assert!(f
+        .torchvision
+        .contains_key("_blocks.15._project_conv.weight"));
     assert_import_matches(&f);
     let _ = std::fs::remove_dir_all(&f.dir);
 }
@@ -283,36 +398,69 @@ fn efficientnet_lite0_package_state_dict_round_trip() {
 fn import_error(f: &Fixture, tensors: &BTreeMap<String, SourceTensor>, file: &str) -> String {
     let path = f.dir.join(file);
     write_safetensors(&path, tensors);
-    load_pytorch(&f.arch, &path, &Device::flex()).map(|_| ()).unwrap_err().to_string()
+    load_pytorch(&f.arch, &path, &Device::flex())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
 fn bad_state_dicts_are_rejected_with_the_tensor_named() {
-    let f = fixture("bad", ArchConfig::resnet50(32, 7).with_width(1.0 / 16.0), resnet_name, 5);
+    let f = fixture(
+        "bad",
+        ArchConfig::resnet50(32, 7).with_width(1.0 / 16.0),
+        resnet_name,
+        5,
+    );
     // Wrong shape: a head for 9 classes; both shapes in PyTorch's [out, in] layout.
     let mut wrong = f.torchvision.clone();
     let fc = wrong.get_mut("fc.weight").unwrap();
     let inp = fc.shape[1];
-    *fc = SourceTensor { shape: vec![9, inp], data: vec![0.0; 9 * inp] };
+    *fc = SourceTensor {
+        shape: vec![9, inp],
+        data: vec![0.0; 9 * inp],
+    };
     let err = import_error(&f, &wrong, "wrong.safetensors");
     assert!(
-        err.contains("`fc.weight`") && err.contains(&format!("[7, {inp}]")) && err.contains(&format!("[9, {inp}]")),
+        err.contains("`fc.weight`")
+            && err.contains(&format!("[7, {inp}]"))
+            && err.contains(&format!("[9, {inp}]")),
         "{err}"
     );
     // Missing key.
     let mut missing = f.torchvision.clone();
     missing.remove("layer2.1.bn2.running_var");
     let err = import_error(&f, &missing, "missing.safetensors");
-    assert!(err.contains("`layer2.1.bn2.running_var`") && err.contains("no such key"), "{err}");
+    assert!(
+        err.contains("`layer2.1.bn2.running_var`") && err.contains("no such key"),
+        "{err}"
+    );
     // Unexpected key (another architecture's tensor).
     let mut extra = f.torchvision.clone();
-    extra.insert("features.0.0.weight".into(), SourceTensor { shape: vec![1], data: vec![0.0] });
+    extra.insert(
+        "features.0.0.weight".into(),
+        SourceTensor {
+            shape: vec![1],
+            data: vec![0.0],
+        },
+    );
     let err = import_error(&f, &extra, "extra.safetensors");
-    assert!(err.contains("`features.0.0.weight`") && err.contains("unexpected key"), "{err}");
+    assert!(
+        err.contains("`features.0.0.weight`") && err.contains("unexpected key"),
+        "{err}"
+    );
     // Another architecture entirely: the first missing ResNet key is named.
-    let lite = fixture("bad-lite", ArchConfig::efficientnet_lite0(32, 7), lite0_name, 6);
+    let lite = fixture(
+        "bad-lite",
+        ArchConfig::efficientnet_lite0(32, 7),
+        lite0_name,
+        6,
+    );
     let err = import_error(&f, &lite.torchvision, "lite0.safetensors");
-    assert!(err.contains("unexpected key") && err.contains("`_"), "{err}");
+    assert!(
+        err.contains("unexpected key") && err.contains("`_"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&lite.dir);
 
     // Truncated safetensors, truncated zip and legacy `.pth` containers, a foreign file, a missing file.
@@ -321,20 +469,33 @@ fn bad_state_dicts_are_rejected_with_the_tensor_named() {
     let bytes = std::fs::read(&good).unwrap();
     let cases: [(&str, Vec<u8>); 4] = [
         ("truncated.safetensors", bytes[..bytes.len() / 2].to_vec()),
-        ("truncated.pth", b"PK\x03\x04\x14\x00\x00\x00\x00\x00".to_vec()),
+        (
+            "truncated.pth",
+            b"PK\x03\x04\x14\x00\x00\x00\x00\x00".to_vec(),
+        ),
         ("legacy.pth", vec![0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc]),
         ("notes.txt", b"these are not weights at all".to_vec()),
     ];
     for (name, content) in cases {
         let path = f.dir.join(name);
         std::fs::write(&path, content).unwrap();
-        let err = load_pytorch(&f.arch, &path, &Device::flex()).map(|_| ()).unwrap_err().to_string();
-        assert!(err.contains(name) && err.contains("expected"), "{name}: {err}");
+        let err = load_pytorch(&f.arch, &path, &Device::flex())
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(name) && err.contains("expected"),
+            "{name}: {err}"
+        );
     }
-    let err = load_pytorch(&f.arch, &f.dir.join("absent.pth"), &Device::flex()).map(|_| ()).unwrap_err();
+    let err = load_pytorch(&f.arch, &f.dir.join("absent.pth"), &Device::flex())
+        .map(|_| ())
+        .unwrap_err();
     assert!(err.to_string().contains("absent.pth"), "{err}");
     // No PyTorch layout for privsplit's own small CNN.
-    let err = load_pytorch(&ArchConfig::small_cnn(), &good, &Device::flex()).map(|_| ()).unwrap_err();
+    let err = load_pytorch(&ArchConfig::small_cnn(), &good, &Device::flex())
+        .map(|_| ())
+        .unwrap_err();
     assert!(err.to_string().contains("SmallCnn"), "{err}");
     let _ = std::fs::remove_dir_all(&f.dir);
 }

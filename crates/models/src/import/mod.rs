@@ -51,25 +51,28 @@ pub enum Format {
     Safetensors,
 }
 
-/// Detects the container format of `bytes` (the file's first bytes; at least 9 are needed for safetensors).
+/// Detects the container format from `head`, the file's first bytes (up to 512; 9 suffice for safetensors).
 ///
 /// # Errors
 /// [`Error::Invalid`] naming `path` when the bytes are neither a PyTorch checkpoint nor safetensors.
 pub fn detect_format(path: &Path, head: &[u8]) -> Result<Format> {
+    // safetensors first: its leading header length can start with any byte, 0x80 included.
+    if head.len() >= 9 && head[8] == b'{' {
+        return Ok(Format::Safetensors);
+    }
     let zip = head.starts_with(b"PK\x03\x04");
-    // Legacy `torch.save` streams start with a pickle (protocol 2: 0x80 0x02); tar archives carry `ustar`
-    // at byte 257 (the reader checks the rest).
-    let pickle = head.first() == Some(&0x80);
+    // Legacy `torch.save` streams start with a pickle (PROTO opcode 0x80, protocol 2..=5); tar archives carry
+    // `ustar` at byte 257 (the reader checks the rest).
+    let pickle = head.first() == Some(&0x80) && head.get(1).is_some_and(|p| (2..=5).contains(p));
     let tar = head.len() > 262 && &head[257..262] == b"ustar";
     if zip || pickle || tar {
         return Ok(Format::Pytorch);
     }
-    if head.len() >= 9 && head[8] == b'{' {
-        return Ok(Format::Safetensors);
-    }
     Err(Error::Invalid {
         what: format!("weights file {}", path.display()),
-        expected: "a PyTorch checkpoint (.pt/.pth: zip, legacy pickle or tar) or a safetensors file".into(),
+        expected:
+            "a PyTorch checkpoint (.pt/.pth: zip, legacy pickle or tar) or a safetensors file"
+                .into(),
         got: format!(
             "{} bytes starting with {:02x?}",
             head.len(),

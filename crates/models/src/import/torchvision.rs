@@ -40,7 +40,10 @@ impl Op {
             Op::Copy => dst.to_vec(),
             Op::Transpose => dst.iter().rev().copied().collect(),
             Op::FoldAdaptivePool { channels, .. } => {
-                vec![dst.get(1).copied().unwrap_or(0), channels * VGG_POOL * VGG_POOL]
+                vec![
+                    dst.get(1).copied().unwrap_or(0),
+                    channels * VGG_POOL * VGG_POOL,
+                ]
             }
         }
     }
@@ -225,9 +228,12 @@ pub fn key_table(model: &StagedModel) -> Result<Vec<Mapping>> {
                 }
                 t.linear("fc", &format!("{p}.Head.fc"), Op::Transpose);
             }
-            (ArchKind::EfficientNetB0, Stage::Stem(s)) => {
-                t.conv_bn(&s.conv, "features.0.0", "features.0.1", &format!("{p}.Stem.conv"))
-            }
+            (ArchKind::EfficientNetB0, Stage::Stem(s)) => t.conv_bn(
+                &s.conv,
+                "features.0.0",
+                "features.0.1",
+                &format!("{p}.Stem.conv"),
+            ),
             (ArchKind::EfficientNetB0, Stage::MbConv(m)) => {
                 let (mut g, mut j) = (0, block);
                 while g < B0_REPEATS.len() && j >= B0_REPEATS[g] {
@@ -238,7 +244,12 @@ pub fn key_table(model: &StagedModel) -> Result<Vec<Mapping>> {
                 let dst = format!("{p}.MbConv");
                 let mut m_idx = 0;
                 if let Some(e) = &m.expand {
-                    t.conv_bn(e, &format!("{src}.0.0"), &format!("{src}.0.1"), &format!("{dst}.expand"));
+                    t.conv_bn(
+                        e,
+                        &format!("{src}.0.0"),
+                        &format!("{src}.0.1"),
+                        &format!("{dst}.expand"),
+                    );
                     m_idx += 1;
                 }
                 t.conv_bn(
@@ -270,7 +281,12 @@ pub fn key_table(model: &StagedModel) -> Result<Vec<Mapping>> {
             }
             (ArchKind::EfficientNetB0, Stage::Head(h)) => {
                 let conv = h.conv.as_ref().ok_or_else(|| unsupported(kind, i))?;
-                t.conv_bn(conv, "features.8.0", "features.8.1", &format!("{p}.Head.conv"));
+                t.conv_bn(
+                    conv,
+                    "features.8.0",
+                    "features.8.1",
+                    &format!("{p}.Head.conv"),
+                );
                 t.linear("classifier.1", &format!("{p}.Head.fc"), Op::Transpose);
             }
             (ArchKind::EfficientNetLite0, Stage::Stem(s)) => {
@@ -280,7 +296,12 @@ pub fn key_table(model: &StagedModel) -> Result<Vec<Mapping>> {
                 let src = format!("_blocks.{block}");
                 let dst = format!("{p}.MbConv");
                 if let Some(e) = &m.expand {
-                    t.conv_bn(e, &format!("{src}._expand_conv"), &format!("{src}._bn0"), &format!("{dst}.expand"));
+                    t.conv_bn(
+                        e,
+                        &format!("{src}._expand_conv"),
+                        &format!("{src}._bn0"),
+                        &format!("{dst}.expand"),
+                    );
                 }
                 t.conv_bn(
                     &m.depthwise,
