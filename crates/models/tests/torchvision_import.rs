@@ -43,22 +43,40 @@ fn conv_bn(rest: &str, conv: &str, bn: &str) -> String {
     }
 }
 
-fn resnet_name(stage: usize, rest: &str) -> (String, Layout) {
-    // Blocks per layer: 3, 4, 6, 3 (stages 1..=16); stage 0 stem, 17 head.
-    if stage == 0 {
-        return (
-            conv_bn(rest.strip_prefix("Stem.conv.").unwrap(), "conv1", "bn1"),
-            Layout::Same,
-        );
+fn linear_layout(p: &str) -> Layout {
+    if p == "weight" {
+        Layout::Transposed
+    } else {
+        Layout::Same
     }
-    if stage == 17 {
-        let p = rest.strip_prefix("Head.fc.").unwrap();
-        let l = if p == "weight" {
-            Layout::Transposed
-        } else {
-            Layout::Same
-        };
-        return (format!("fc.{p}"), l);
+}
+
+/// Stage 0 (stem) and stage 17 (head) of the 18-stage models: `stem` and `head_conv` are (conv, bn) prefixes.
+fn stem_or_head(
+    stage: usize,
+    rest: &str,
+    stem: (&str, &str),
+    head_conv: (&str, &str),
+    fc: &str,
+) -> Option<(String, Layout)> {
+    if stage == 0 {
+        let r = rest.strip_prefix("Stem.conv.").unwrap();
+        return Some((conv_bn(r, stem.0, stem.1), Layout::Same));
+    }
+    if stage != 17 {
+        return None;
+    }
+    if let Some(p) = rest.strip_prefix("Head.fc.") {
+        return Some((format!("{fc}.{p}"), linear_layout(p)));
+    }
+    let r = rest.strip_prefix("Head.conv.").unwrap();
+    Some((conv_bn(r, head_conv.0, head_conv.1), Layout::Same))
+}
+
+fn resnet_name(stage: usize, rest: &str) -> (String, Layout) {
+    // Blocks per layer: 3, 4, 6, 3 (stages 1..=16); stage 0 stem, 17 head (no head conv).
+    if let Some(n) = stem_or_head(stage, rest, ("conv1", "bn1"), ("", ""), "fc") {
+        return n;
     }
     let (layer, block) = match stage - 1 {
         b @ 0..=2 => (1, b),
@@ -115,21 +133,12 @@ fn vgg_name(stage: usize, rest: &str) -> (String, Layout) {
 }
 
 fn b0_name(stage: usize, rest: &str) -> (String, Layout) {
-    if stage == 0 {
-        let r = rest.strip_prefix("Stem.conv.").unwrap();
-        return (conv_bn(r, "features.0.0", "features.0.1"), Layout::Same);
-    }
-    if stage == 17 {
-        if let Some(p) = rest.strip_prefix("Head.fc.") {
-            let l = if p == "weight" {
-                Layout::Transposed
-            } else {
-                Layout::Same
-            };
-            return (format!("classifier.1.{p}"), l);
-        }
-        let r = rest.strip_prefix("Head.conv.").unwrap();
-        return (conv_bn(r, "features.8.0", "features.8.1"), Layout::Same);
+    let (stem, head) = (
+        ("features.0.0", "features.0.1"),
+        ("features.8.0", "features.8.1"),
+    );
+    if let Some(n) = stem_or_head(stage, rest, stem, head, "classifier.1") {
+        return n;
     }
     // Stage groups of 1, 2, 2, 3, 3, 4, 1 blocks; the first block has no expansion conv.
     let starts = [1, 2, 4, 6, 9, 12, 16, 17];
@@ -158,21 +167,9 @@ fn b0_name(stage: usize, rest: &str) -> (String, Layout) {
 }
 
 fn lite0_name(stage: usize, rest: &str) -> (String, Layout) {
-    if stage == 0 {
-        let r = rest.strip_prefix("Stem.conv.").unwrap();
-        return (conv_bn(r, "_conv_stem", "_bn0"), Layout::Same);
-    }
-    if stage == 17 {
-        if let Some(p) = rest.strip_prefix("Head.fc.") {
-            let l = if p == "weight" {
-                Layout::Transposed
-            } else {
-                Layout::Same
-            };
-            return (format!("_fc.{p}"), l);
-        }
-        let r = rest.strip_prefix("Head.conv.").unwrap();
-        return (conv_bn(r, "_conv_head", "_bn1"), Layout::Same);
+    let (stem, head) = (("_conv_stem", "_bn0"), ("_conv_head", "_bn1"));
+    if let Some(n) = stem_or_head(stage, rest, stem, head, "_fc") {
+        return n;
     }
     let pre = format!("_blocks.{}", stage - 1);
     let rest = rest.strip_prefix("MbConv.").unwrap();

@@ -157,6 +157,34 @@ impl Table {
 /// MBConv block repeats per torchvision stage group `features.1..=7` (Tan & Le 2019, Table 1).
 const B0_REPEATS: [usize; 7] = [1, 2, 2, 3, 3, 4, 1];
 
+/// PyTorch names of the stem conv/bn, the head conv/bn (EfficientNet) and the classifier of an architecture.
+struct Ends {
+    stem: (&'static str, &'static str),
+    head_conv: Option<(&'static str, &'static str)>,
+    fc: &'static str,
+}
+
+fn ends(kind: ArchKind) -> Option<Ends> {
+    match kind {
+        ArchKind::ResNet50 => Some(Ends {
+            stem: ("conv1", "bn1"),
+            head_conv: None,
+            fc: "fc",
+        }),
+        ArchKind::EfficientNetB0 => Some(Ends {
+            stem: ("features.0.0", "features.0.1"),
+            head_conv: Some(("features.8.0", "features.8.1")),
+            fc: "classifier.1",
+        }),
+        ArchKind::EfficientNetLite0 => Some(Ends {
+            stem: ("_conv_stem", "_bn0"),
+            head_conv: Some(("_conv_head", "_bn1")),
+            fc: "_fc",
+        }),
+        _ => None,
+    }
+}
+
 fn unsupported(kind: ArchKind, stage: usize) -> Error {
     Error::Invalid {
         what: format!("{kind:?} stage {stage}"),
@@ -199,9 +227,6 @@ pub fn key_table(model: &StagedModel) -> Result<Vec<Mapping>> {
                 );
                 classifier += 3;
             }
-            (ArchKind::ResNet50, Stage::Stem(s)) => {
-                t.conv_bn(&s.conv, "conv1", "bn1", &format!("{p}.Stem.conv"))
-            }
             (ArchKind::ResNet50, Stage::Bottleneck(b)) => {
                 let src = &model.meta.infos[i].name; // `layer<L>.<j>`, torchvision's own prefix
                 let dst = format!("{p}.Bottleneck");
@@ -222,18 +247,6 @@ pub fn key_table(model: &StagedModel) -> Result<Vec<Mapping>> {
                     );
                 }
             }
-            (ArchKind::ResNet50, Stage::Head(h)) => {
-                if h.conv.is_some() {
-                    return Err(unsupported(kind, i));
-                }
-                t.linear("fc", &format!("{p}.Head.fc"), Op::Transpose);
-            }
-            (ArchKind::EfficientNetB0, Stage::Stem(s)) => t.conv_bn(
-                &s.conv,
-                "features.0.0",
-                "features.0.1",
-                &format!("{p}.Stem.conv"),
-            ),
             (ArchKind::EfficientNetB0, Stage::MbConv(m)) => {
                 let (mut g, mut j) = (0, block);
                 while g < B0_REPEATS.len() && j >= B0_REPEATS[g] {
@@ -279,19 +292,6 @@ pub fn key_table(model: &StagedModel) -> Result<Vec<Mapping>> {
                 );
                 block += 1;
             }
-            (ArchKind::EfficientNetB0, Stage::Head(h)) => {
-                let conv = h.conv.as_ref().ok_or_else(|| unsupported(kind, i))?;
-                t.conv_bn(
-                    conv,
-                    "features.8.0",
-                    "features.8.1",
-                    &format!("{p}.Head.conv"),
-                );
-                t.linear("classifier.1", &format!("{p}.Head.fc"), Op::Transpose);
-            }
-            (ArchKind::EfficientNetLite0, Stage::Stem(s)) => {
-                t.conv_bn(&s.conv, "_conv_stem", "_bn0", &format!("{p}.Stem.conv"))
-            }
             (ArchKind::EfficientNetLite0, Stage::MbConv(m)) => {
                 let src = format!("_blocks.{block}");
                 let dst = format!("{p}.MbConv");
@@ -317,10 +317,20 @@ pub fn key_table(model: &StagedModel) -> Result<Vec<Mapping>> {
                 );
                 block += 1;
             }
-            (ArchKind::EfficientNetLite0, Stage::Head(h)) => {
-                let conv = h.conv.as_ref().ok_or_else(|| unsupported(kind, i))?;
-                t.conv_bn(conv, "_conv_head", "_bn1", &format!("{p}.Head.conv"));
-                t.linear("_fc", &format!("{p}.Head.fc"), Op::Transpose);
+            (_, Stage::Stem(s)) => {
+                let (conv, bn) = ends(kind).ok_or_else(|| unsupported(kind, i))?.stem;
+                t.conv_bn(&s.conv, conv, bn, &format!("{p}.Stem.conv"));
+            }
+            (_, Stage::Head(h)) => {
+                let names = ends(kind).ok_or_else(|| unsupported(kind, i))?;
+                match (&h.conv, names.head_conv) {
+                    (Some(c), Some((conv, bn))) => {
+                        t.conv_bn(c, conv, bn, &format!("{p}.Head.conv"))
+                    }
+                    (None, None) => {}
+                    _ => return Err(unsupported(kind, i)),
+                }
+                t.linear(names.fc, &format!("{p}.Head.fc"), Op::Transpose);
             }
             _ => return Err(unsupported(kind, i)),
         }
