@@ -18,6 +18,8 @@ pub mod adversary;
 pub mod quadratic;
 pub mod tensor;
 
-// Training loops: the shared toolkit (optimisers, seeded batches, evaluation) and image classifiers.
+// Training loops: the shared toolkit (optimisers, seeded batches, evaluation), image classifiers, and
+// ImageNet class names with top-k predictions.
 pub mod classifier;
+pub mod imagenet;
 pub mod train;

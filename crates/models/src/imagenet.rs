@@ -1,0 +1,89 @@
+//! ImageNet-1k class names and top-k predictions from logits, for checking that imported weights are right
+//! (e.g. a photo of a cat gets a cat class) before a sweep.
+//!
+//! The names are torchvision's (`weights.meta["categories"]`, torchvision 0.28 `models/_meta.py`), packaged
+//! in `data/imagenet_classes.txt` (see `data/README.md`).
+
+/// Number of ImageNet-1k classes.
+pub const NUM_CLASSES: usize = 1000;
+
+const CLASSES_TXT: &str = include_str!("../data/imagenet_classes.txt");
+
+/// The ImageNet-1k class names in class-index order (`class_names()[281] == "tabby"`).
+pub fn class_names() -> Vec<&'static str> {
+    CLASSES_TXT.lines().collect()
+}
+
+/// One of the top-k classes of an image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// Class index.
+    pub class: usize,
+    /// ImageNet class name when the model has [`NUM_CLASSES`] outputs, else `None`.
+    pub name: Option<&'static str>,
+    /// Softmax probability in [0, 1].
+    pub probability: f32,
+}
+
+/// The `k` most probable classes of one image's `logits` `[classes]`, most probable first, with softmax
+/// probabilities (computed stably: `exp(l - max l) / sum`). Non-finite logits sort last.
+pub fn top_k(logits: &[f32], k: usize) -> Vec<Prediction> {
+    let max = logits
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits
+        .iter()
+        .map(|&l| if l.is_finite() { (l - max).exp() } else { 0.0 })
+        .collect();
+    let total: f32 = exp.iter().sum();
+    let mut idx: Vec<usize> = (0..logits.len()).collect();
+    idx.sort_by(|&a, &b| exp[b].total_cmp(&exp[a]).then(a.cmp(&b)));
+    let names = (logits.len() == NUM_CLASSES).then(class_names);
+    idx.into_iter()
+        .take(k)
+        .map(|class| Prediction {
+            class,
+            name: names.as_ref().and_then(|n| n.get(class).copied()),
+            probability: if total > 0.0 { exp[class] / total } else { 0.0 },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_packaged_list_has_the_1000_torchvision_names_in_order() {
+        let n = class_names();
+        assert_eq!(n.len(), NUM_CLASSES);
+        assert_eq!(
+            (n[0], n[281], n[504], n[999]),
+            ("tench", "tabby", "coffee mug", "toilet tissue")
+        );
+        assert!(n.iter().all(|s| !s.is_empty() && s.trim() == *s));
+    }
+
+    #[test]
+    fn top_k_orders_by_probability_and_names_imagenet_classes() {
+        let mut logits = vec![0.0f32; NUM_CLASSES];
+        logits[281] = 5.0;
+        logits[504] = 4.0;
+        logits[7] = f32::NAN;
+        let top = top_k(&logits, 3);
+        assert_eq!(
+            top.iter().map(|p| p.class).collect::<Vec<_>>(),
+            [281, 504, 0]
+        );
+        assert_eq!(top[0].name, Some("tabby"));
+        // Independent softmax: e^5 / (e^5 + e^4 + 997 e^0).
+        let z = 5f32.exp() + 4f32.exp() + 997.0;
+        assert!((top[0].probability - 5f32.exp() / z).abs() < 1e-6);
+        // Other class counts: no names.
+        let small = top_k(&[1.0, 3.0, 2.0], 5);
+        assert_eq!(small.len(), 3);
+        assert_eq!((small[0].class, small[0].name), (1, None));
+    }
+}
