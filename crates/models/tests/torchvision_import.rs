@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Distribution, Tensor};
-use privsplit_models::import::{load_pytorch, read_state_dict, SourceTensor};
+use privsplit_models::import::{load_pytorch, load_weights, read_state_dict, SourceTensor};
 use privsplit_models::weights::{load_model, save_model};
 use privsplit_models::zoo::{build, ArchConfig};
 use rand::{Rng, SeedableRng};
@@ -316,20 +316,30 @@ fn assert_import_matches(f: &Fixture) {
     let path = f.dir.join("torchvision.safetensors");
     write_safetensors(&path, &f.torchvision);
     let imported = load_pytorch(&f.arch, &path, &dev).unwrap();
+    // Either naming through the auto-detecting loader.
+    let auto_tv = load_weights(&f.arch, &path, &dev).unwrap();
+    let auto_ours = load_weights(&f.arch, &f.privsplit, &dev).unwrap();
     let direct = load_model(&f.arch, &f.privsplit, &dev).unwrap();
     let [c, h, w] = direct.input_shape();
     let x = Tensor::<4>::random([2, c, h, w], Distribution::Normal(0.0, 1.0), &dev);
     let n = direct.num_stages();
     for k in 1..=n {
-        let a = imported.forward_range(x.clone(), 0, k).unwrap();
         let b = direct.forward_range(x.clone(), 0, k).unwrap();
         let scale: f32 = b.clone().abs().max().into_scalar();
-        let diff: f32 = (a - b).abs().max().into_scalar();
-        assert!(
-            diff <= 1e-5 * scale.max(1e-6),
-            "{:?} k={k}: {diff} (scale {scale})",
-            f.arch.kind
-        );
+        // The importer, and the auto-detecting loader on either naming.
+        for (model, how) in [
+            (&imported, "import"),
+            (&auto_tv, "auto, torchvision names"),
+            (&auto_ours, "auto, privsplit names"),
+        ] {
+            let a = model.forward_range(x.clone(), 0, k).unwrap();
+            let diff: f32 = (a - b.clone()).abs().max().into_scalar();
+            assert!(
+                diff <= 1e-5 * scale.max(1e-6),
+                "{:?} {how} k={k}: {diff} (scale {scale})",
+                f.arch.kind
+            );
+        }
     }
 }
 

@@ -322,3 +322,40 @@ pub fn load_pytorch(arch: &ArchConfig, path: &Path, device: &Device) -> Result<S
     load_pytorch_into(&mut model, path)?;
     Ok(model)
 }
+
+/// Builds `arch` and loads weights from `path` in either naming: privsplit's own safetensors names
+/// (`stages.<i>...`, [`crate::weights::load_model`]) or a PyTorch state dict ([`load_pytorch`]). A
+/// safetensors file with any `stages.` tensor is taken as privsplit's; everything else as PyTorch's.
+///
+/// # Errors
+/// As [`crate::weights::load_model`] or [`load_pytorch`], whichever applies.
+pub fn load_weights(arch: &ArchConfig, path: &Path, device: &Device) -> Result<StagedModel> {
+    let mut head = Vec::with_capacity(512);
+    {
+        use std::io::Read;
+        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        file.take(512)
+            .read_to_end(&mut head)
+            .map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+    }
+    let privsplit_names = detect_format(path, &head)? == Format::Safetensors && {
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        safetensors::SafeTensors::read_metadata(&bytes)
+            .map(|(_, meta)| meta.tensors().keys().any(|k| k.starts_with("stages.")))
+            .unwrap_or(false)
+    };
+    if privsplit_names {
+        crate::weights::load_model(arch, path, device)
+    } else {
+        load_pytorch(arch, path, device)
+    }
+}
