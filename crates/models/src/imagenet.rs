@@ -4,6 +4,23 @@
 //! The names are torchvision's (`weights.meta["categories"]`, torchvision 0.28 `models/_meta.py`), packaged
 //! in `data/imagenet_classes.txt` (see `data/README.md`).
 
+use burn::tensor::Tensor;
+
+/// Per-channel mean of ImageNet training images (RGB, pixels in [0, 1]); torchvision's
+/// `transforms.Normalize` values for every ImageNet model.
+pub const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// Per-channel standard deviation of ImageNet training images (RGB, pixels in [0, 1]).
+pub const STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// ImageNet normalisation `(x - MEAN) / STD` per channel of `x` `[batch, 3, height, width]` (pixels in
+/// [0, 1]), the input statistics ImageNet-trained weights expect.
+pub fn normalise(x: Tensor<4>) -> Tensor<4> {
+    let dev = x.device();
+    let m = Tensor::<1>::from_floats(MEAN, &dev).reshape([1, 3, 1, 1]);
+    let s = Tensor::<1>::from_floats(STD, &dev).reshape([1, 3, 1, 1]);
+    (x - m) / s
+}
+
 /// Number of ImageNet-1k classes.
 pub const NUM_CLASSES: usize = 1000;
 
@@ -64,6 +81,21 @@ mod tests {
             ("tench", "tabby", "coffee mug", "toilet tissue")
         );
         assert!(n.iter().all(|s| !s.is_empty() && s.trim() == *s));
+    }
+
+    #[test]
+    fn normalise_maps_the_mean_to_zero_and_one_std_to_one() {
+        let dev = burn::tensor::Device::flex();
+        let x = Tensor::<1>::from_floats([MEAN[0], MEAN[1] + STD[1], MEAN[2] - 2.0 * STD[2]], &dev)
+            .reshape([1, 3, 1, 1]);
+        let y: Vec<f32> = normalise(x)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        assert_eq!(y.len(), 3);
+        for (got, want) in y.iter().zip([0.0f32, 1.0, -2.0]) {
+            assert!((got - want).abs() < 1e-6, "{y:?}");
+        }
     }
 
     #[test]

@@ -17,14 +17,6 @@ fn top5(v: &[f32]) -> Vec<usize> {
     idx
 }
 
-/// ImageNet normalisation `(x - mean) / std` per channel (the statistics the converted weights expect).
-fn imagenet_norm(x: Tensor<4>) -> Tensor<4> {
-    let dev = x.device();
-    let m = Tensor::<1>::from_floats([0.485, 0.456, 0.406], &dev).reshape([1, 3, 1, 1]);
-    let s = Tensor::<1>::from_floats([0.229, 0.224, 0.225], &dev).reshape([1, 3, 1, 1]);
-    (x - m) / s
-}
-
 /// The cat photo (chelsea) gets a cat class (ImageNet 281-285) in its top 5, the coffee photo a cup /
 /// espresso / coffee mug class.
 #[test]
@@ -48,7 +40,7 @@ fn pretrained_lite0_recognises_a_cat_and_a_coffee_cup() {
         pixels,
         names: vec!["chelsea".into(), "coffee".into()],
     };
-    let x = imagenet_norm(rgb_tensor(&images, &dev));
+    let x = privsplit_models::imagenet::normalise(rgb_tensor(&images, &dev));
     let logits: Vec<f32> = model
         .forward(x)
         .unwrap()
