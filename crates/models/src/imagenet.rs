@@ -4,7 +4,12 @@
 //! The names are torchvision's (`weights.meta["categories"]`, torchvision 0.28 `models/_meta.py`), packaged
 //! in `data/imagenet_classes.txt` (see `data/README.md`).
 
-use burn::tensor::Tensor;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::arch::ArchConfig;
+use crate::{Error, Result};
 
 /// Per-channel mean of ImageNet training images (RGB, pixels in [0, 1]); torchvision's
 /// `transforms.Normalize` values for every ImageNet model.
@@ -64,6 +69,55 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<Prediction> {
             class,
             name: names.as_ref().and_then(|n| n.get(class).copied()),
             probability: if total > 0.0 { exp[class] / total } else { 0.0 },
+        })
+        .collect()
+}
+
+/// Classifies image files with an ImageNet model: builds `arch` (1000 classes), loads `weights` in either
+/// naming ([`crate::import::load_weights`]: privsplit's safetensors or a PyTorch/torchvision state dict),
+/// reads each PNG/JPEG image, centre-crops it to a square, resizes it to `arch.input_size`
+/// ([`privsplit_data::natural::load_rgb`]; torchvision resizes to 256 then crops 224, a slightly tighter
+/// crop), normalises it ([`normalise`]) and returns its top `k` classes, one list per image in order.
+///
+/// # Errors
+/// [`Error::Invalid`] when `arch` does not have [`NUM_CLASSES`] outputs or an image cannot be read or decoded
+/// (naming the file), and as [`crate::import::load_weights`].
+pub fn predict_files(
+    arch: &ArchConfig,
+    weights: &Path,
+    images: &[PathBuf],
+    k: usize,
+    device: &Device,
+) -> Result<Vec<Vec<Prediction>>> {
+    if arch.classes != NUM_CLASSES {
+        return Err(Error::Invalid {
+            what: "classes of the ImageNet model".into(),
+            expected: format!("{NUM_CLASSES}"),
+            got: format!("{}", arch.classes),
+        });
+    }
+    let model = crate::import::load_weights(arch, weights, device)?;
+    let size = arch.input_size;
+    images
+        .iter()
+        .map(|path| {
+            let pixels =
+                privsplit_data::natural::load_rgb(path, size).map_err(|e| Error::Invalid {
+                    what: format!("image {}", path.display()),
+                    expected: "a readable PNG or JPEG file".into(),
+                    got: e.to_string(),
+                })?;
+            let x = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, size, size]), device);
+            let logits: Vec<f32> = model
+                .forward(normalise(x))?
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| Error::Invalid {
+                    what: "logits".into(),
+                    expected: "float32 values".into(),
+                    got: format!("{e:?}"),
+                })?;
+            Ok(top_k(&logits, k))
         })
         .collect()
 }
