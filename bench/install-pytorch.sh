@@ -8,8 +8,8 @@ set -euo pipefail
 dir="${PRIVSPLIT_TORCH_DIR:-$HOME/.cache/privsplit-torch}"
 torch_v="${TORCH_VERSION:-2.13.0}"
 vision_v="${TORCHVISION_VERSION:-0.28.0}"
-if ! PYTHONPATH="$dir" python3 -c "import torch, torchvision" >/dev/null 2>&1; then
+if ! PYTHONPATH="$dir" python3 -c "import torch, torchvision, safetensors" >/dev/null 2>&1; then
     echo "install-pytorch: installing torch==$torch_v torchvision==$vision_v into $dir (several GB, once)" >&2
-    python3 -m pip install -q --disable-pip-version-check --target "$dir" "torch==$torch_v" "torchvision==$vision_v" >&2
+    python3 -m pip install -q --disable-pip-version-check --target "$dir" "torch==$torch_v" "torchvision==$vision_v" "safetensors==0.6.2" >&2
 fi
 echo "$dir"

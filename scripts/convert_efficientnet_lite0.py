@@ -3,6 +3,11 @@
 (Apache-2.0; a legacy, non-zip PyTorch pickle) to a safetensors file whose tensor names are those of
 privsplit's staged EfficientNet-Lite0 (`privsplit_models::zoo::ArchConfig::efficientnet_lite0(224, 1000)`).
 
+Fallback only: privsplit reads the package's `.pth` itself (`privsplit_models::import::load_pytorch`, the
+same key table for Lite0; test `lite0_package_pth_imports_like_the_converted_file` checks both give the same
+model). This script stays for the consumers that still load privsplit-named safetensors
+(`weights::lite0_weights_path`, `privsplit sweep --preset lite0`).
+
     python3 scripts/convert_efficientnet_lite0.py data-cache/pip data-cache/efficientnet_lite0.safetensors
 
 Standard library only (no torch): the legacy format is five pickles (magic number, protocol version, system

@@ -45,6 +45,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Cluster plans (Slurm job array, Kubernetes Indexed Job) for sweeps and alpha grids; `plan merge`.
     Plan(cmd::plan::Args),
+    /// Top-5 ImageNet classes of PNG/JPEG images with a zoo model and PyTorch or privsplit weights.
+    Predict(cmd::predict::Args),
 }
 
 /// The exit code of an error: the class of the first error in its chain that has one.
@@ -68,6 +70,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 privsplit_data::Error::Invalid { .. } | privsplit_data::Error::Io { .. } => 3,
                 _ => 1,
             };
+        }
+        if let Some(privsplit_models::Error::Invalid { .. }) = cause.downcast_ref() {
+            return 3;
         }
         if cause.downcast_ref::<cmd::UsageError>().is_some() {
             return 3;
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
         Command::Infer(a) => cmd::infer::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Plan(a) => cmd::plan::run(a),
+        Command::Predict(a) => cmd::predict::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

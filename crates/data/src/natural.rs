@@ -52,7 +52,7 @@ pub fn load_rgb(path: &Path, size: usize) -> Result<Vec<f32>> {
     let img = image::load_from_memory(&bytes)
         .map_err(|e| Error::Invalid {
             what: path.display().to_string(),
-            expected: "a decodable PNG image".into(),
+            expected: "a decodable PNG or JPEG image".into(),
             got: e.to_string(),
         })?
         .to_rgb8();

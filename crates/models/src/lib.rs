@@ -3,8 +3,10 @@
 mod error;
 pub use error::{Error, Result};
 
-// Splittable architectures: configs, stages and partition points, the zoo, weight files.
+// Splittable architectures: configs, stages and partition points, the zoo, weight files (privsplit's own
+// safetensors names; PyTorch/torchvision state dicts through `import`).
 pub mod arch;
+pub mod import;
 pub mod stage;
 pub mod tabular;
 pub mod weights;
@@ -16,6 +18,8 @@ pub mod adversary;
 pub mod quadratic;
 pub mod tensor;
 
-// Training loops: the shared toolkit (optimisers, seeded batches, evaluation) and image classifiers.
+// Training loops: the shared toolkit (optimisers, seeded batches, evaluation), image classifiers, and
+// ImageNet class names with top-k predictions.
 pub mod classifier;
+pub mod imagenet;
 pub mod train;

@@ -58,9 +58,16 @@ fn load_module<M: ModuleSnapshot>(module: &mut M, path: &Path) -> Result<()> {
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found"),
         });
     }
-    let mut store = SafetensorsStore::from_file(path)
-        .validate(false)
-        .allow_partial(true);
+    apply_store(module, SafetensorsStore::from_file(path), path)
+}
+
+/// Applies the tensors of `store` (privsplit names) to `module`; `path` names the source in errors.
+pub(crate) fn apply_store<M: ModuleSnapshot>(
+    module: &mut M,
+    store: SafetensorsStore,
+    path: &Path,
+) -> Result<()> {
+    let mut store = store.validate(false).allow_partial(true);
     let result: ApplyResult = module.load_from(&mut store).map_err(|e| Error::Invalid {
         what: format!("weights file {}", path.display()),
         expected: "a readable safetensors file".into(),

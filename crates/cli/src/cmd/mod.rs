@@ -6,6 +6,7 @@ pub mod data;
 pub mod fe;
 pub mod infer;
 pub mod plan;
+pub mod predict;
 pub mod run;
 pub mod serve;
 pub mod sweep;
