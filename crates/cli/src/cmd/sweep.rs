@@ -76,8 +76,9 @@ pub struct Args {
     #[arg(long, default_value_t = LITE0_DEFAULT_SIZE)]
     pub input_size: usize,
     /// Trained model weights (safetensors) to attack instead of training one (fashion/tiny presets; for
-    /// lite0 the pretrained weights, default data-cache/efficientnet_lite0.safetensors); use the same file on
-    /// every machine of a distributed sweep.
+    /// lite0 the pretrained weights, default $PRIVSPLIT_LITE0_WEIGHTS, else $PRIVSPLIT_DATA_DIR/, else the
+    /// nearest data-cache/ folder: efficientnet_lite0.safetensors); use the same file on every machine of a
+    /// distributed sweep.
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Fashion-MNIST folder (gzipped IDX).

@@ -7,6 +7,7 @@ mod human;
 pub mod overrides;
 pub mod pipeline;
 pub mod report;
+mod tables;
 
 pub use config::{RunConfig, SweepStepConfig, DEFAULT_CONFIG};
 pub use pipeline::{run, RunSummary};
