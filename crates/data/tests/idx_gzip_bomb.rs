@@ -20,7 +20,7 @@ fn peak_rss() -> Option<u64> {
 
 #[test]
 fn gzip_bomb_is_refused_without_inflating_it() {
-    const BOMB: usize = 512 << 20; // 512 MiB of zeros after the body, about 0.5 MB compressed
+    const BOMB: usize = 512 << 20; // 512 MiB of zeros after the body, 0.5-5 MB compressed (by flate2 backend)
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bomb-idx3-ubyte.gz");
     // Header: 10 images of 28 x 28 (7,840 body bytes), then far more bytes than that.
@@ -35,7 +35,8 @@ fn gzip_bomb_is_refused_without_inflating_it() {
     enc.finish().unwrap();
     drop(chunk);
     let compressed = std::fs::metadata(&p).unwrap().len();
-    assert!(compressed < 4 << 20, "{compressed} bytes compressed");
+    // A bomb: at least 64x smaller than what it inflates to (zlib-rs at `fast` gives about 100x on zeros).
+    assert!(compressed < 8 << 20, "{compressed} bytes compressed");
 
     let before = peak_rss();
     let t = std::time::Instant::now();
