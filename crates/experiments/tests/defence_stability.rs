@@ -5,7 +5,7 @@
 //! cross-entropy ends at 15 % main-task training accuracy, the clipped bounded objectives at 98 %.)
 #![allow(clippy::unwrap_used)] // tests: a panic with the error is the failure report
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Int, Tensor};
 use privsplit_defenses::adversarial_objective::AdversarialObjective;
 use privsplit_defenses::divergence::{DivergenceAction, DivergenceCause, DivergenceConfig};
 use privsplit_defenses::semi_adversarial::{
@@ -66,6 +66,18 @@ fn problem() -> Problem {
             adversary,
         },
         dev,
+    }
+}
+
+impl Problem {
+    /// The first 32 images `[32, 784]`, their digits and their fonts `[32]`.
+    fn first_batch(&self) -> (Tensor<2>, Tensor<1, Int>, Tensor<1, Int>) {
+        let idx: Vec<usize> = (0..32).collect();
+        (
+            self.x.batch(&idx, &self.dev).unwrap(),
+            labels_batch(&self.y, &idx, &self.dev).unwrap(),
+            labels_batch(&self.s, &idx, &self.dev).unwrap(),
+        )
     }
 }
 
@@ -180,10 +192,7 @@ fn bounded_objectives_stay_in_band_at_the_same_alpha() {
 #[test]
 fn clipping_bounds_the_update_of_q() {
     let p = problem();
-    let idx: Vec<usize> = (0..32).collect();
-    let xb = p.x.batch(&idx, &p.dev).unwrap();
-    let yb = labels_batch(&p.y, &idx, &p.dev).unwrap();
-    let sb = labels_batch(&p.s, &idx, &p.dev).unwrap();
+    let (xb, yb, sb) = p.first_batch();
     let lr = 0.1;
     let before = parameter_values(&p.trio.private);
     let moved = |clip: Option<f32>| {
@@ -230,10 +239,7 @@ fn clipping_bounds_the_update_of_q() {
 #[test]
 fn shared_optimizer_moves_frozen_networks_by_momentum() {
     let p = problem();
-    let idx: Vec<usize> = (0..32).collect();
-    let xb = p.x.batch(&idx, &p.dev).unwrap();
-    let yb = labels_batch(&p.y, &idx, &p.dev).unwrap();
-    let sb = labels_batch(&p.s, &idx, &p.dev).unwrap();
+    let (xb, yb, sb) = p.first_batch();
     let shared = SemiAdversarialOptions {
         optimizer_sharing: OptimizerSharing::Shared,
         ..SemiAdversarialOptions::default()
@@ -281,10 +287,7 @@ fn shared_optimizer_moves_frozen_networks_by_momentum() {
 #[test]
 fn extra_adversary_steps_strengthen_the_adversary_only() {
     let p = problem();
-    let idx: Vec<usize> = (0..32).collect();
-    let xb = p.x.batch(&idx, &p.dev).unwrap();
-    let yb = labels_batch(&p.y, &idx, &p.dev).unwrap();
-    let sb = labels_batch(&p.s, &idx, &p.dev).unwrap();
+    let (xb, yb, sb) = p.first_batch();
     let sgd = OptimizerConfig::sgd(0.01, 0.0);
     let run = |extra: usize| {
         let mut opt = TrioOptimizers::new(&sgd);
