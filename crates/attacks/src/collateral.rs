@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use burn::tensor::Device;
 use privsplit_data::ImageSet;
 use privsplit_models::adversary::{AdversaryConfig, AdversaryKind};
 use privsplit_models::quadratic::QuadraticPrivate;
@@ -159,7 +158,7 @@ pub fn collateral_attack(
 ) -> Result<AttackResult> {
     check_views(train, test)?;
     let start = Instant::now();
-    let device = Device::flex().autodiff();
+    let device = cfg.train.device.resolve()?.autodiff();
     let scale = Standardizer::fit(&train.outputs);
     let xtr = scale.apply(&train.outputs);
     let xte = scale.apply(&test.outputs);
@@ -255,6 +254,7 @@ mod tests {
                     batch_size: 32,
                     optimizer: OptimizerConfig::sgd(0.05, 0.9),
                     seed: 3,
+                    device: Default::default(),
                 },
                 average_last: 0,
             };
@@ -277,6 +277,7 @@ mod tests {
             batch_size: 16,
             optimizer: OptimizerConfig::sgd(0.05, 0.0),
             seed: 9,
+            device: Default::default(),
         };
         let attack = |epochs, average_last| {
             let cfg = CollateralAttackConfig {

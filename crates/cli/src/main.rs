@@ -60,7 +60,11 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 X::Data(
                     privsplit_data::Error::Invalid { .. } | privsplit_data::Error::Io { .. },
                 ) => 3,
-                X::Defense(_) | X::Model(privsplit_models::Error::Invalid { .. }) => 3,
+                X::Defense(_)
+                | X::Model(
+                    privsplit_models::Error::Invalid { .. }
+                    | privsplit_models::Error::Device { .. },
+                ) => 3,
                 _ => 1,
             };
         }
@@ -71,7 +75,10 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 _ => 1,
             };
         }
-        if let Some(privsplit_models::Error::Invalid { .. }) = cause.downcast_ref() {
+        if let Some(
+            privsplit_models::Error::Invalid { .. } | privsplit_models::Error::Device { .. },
+        ) = cause.downcast_ref()
+        {
             return 3;
         }
         if cause.downcast_ref::<cmd::UsageError>().is_some() {

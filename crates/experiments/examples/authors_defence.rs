@@ -73,6 +73,7 @@ fn main() {
         batch_size: 64,
         optimizer: sgd,
         seed,
+        device: Default::default(),
     };
     println!("seed alpha objective main_acc leak_ffn leak_rf diverged final_alpha events seconds");
     for &seed in &seeds {

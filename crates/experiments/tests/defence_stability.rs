@@ -47,6 +47,7 @@ fn problem() -> Problem {
         batch_size: 32,
         optimizer: OptimizerConfig::adam(0.003),
         seed: 4,
+        device: Default::default(),
     };
     let net = fit(net, &x, &set.labels, &pre, &dev, "pre", &mut |_| {}).unwrap();
     let adversary = AdversaryConfig {

@@ -42,6 +42,14 @@ pub enum Error {
         /// The loss seen.
         loss: f32,
     },
+    /// The compute device `device` (`--device`) cannot be used: not compiled in, or no driver.
+    #[error("device {device}: {reason}")]
+    Device {
+        /// The device asked for (`flex`, `cpu`, `cuda`, `wgpu`).
+        device: String,
+        /// Why it cannot be used and how to fix it (the cargo feature or the driver).
+        reason: String,
+    },
     /// An atomic file write (weights) failed.
     #[error(transparent)]
     Write(#[from] privsplit_io::Error),

@@ -3,6 +3,9 @@
 mod error;
 pub use error::{Error, Result};
 
+// Where training and the untrusted partition run (`--device`, the CPU thread count).
+pub mod device;
+
 // Splittable architectures: configs, stages and partition points, the zoo, weight files (privsplit's own
 // safetensors names; PyTorch/torchvision state dicts through `import`).
 pub mod arch;

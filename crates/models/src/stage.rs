@@ -540,20 +540,3 @@ impl Partition {
         self.to_device(device)
     }
 }
-
-/// The device for the untrusted partition: CUDA device 0 when built with the `cuda` feature, the default
-/// wgpu adapter with `wgpu`, burn's `flex` CPU backend otherwise.
-pub fn untrusted_device() -> Device {
-    #[cfg(feature = "cuda")]
-    {
-        Device::cuda(0)
-    }
-    #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
-    {
-        Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)
-    }
-    #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
-    {
-        Device::flex()
-    }
-}

@@ -121,7 +121,7 @@ pub fn train_tabular(
             got: bad.to_string(),
         });
     }
-    let dev = Device::flex().autodiff();
+    let dev = cfg.device.resolve()?.autodiff();
     let model = seeded_init(build(arch, &dev)?, cfg.seed);
     let net = fit(
         TabularNet { model },

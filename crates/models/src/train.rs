@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::device::DeviceChoice;
 use crate::tensor::{labels_batch, Features};
 use crate::{Error, Result};
 
@@ -111,6 +112,9 @@ pub struct TrainConfig {
     pub optimizer: OptimizerConfig,
     /// Seed of the shuffling (and of the initialisation where the caller initialises with it).
     pub seed: u64,
+    /// Where the network trains (`--device`; default `flex`, the CPU).
+    #[serde(default)]
+    pub device: DeviceChoice,
 }
 
 impl TrainConfig {
@@ -283,7 +287,7 @@ pub fn predict<M: Classifier>(model: &M, x: &Features, batch_size: usize) -> Res
         .collect())
 }
 
-/// Applies `f` (in eval mode, on `Device::flex()`) to `x` in chunks of `batch_size` rows and collects the
+/// Applies `f` (in eval mode, on the model's device) to `x` in chunks of `batch_size` rows and collects the
 /// `[rows, out]` results into one table.
 ///
 /// # Errors
@@ -301,8 +305,9 @@ pub fn eval_rows<M: Module>(
             got: format!("{} rows, batch size {batch_size}", x.rows),
         });
     }
-    let device = Device::flex();
     let m = model.valid();
+    // The model's own device (where it was trained or loaded), `flex` for a model without parameters.
+    let device = m.devices().into_iter().next().unwrap_or_else(Device::flex);
     let mut data = Vec::new();
     let mut cols = 0;
     let mut start = 0;

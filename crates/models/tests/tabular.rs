@@ -100,6 +100,7 @@ fn training_on_synthetic_rows_beats_chance_and_weights_round_trip() {
         batch_size: 64,
         optimizer: OptimizerConfig::adam(2e-3),
         seed: 3,
+        device: Default::default(),
     };
     let arch = ArchConfig::tabular_mlp(pre.dim(), TabularTask::Type.classes()).with_width(0.5);
     let model = train_tabular(&arch, &xtr, &ytr, &cfg, &mut |_| {}).unwrap();

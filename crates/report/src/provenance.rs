@@ -14,7 +14,7 @@ pub struct Provenance {
     pub privsplit_version: String,
     /// Host CPU model (`model name` in `/proc/cpuinfo`), or `"unknown CPU"`.
     pub cpu_model: String,
-    /// The compute device of the run (e.g. `"cpu (burn flex)"`).
+    /// The compute device of the run (`--device`: `"flex"`, `"cuda"`, ...).
     pub device: String,
     /// Worker threads of the rayon pool (`rayon::current_num_threads`).
     pub threads: usize,

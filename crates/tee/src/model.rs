@@ -130,6 +130,24 @@ impl ModelSpec {
     /// # Errors
     /// [`Error::Config`] for `k` outside `0..=n` (or an empty side), model-crate errors for weights.
     pub fn load_side(&self, k: usize, trusted: bool) -> Result<Arc<dyn PartitionExec>> {
+        #[cfg(feature = "staged")]
+        return self.load_side_on(k, trusted, &Device::flex());
+        #[cfg(not(feature = "staged"))]
+        self.load_side_on(k, trusted)
+    }
+
+    /// As [`ModelSpec::load_side`], with a zoo model's side on `device` (`--device` of `serve untrusted`:
+    /// the untrusted partition on a GPU; the trusted side stays on the CPU, as in a TEE). The toy MLP
+    /// always runs on the CPU.
+    ///
+    /// # Errors
+    /// As [`ModelSpec::load_side`].
+    pub fn load_side_on(
+        &self,
+        k: usize,
+        trusted: bool,
+        #[cfg(feature = "staged")] device: &Device,
+    ) -> Result<Arc<dyn PartitionExec>> {
         let n = self.num_stages()?;
         let (from, to) = if trusted { (0, k) } else { (k, n) };
         if k > n || from == to {
@@ -148,7 +166,7 @@ impl ModelSpec {
             }
             #[cfg(feature = "staged")]
             Self::Staged { arch, weights } => {
-                let dev = Device::flex();
+                let dev = device.clone();
                 let side = if trusted {
                     Side::Trusted
                 } else {
@@ -273,6 +291,10 @@ impl PartitionExec for StagedExec {
 
     fn describe(&self) -> String {
         let (from, to) = self.part.range();
-        format!("{:?} stages [{from}, {to})", self.part.arch().kind)
+        format!(
+            "{:?} stages [{from}, {to}) on {}",
+            self.part.arch().kind,
+            privsplit_models::device::device_name(&self.device)
+        )
     }
 }

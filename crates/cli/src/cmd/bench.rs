@@ -18,7 +18,8 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum What {
-    /// One training step of the collateral adversary CNN at batch 128, against PyTorch when installed.
+    /// One training step of the adversary CNN, the pool1 c-GAN and the quadratic network, against PyTorch
+    /// (same thread count) when installed.
     Train(TrainArgs),
     /// Partition sweep of the Fashion-MNIST CNN and c-GAN / CNN training steps, against PyTorch.
     Sweep(SweepArgs),
@@ -52,6 +53,8 @@ struct TrainArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -65,6 +68,8 @@ struct SweepArgs {
     /// Fashion-MNIST folder (for `--full`).
     #[arg(long, default_value = privsplit_data::fashion_mnist::DEBIAN_DIR)]
     data_dir: PathBuf,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -111,6 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 warmup: a.warmup,
                 script: a.script,
                 no_pytorch: a.no_pytorch,
+                device: a.device.apply()?.unwrap_or_default(),
             })?;
             if a.json {
                 println!("{}", serde_json::to_string(&r)?);
@@ -123,6 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 steps: a.steps,
                 full: a.full,
                 data_dir: a.data_dir,
+                device: a.device.apply()?.unwrap_or_default(),
             };
             print!(
                 "{}",

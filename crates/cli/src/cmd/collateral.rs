@@ -130,6 +130,8 @@ pub struct Args {
     /// Also write the outcome as JSON to this file (atomically).
     #[arg(long)]
     json: Option<PathBuf>,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 /// Runs `privsplit collateral`.
@@ -143,6 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         plain_epochs: args.plain_epochs,
         defence_epochs: args.defence_epochs,
         recovery_epochs: args.recovery_epochs,
+        device: args.device.apply()?,
         ..args.training.overrides()
     });
     cfg.alphas.clone_from(&args.alpha);

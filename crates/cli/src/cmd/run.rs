@@ -26,6 +26,9 @@ pub struct Args {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Device of every training step (sets `collateral.device` and `sweep.device`) and CPU threads.
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 /// Runs `privsplit run`.
@@ -42,6 +45,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
     };
     let mut sets = args.set.clone();
+    if let Some(d) = args.device.apply()? {
+        sets.push(format!("collateral.device=\"{d}\""));
+        sets.push(format!("sweep.device=\"{d}\""));
+    }
     if let Some(out) = &args.out {
         sets.push(format!(
             "out_dir={}",

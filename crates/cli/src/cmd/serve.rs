@@ -99,6 +99,9 @@ struct UntrustedArgs {
     /// Store every received feature map here (one `.frame` file per request, docs/WIRE.md).
     #[arg(long)]
     dump_features: Option<PathBuf>,
+    /// Device of the untrusted partition (e.g. `cuda`) and CPU threads.
+    #[command(flatten)]
+    device: super::DeviceArgs,
     #[command(flatten)]
     ops: ServeOptions,
 }
@@ -193,8 +196,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Which::Untrusted(a) => {
             let spec = ModelSpec::parse(&a.model.model, a.model.weights.clone())?;
+            let device = a.device.apply()?.unwrap_or_default().resolve()?;
             let back = spec
-                .load_side(a.model.partition, false)
+                .load_side_on(a.model.partition, false, &device)
                 .context("loading the untrusted partition")?;
             let file = a.ops.file(true)?;
             let cfg = UntrustedConfig {

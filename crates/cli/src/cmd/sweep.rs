@@ -93,6 +93,9 @@ pub struct Args {
     /// Run-folder name prefix.
     #[arg(long, default_value = "sweep")]
     pub name: String,
+    /// Device of the victim's and the attacks' training, and CPU threads.
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 /// Subcommands of `privsplit sweep`.
@@ -132,6 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.rule.objective = args.objective.unwrap_or(config.rule.objective);
         config.enclave.tee = args.tee.unwrap_or(config.enclave.tee);
         config.enclave.batch = args.batch.unwrap_or(config.enclave.batch);
+        config.device = args.device.apply()?.unwrap_or(config.device);
         let seeds = match (&args.seeds, args.seed) {
             (Some(s), _) => s.clone(),
             (None, Some(s)) => vec![s],

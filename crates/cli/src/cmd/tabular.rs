@@ -64,6 +64,8 @@ struct TrainArgs {
     /// Model folder (created if missing).
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +103,8 @@ struct SweepArgs {
     /// Run-folder name prefix.
     #[arg(long, default_value = "tabular-sweep")]
     name: String,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 fn source(d: &DataArgs, seed: u64) -> TabularSource {
@@ -129,6 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 config: TabularTrainConfig {
                     epochs: a.epochs,
                     seed: a.seed,
+                    device: a.device.apply()?.unwrap_or_default(),
                     ..TabularTrainConfig::standard(task(a.target))
                 },
                 out: a.out,
@@ -158,6 +163,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 config.attacks.kinds.clone_from(k);
             }
             config.margin = a.margin.unwrap_or(config.margin);
+            if let Some(d) = a.device.apply()? {
+                (config.device, config.train.device) = (d, d);
+            }
             let job = TabularSweepJob {
                 config,
                 source: source(&a.data, a.seed),

@@ -8,9 +8,10 @@ use std::time::Instant;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor};
 use privsplit_attacks::cgan::{train_cgan, CganConfig};
 use privsplit_models::classifier::{train_classifier, ClassifierTrainConfig};
+use privsplit_models::device::DeviceChoice;
 use privsplit_models::zoo::ArchConfig;
 
 use crate::datasets::load_fashion_mnist;
@@ -26,6 +27,8 @@ pub struct BenchSweepConfig {
     pub full: bool,
     /// Fashion-MNIST folder (for `full`).
     pub data_dir: PathBuf,
+    /// Where burn's steps (and the full sweep) run (`--device`).
+    pub device: DeviceChoice,
 }
 
 const TORCH_SCRIPT: &str = r#"
@@ -90,7 +93,7 @@ fn torch_times(steps: usize) -> Option<(f64, f64)> {
 /// Training errors; [`crate::Error::NotInstalled`] when `full` and Fashion-MNIST is missing.
 pub fn run(args: &BenchSweepConfig, progress: &mut dyn FnMut(&str)) -> Result<String> {
     let mut out = String::new();
-    let dev = Device::flex();
+    let dev = args.device.resolve()?;
     let steps = args.steps.max(1);
     // CNN: one epoch of `steps` batches of 128 (plus one warm-up batch).
     let n = 128 * (steps + 1);
@@ -130,7 +133,10 @@ pub fn run(args: &BenchSweepConfig, progress: &mut dyn FnMut(&str)) -> Result<St
     };
     if args.full {
         let split = load_fashion_mnist(&args.data_dir)?;
-        let cfg = SweepConfig::fashion_mnist();
+        let cfg = SweepConfig {
+            device: args.device,
+            ..SweepConfig::fashion_mnist()
+        };
         let t = Instant::now();
         let run = run_sweep(&cfg, &split, progress).step("full Fashion-MNIST sweep")?;
         let r = &run.report;

@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::tensor::Device;
 use privsplit_data::Split;
 use privsplit_models::quadratic::{QuadraticConfig, QuadraticWeights};
 use privsplit_models::tensor::Features;
@@ -49,7 +48,7 @@ pub fn run_main_task(
 ) -> Result<MainTaskOutcome> {
     let net = check_split(cfg, data, false)?;
     let (tr, te) = (&data.train, &data.test);
-    let device = Device::flex().autodiff();
+    let device = cfg.device.resolve()?.autodiff();
     let start = Instant::now();
     let x_train = Features::from_images(tr)?;
     let x_test = Features::from_images(te)?;

@@ -43,6 +43,7 @@ use privsplit_data::Split;
 use privsplit_defenses::divergence::DivergenceEvent;
 use privsplit_defenses::semi_adversarial::SemiAdversarialOptions;
 use privsplit_models::adversary::AdversaryKind;
+use privsplit_models::device::DeviceChoice;
 use privsplit_models::quadratic::{
     PublicHead, QuadraticConfig, QuadraticPrivate, QuadraticWeights, SplitNetwork,
 };
@@ -103,6 +104,9 @@ pub struct CollateralConfig {
     pub initial_adversary: bool,
     /// How the attackers are trained and scored after recovery.
     pub evaluation: EvaluationConfig,
+    /// Where every network of the experiment trains (`--device`): `flex` (the CPU, default), `cpu`,
+    /// `cuda` or `wgpu` when compiled in.
+    pub device: DeviceChoice,
 }
 
 /// How the attackers are evaluated (serde; every field has a default).
@@ -143,6 +147,7 @@ impl Default for CollateralConfig {
             defence_momentum: None,
             initial_adversary: false,
             evaluation: EvaluationConfig::default(),
+            device: DeviceChoice::Flex,
         }
     }
 }
@@ -166,6 +171,8 @@ pub struct CollateralOverrides {
     pub batch_size: Option<usize>,
     /// Learning rate.
     pub lr: Option<f64>,
+    /// Where the networks train.
+    pub device: Option<DeviceChoice>,
 }
 
 impl CollateralConfig {
@@ -183,6 +190,7 @@ impl CollateralConfig {
         self.defence_adversary = o.defence_adversary.unwrap_or(self.defence_adversary);
         self.batch_size = o.batch_size.unwrap_or(self.batch_size);
         self.lr = o.lr.unwrap_or(self.lr);
+        self.device = o.device.unwrap_or(self.device);
         self
     }
 
@@ -302,6 +310,7 @@ impl CollateralConfig {
             batch_size: self.batch_size,
             optimizer: self.optimizer(),
             seed,
+            device: self.device,
         }
     }
 }

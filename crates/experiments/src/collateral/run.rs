@@ -211,7 +211,7 @@ impl<'a> Phases<'a> {
             seed,
             net,
             data,
-            device: Device::flex().autodiff(),
+            device: cfg.device.resolve()?.autodiff(),
             x_train: features(tr, scaling)?,
             x_test: features(te, scaling)?,
             s_train,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use privsplit_data::fonts::FontCharConfig;
 use privsplit_data::InputScaling;
+use privsplit_models::device::DeviceChoice;
 use serde::{Deserialize, Serialize};
 
 use super::overrides;
@@ -49,6 +50,8 @@ pub struct SweepStepConfig {
     pub points: Option<Vec<usize>>,
     /// SSIM threshold in `[0, 1]` of the recommendation (default: the preset's, 0.3).
     pub ssim_threshold: Option<f64>,
+    /// Where the sweep's victim and attacks train (default `flex`, the CPU).
+    pub device: DeviceChoice,
 }
 
 impl Default for SweepStepConfig {
@@ -59,6 +62,7 @@ impl Default for SweepStepConfig {
             data_dir: PathBuf::from(privsplit_data::fashion_mnist::DEBIAN_DIR),
             points: None,
             ssim_threshold: None,
+            device: DeviceChoice::Flex,
         }
     }
 }
@@ -79,6 +83,7 @@ impl SweepStepConfig {
         }
         let mut c = self.preset.config(None);
         c.points.clone_from(&self.points);
+        c.device = self.device;
         if let Some(t) = self.ssim_threshold {
             c.ssim_threshold = t;
         }
@@ -101,6 +106,19 @@ impl Default for RunConfig {
 }
 
 impl RunConfig {
+    /// The device the run trains on, as the report records it: `flex`, `cuda`, ... or
+    /// `collateral: X, sweep: Y` when the two steps differ.
+    pub fn device_label(&self) -> String {
+        if self.collateral.device == self.sweep.device || !self.sweep.enabled {
+            self.collateral.device.to_string()
+        } else {
+            format!(
+                "collateral: {}, sweep: {}",
+                self.collateral.device, self.sweep.device
+            )
+        }
+    }
+
     /// Parses `text` (TOML; `source` names it in errors), applies `--set` overrides, and validates the
     /// result.
     ///

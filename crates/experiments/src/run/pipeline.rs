@@ -28,9 +28,6 @@ use crate::{Error, Result, StepContext};
 /// The sweep step's data: `None` when disabled, the split, or why it is skipped.
 type SweepInput = Option<std::result::Result<Split, String>>;
 
-/// The device every step of a run uses (burn's CPU backend).
-pub const RUN_DEVICE: &str = "cpu (burn flex)";
-
 /// What `run` produced.
 #[derive(Clone, Debug)]
 pub struct RunSummary {
@@ -96,7 +93,7 @@ fn run_into(
 ) -> Result<String> {
     let out = dir.path();
     dir.write("config.toml", config_text.as_bytes())?;
-    let mut prov = Provenance::capture(RUN_DEVICE);
+    let mut prov = Provenance::capture(cfg.device_label());
     for (k, s) in cfg.seeds() {
         prov.seed(k, s);
     }

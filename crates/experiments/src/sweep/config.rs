@@ -12,6 +12,7 @@ use privsplit_attacks::inverse::AttackTrainConfig;
 use privsplit_attacks::rmle::{InputNorm, RmleConfig};
 use privsplit_attacks::ReconstructionAttack;
 use privsplit_models::classifier::ClassifierTrainConfig;
+use privsplit_models::device::DeviceChoice;
 use privsplit_models::zoo::ArchConfig;
 use serde::{Deserialize, Serialize};
 
@@ -115,6 +116,10 @@ pub struct SweepConfig {
     pub grid_images: usize,
     /// Timed repetitions per partition for the latency (median reported).
     pub latency_reps: usize,
+    /// Where the victim classifier and every attack (c-GAN, inverse network, rMLE) train (`--device`;
+    /// default `flex`, the CPU). The partition latencies are timed on it too.
+    #[serde(default)]
+    pub device: DeviceChoice,
 }
 
 /// Default SSIM threshold of the threshold rule (`--rule threshold`; docs/SWEEP.md): 0.3.
@@ -160,6 +165,7 @@ impl SweepConfig {
             seed: None,
             grid_images: 4,
             latency_reps: 20,
+            device: DeviceChoice::Flex,
         }
     }
 

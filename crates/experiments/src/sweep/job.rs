@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::Device;
 use privsplit_data::natural::load_natural_images;
 use privsplit_models::classifier::rgb_tensor;
 use privsplit_models::weights::{load_model, save_model};
@@ -120,7 +119,7 @@ fn sweep_into(
     dir: &Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<SweepReport> {
-    let dev = Device::flex();
+    let dev = cfg.device.resolve()?;
     let report = match source {
         SweepSource::Natural {
             images_dir,

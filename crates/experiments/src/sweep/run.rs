@@ -407,7 +407,7 @@ pub fn run_sweep(
     progress: &mut dyn FnMut(&str),
 ) -> Result<SweepRun> {
     cfg.validate()?;
-    let dev = Device::flex();
+    let dev = cfg.device.resolve()?;
     let tr = &split.train;
     let shape = [1, tr.rows, tr.cols];
     let want = [
@@ -455,7 +455,7 @@ pub fn run_sweep(
 /// # Errors
 /// Model errors (an empty split, a shape mismatch).
 pub fn test_accuracy(model: &StagedModel, cfg: &SweepConfig, split: &Split) -> Result<f64> {
-    let dev = Device::flex();
+    let dev = cfg.device.resolve()?;
     let n = split.test.n;
     let test = images_tensor(&split.test, 0, n, &dev)?;
     Ok(image_accuracy(

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use privsplit_attacks::tabular_inversion::{RowAttackConfig, RowCganConfig, RowRmleConfig};
 use privsplit_attacks::ReconstructionAttack;
+use privsplit_models::device::DeviceChoice;
 use privsplit_models::tabular::TabularTask;
 use privsplit_models::train::{OptimizerConfig, TrainConfig};
 use privsplit_models::zoo::ArchConfig;
@@ -67,6 +68,9 @@ pub struct TabularTrainConfig {
     pub test_fraction: f64,
     /// Seed of the split, the initialisation and the shuffling.
     pub seed: u64,
+    /// Where the MLP trains (`--device`; default `flex`, the CPU).
+    #[serde(default)]
+    pub device: DeviceChoice,
 }
 
 impl TabularTrainConfig {
@@ -80,6 +84,7 @@ impl TabularTrainConfig {
             width: 1.0,
             test_fraction: 0.2,
             seed: 1,
+            device: DeviceChoice::Flex,
         }
     }
 
@@ -95,6 +100,7 @@ impl TabularTrainConfig {
             batch_size: self.batch_size,
             optimizer: OptimizerConfig::adam(self.learning_rate),
             seed: self.seed,
+            device: self.device,
         }
     }
 
@@ -186,6 +192,9 @@ pub struct TabularSweepConfig {
     pub seed: u64,
     /// Timed repetitions per partition for the latency (median reported).
     pub latency_reps: usize,
+    /// Where the attacks train (`--device`; default `flex`, the CPU).
+    #[serde(default)]
+    pub device: DeviceChoice,
 }
 
 /// Default margin over the prior-only baseline: 0.05 (five points of R^2 / accuracy).
@@ -215,6 +224,7 @@ impl TabularSweepConfig {
             margin: DEFAULT_MARGIN,
             seed: 11,
             latency_reps: 20,
+            device: DeviceChoice::Flex,
         }
     }
 

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::Device;
 use privsplit_models::tabular::{evaluate, load_tabular, preprocess_path, save_tabular};
 use privsplit_models::train::Progress;
 use privsplit_report::{read_json, RunDir};
@@ -153,8 +152,10 @@ fn sweep_into(
             let trained: TabularTrainReport = read_json(&folder.join("train.json"))
                 .step(format!("reading the model folder {}", folder.display()))?;
             cfg.train = trained.config.clone();
+            cfg.train.device = cfg.device;
             let arch = cfg.train.arch(trained.features);
-            let (model, pre) = load_tabular(&arch, &folder.join(MODEL_FILE), &Device::flex())?;
+            let (model, pre) =
+                load_tabular(&arch, &folder.join(MODEL_FILE), &cfg.device.resolve()?)?;
             let rows =
                 TabularRows::load(&job.source, &cfg.train, Some(pre)).step("loading the rows")?;
             if rows.table.rows != trained.rows {

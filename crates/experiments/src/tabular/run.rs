@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use privsplit_attacks::tabular_inversion::{row_rmle, train_row_cgan, train_row_inverse};
 use privsplit_attacks::tabular_metrics::{reidentify, score_rows};
 use privsplit_attacks::ReconstructionAttack as AttackKind;
@@ -30,7 +30,7 @@ use crate::{Error, Result};
 /// A trained model with its test scores.
 #[derive(Debug)]
 pub struct TrainedTabular {
-    /// The model, eval mode, on `Device::flex()`.
+    /// The model, eval mode, on the config's device.
     pub model: StagedModel,
     /// Accuracy, macro-F1, per-class scores and confusion matrix on the test split.
     pub test: ClassificationScores,
@@ -226,7 +226,7 @@ pub fn run_tabular_sweep(
     let points = check_inputs(model, pre, data, cfg)?;
     let start = Instant::now();
     let (dim, n, m) = (pre.dim(), model.num_stages(), data.eval.rows);
-    let dev = Device::flex();
+    let dev = cfg.device.resolve()?;
     // The class the untrusted host learns: the model's prediction.
     let pred_eval = predict_rows(model, &data.eval)?;
     let pred_att = predict_rows(model, &data.attacker)?;
