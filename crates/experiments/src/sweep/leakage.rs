@@ -6,9 +6,11 @@
 //! - [`PriorKind::MeanImage`]: the attacker dataset's mean image;
 //! - [`PriorKind::ClassMean`]: the attacker dataset's mean image of the **predicted** class of the
 //!   evaluation image (classes of the attacker images predicted by the victim too: the attacker queries it);
-//! - [`PriorKind::LabelDecoder`]: a decoder trained on the attacker dataset from the one-hot predicted
-//!   class `[batch, classes, 1, 1]` to the image (the inverse network of He, Zhang & Lee 2019, §4.2, with
-//!   the label as its only input), i.e. the best image a network can produce from the label alone.
+//! - [`PriorKind::LabelDecoder`]: the attacks' decoder trained on the attacker dataset from the one-hot
+//!   predicted class `[batch, classes, 1, 1]` to the image (the inverse network of He, Zhang & Lee 2019,
+//!   §4.2, with the label as its only input), i.e. the best image that network produces from the label
+//!   alone; trained to convergence on the class means ([`super::baselines::train_label_decoder`],
+//!   [`super::rule::RuleConfig::label_decoder_steps`] Adam steps), so it reaches the class mean's quality.
 //!
 //! For an attack evaluated on images `i = 1..m`, the strongest prior is the one with the highest mean SSIM
 //! on those images; the gain is `g_i = SSIM(x_i, attack_i) - SSIM(x_i, prior_i)` and its 95 % confidence
@@ -21,8 +23,8 @@
 //! has the highest SSIM with it among the `N` candidates (ties shared). Top-1 accuracy against chance
 //! `1 / N`, with the Wilson 95 % interval (Wilson 1927).
 
-use burn::tensor::{Tensor, TensorData};
-use privsplit_attacks::inverse::{reconstruct, train_inverse};
+use burn::tensor::Tensor;
+use privsplit_attacks::inverse::reconstruct;
 use privsplit_attacks::metrics::{bootstrap_mean_ci, ssim, ssim_psnr_batch, tensor_images};
 use privsplit_attacks::tabular_metrics::{wilson95, Reidentification};
 use privsplit_models::classifier::predict_images;
@@ -32,7 +34,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::baselines::class_mean;
+use super::baselines::{class_mean, one_hot, train_label_decoder};
 use super::run::SweepData;
 use super::SweepConfig;
 use crate::Result;
@@ -45,7 +47,7 @@ pub enum PriorKind {
     MeanImage,
     /// The attacker dataset's mean image of the predicted class.
     ClassMean,
-    /// A decoder from the one-hot predicted class to the image.
+    /// The attacks' decoder trained from the one-hot predicted class alone to the image.
     LabelDecoder,
 }
 
@@ -98,15 +100,6 @@ pub(crate) struct LeakageContext {
     seed: u64,
 }
 
-/// One-hot rows `[n, classes, 1, 1]` of `labels`.
-fn one_hot(labels: &[usize], classes: usize, dev: &burn::tensor::Device) -> Tensor<4> {
-    let mut v = vec![0.0f32; labels.len() * classes];
-    for (i, &c) in labels.iter().enumerate() {
-        v[i * classes + c.min(classes - 1)] = 1.0;
-    }
-    Tensor::from_data(TensorData::new(v, [labels.len(), classes, 1, 1]), dev)
-}
-
 impl LeakageContext {
     /// Predicts the classes, trains the label decoder, scores the three priors on `eval` `[m, C, H, W]`
     /// and draws the identification candidates. `None` without an attacker dataset (no prior to measure
@@ -140,14 +133,18 @@ impl LeakageContext {
                 .collect(),
             0,
         );
-        progress("prior-only baseline: label decoder (one-hot predicted class -> image)");
+        progress(&format!(
+            "prior-only baseline: label decoder (one-hot predicted class -> image, {} steps)",
+            cfg.rule.label_decoder_steps
+        ));
         let mut train = cfg.inverse.clone();
         train.seed = cfg.rule.seed ^ 0x1abe1;
-        let dec = train_inverse(
-            &one_hot(&pred_att, classes, &dev),
+        let dec = train_label_decoder(
             attacker,
+            &pred_att,
+            classes,
             &train,
-            &mut |_| {},
+            cfg.rule.label_decoder_steps,
         )?;
         let decoded = reconstruct(&dec, &one_hot(&pred_eval, classes, &dev), 256);
         let priors = vec![

@@ -1,5 +1,6 @@
 //! The sweep's run folder: `report.json` (the [`SweepReport`]), `report.md` / `report.html`,
-//! `points.csv` (one row per partition point and attack), `seeds.csv` (with repeated seeds), SSIM, PSNR,
+//! `points.csv` (one row per partition point and attack), `verdicts.csv` (one row per point),
+//! `priors.csv` (prior-only baselines), `seeds.csv` (with repeated seeds), SSIM, PSNR,
 //! SSIM-gain and enclave-latency plots (PNG + SVG) and the reconstruction grid `reconstructions.png`
 //! (rows = partition points, columns = attack x image, the originals in the first row).
 
@@ -12,8 +13,8 @@ use privsplit_report::{
 
 use super::rule::{Objective, SafetyRule};
 use super::tables::{
-    leakage_table, point_table, points_csv_rows, repeats_table, seeds_csv_rows, POINTS_CSV_HEADER,
-    SEEDS_CSV_HEADER,
+    leakage_table, point_table, points_csv_rows, priors_csv_rows, repeats_table, seeds_csv_rows,
+    verdicts_csv_rows, POINTS_CSV_HEADER, PRIORS_CSV_HEADER, SEEDS_CSV_HEADER, VERDICTS_CSV_HEADER,
 };
 use super::{AttackScore, Recommendation, SweepReport};
 use crate::Result;
@@ -340,13 +341,15 @@ pub fn write_grid(r: &SweepReport, path: &Path) -> Result<bool> {
 }
 
 /// The files of a sweep's run folder (`model.safetensors` only when the model was trained there; the plots
-/// only when a point was attacked, the gain plot only with an attacker dataset; the grid only with grid
-/// images). With repeated seeds also `seeds.csv` and one `seed-<seed>/` folder per seed.
-pub const FILES: [&str; 14] = [
+/// only when a point was attacked, the gain plot and `priors.csv` only with an attacker dataset; the grid
+/// only with grid images). With repeated seeds also `seeds.csv` and one `seed-<seed>/` folder per seed.
+pub const FILES: [&str; 16] = [
     "report.json",
     "report.md",
     "report.html",
     "points.csv",
+    "verdicts.csv",
+    "priors.csv",
     "ssim_per_point.png",
     "ssim_per_point.svg",
     "psnr_per_point.png",
@@ -370,6 +373,18 @@ pub fn write_outputs(r: &SweepReport, dir: &Path) -> Result<()> {
         &POINTS_CSV_HEADER,
         &points_csv_rows(r),
     )?;
+    write_csv(
+        &dir.join("verdicts.csv"),
+        &VERDICTS_CSV_HEADER,
+        &verdicts_csv_rows(r),
+    )?;
+    if !r.priors.is_empty() {
+        write_csv(
+            &dir.join("priors.csv"),
+            &PRIORS_CSV_HEADER,
+            &priors_csv_rows(r),
+        )?;
+    }
     if r.repeats.is_some() {
         write_csv(
             &dir.join("seeds.csv"),
