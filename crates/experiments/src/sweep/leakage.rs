@@ -10,7 +10,13 @@
 //!   predicted class `[batch, classes, 1, 1]` to the image (the inverse network of He, Zhang & Lee 2019,
 //!   §4.2, with the label as its only input), i.e. the best image that network produces from the label
 //!   alone; trained to convergence on the class means ([`super::baselines::train_label_decoder`],
-//!   [`super::rule::RuleConfig::label_decoder_steps`] Adam steps), so it reaches the class mean's quality.
+//!   [`super::rule::RuleConfig::label_decoder_steps`] Adam steps), so it reaches the class mean's quality;
+//! - [`PriorKind::LabelCgan`] (when the sweep runs the c-GAN): the c-GAN attack itself (Isola et al. 2017
+//!   design, same generator, discriminator, loss and training budget) with the one-hot predicted class as
+//!   its input instead of the feature map. The MSE-trained priors are blurred averages; the c-GAN's L1 +
+//!   adversarial loss gives sharper images that score differently under SSIM from the same information, so
+//!   the c-GAN's gain at a point is only information in the feature map when it is measured against the
+//!   same method fed the label.
 //!
 //! For an attack evaluated on images `i = 1..m`, the strongest prior is the one with the highest mean SSIM
 //! on those images; the gain is `g_i = SSIM(x_i, attack_i) - SSIM(x_i, prior_i)` and its 95 % confidence
@@ -24,9 +30,11 @@
 //! `1 / N`, with the Wilson 95 % interval (Wilson 1927).
 
 use burn::tensor::Tensor;
+use privsplit_attacks::cgan::train_cgan;
 use privsplit_attacks::inverse::reconstruct;
 use privsplit_attacks::metrics::{bootstrap_mean_ci, ssim, ssim_psnr_batch, tensor_images};
 use privsplit_attacks::tabular_metrics::{wilson95, Reidentification};
+use privsplit_attacks::ReconstructionAttack;
 use privsplit_models::classifier::predict_images;
 use privsplit_models::stage::StagedModel;
 use rand::seq::SliceRandom;
@@ -49,6 +57,9 @@ pub enum PriorKind {
     ClassMean,
     /// The attacks' decoder trained from the one-hot predicted class alone to the image.
     LabelDecoder,
+    /// The c-GAN attack (generator, PatchGAN discriminator, L1 + adversarial loss, same training) with the
+    /// one-hot predicted class as its only input; only when the sweep runs the c-GAN.
+    LabelCgan,
 }
 
 impl PriorKind {
@@ -58,6 +69,7 @@ impl PriorKind {
             Self::MeanImage => "mean image",
             Self::ClassMean => "class mean (predicted)",
             Self::LabelDecoder => "label decoder",
+            Self::LabelCgan => "label c-GAN",
         }
     }
 }
@@ -101,7 +113,7 @@ pub(crate) struct LeakageContext {
 }
 
 impl LeakageContext {
-    /// Predicts the classes, trains the label decoder, scores the three priors on `eval` `[m, C, H, W]`
+    /// Predicts the classes, trains the label decoder (and the label c-GAN), scores the priors on `eval` `[m, C, H, W]`
     /// and draws the identification candidates. `None` without an attacker dataset (no prior to measure
     /// against).
     ///
@@ -146,8 +158,9 @@ impl LeakageContext {
             &train,
             cfg.rule.label_decoder_steps,
         )?;
-        let decoded = reconstruct(&dec, &one_hot(&pred_eval, classes, &dev), 256);
-        let priors = vec![
+        let eval_hot = one_hot(&pred_eval, classes, &dev);
+        let decoded = reconstruct(&dec, &eval_hot, 256);
+        let mut priors = vec![
             (
                 PriorKind::MeanImage,
                 ssim_psnr_batch(eval, &mean.repeat_dim(0, m), 1.0)?,
@@ -161,6 +174,21 @@ impl LeakageContext {
                 ssim_psnr_batch(eval, &decoded, 1.0)?,
             ),
         ];
+        if cfg.attacks.contains(&ReconstructionAttack::Cgan) {
+            progress("prior-only baseline: label c-GAN (the c-GAN attack from the one-hot predicted class)");
+            let mut c = cfg.cgan.clone();
+            c.train.seed = cfg.rule.seed ^ 0x1abe2;
+            let gen = train_cgan(
+                &one_hot(&pred_att, classes, &dev),
+                attacker,
+                &c,
+                &mut |_| {},
+            )?;
+            priors.push((
+                PriorKind::LabelCgan,
+                ssim_psnr_batch(eval, &reconstruct(&gen, &eval_hot, 256), 1.0)?,
+            ));
+        }
         let eval_imgs = tensor_images(eval)?;
         // The identification pool: distractor test images, else the other evaluation images.
         let (pool, pool_labels, is_eval) = match &data.distractors {
