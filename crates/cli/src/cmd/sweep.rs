@@ -37,8 +37,9 @@ pub struct Args {
     /// SSIM threshold in [0, 1] of the threshold rule (default 0.3, see docs/SWEEP.md).
     #[arg(long, visible_alias = "ssim-threshold")]
     pub threshold: Option<f64>,
-    /// What the host learns anyway, the floor of the leakage rule: `output` (the logits, which the untrusted
-    /// partition computes at every point; default) or `label` (the predicted class only).
+    /// What the host is assumed to learn anyway, the floor of the leakage rule: `label` (the predicted class
+    /// only: gain over the prior-only baselines, identification against chance; default) or `output` (the
+    /// logits, which the untrusted partition computes at every point: no more than the attacks at k = n).
     #[arg(long, value_enum)]
     pub reference: Option<Reference>,
     /// Margin of the leakage rule: largest tolerated upper bound of the SSIM gain's 95 % CI (default 0.05).

@@ -6,9 +6,17 @@
 //! - [`PriorKind::MeanImage`]: the attacker dataset's mean image;
 //! - [`PriorKind::ClassMean`]: the attacker dataset's mean image of the **predicted** class of the
 //!   evaluation image (classes of the attacker images predicted by the victim too: the attacker queries it);
-//! - [`PriorKind::LabelDecoder`]: a decoder trained on the attacker dataset from the one-hot predicted
-//!   class `[batch, classes, 1, 1]` to the image (the inverse network of He, Zhang & Lee 2019, §4.2, with
-//!   the label as its only input), i.e. the best image a network can produce from the label alone.
+//! - [`PriorKind::LabelDecoder`]: the attacks' decoder trained on the attacker dataset from the one-hot
+//!   predicted class `[batch, classes, 1, 1]` to the image (the inverse network of He, Zhang & Lee 2019,
+//!   §4.2, with the label as its only input), i.e. the best image that network produces from the label
+//!   alone; trained to convergence on the class means ([`super::baselines::train_label_decoder`],
+//!   [`super::rule::RuleConfig::label_decoder_steps`] Adam steps), so it reaches the class mean's quality;
+//! - [`PriorKind::LabelCgan`] (when the sweep runs the c-GAN): the c-GAN attack itself (Isola et al. 2017
+//!   design, same generator, discriminator, loss and training budget) with the one-hot predicted class as
+//!   its input instead of the feature map. The MSE-trained priors are blurred averages; the c-GAN's L1 +
+//!   adversarial loss gives sharper images that score differently under SSIM from the same information, so
+//!   the c-GAN's gain at a point is only information in the feature map when it is measured against the
+//!   same method fed the label.
 //!
 //! For an attack evaluated on images `i = 1..m`, the strongest prior is the one with the highest mean SSIM
 //! on those images; the gain is `g_i = SSIM(x_i, attack_i) - SSIM(x_i, prior_i)` and its 95 % confidence
@@ -21,10 +29,12 @@
 //! has the highest SSIM with it among the `N` candidates (ties shared). Top-1 accuracy against chance
 //! `1 / N`, with the Wilson 95 % interval (Wilson 1927).
 
-use burn::tensor::{Tensor, TensorData};
-use privsplit_attacks::inverse::{reconstruct, train_inverse};
+use burn::tensor::Tensor;
+use privsplit_attacks::cgan::train_cgan;
+use privsplit_attacks::inverse::reconstruct;
 use privsplit_attacks::metrics::{bootstrap_mean_ci, ssim, ssim_psnr_batch, tensor_images};
 use privsplit_attacks::tabular_metrics::{wilson95, Reidentification};
+use privsplit_attacks::ReconstructionAttack;
 use privsplit_models::classifier::predict_images;
 use privsplit_models::stage::StagedModel;
 use rand::seq::SliceRandom;
@@ -32,7 +42,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::baselines::class_mean;
+use super::baselines::{class_mean, one_hot, train_label_decoder};
 use super::run::SweepData;
 use super::SweepConfig;
 use crate::Result;
@@ -45,8 +55,11 @@ pub enum PriorKind {
     MeanImage,
     /// The attacker dataset's mean image of the predicted class.
     ClassMean,
-    /// A decoder from the one-hot predicted class to the image.
+    /// The attacks' decoder trained from the one-hot predicted class alone to the image.
     LabelDecoder,
+    /// The c-GAN attack (generator, PatchGAN discriminator, L1 + adversarial loss, same training) with the
+    /// one-hot predicted class as its only input; only when the sweep runs the c-GAN.
+    LabelCgan,
 }
 
 impl PriorKind {
@@ -56,6 +69,7 @@ impl PriorKind {
             Self::MeanImage => "mean image",
             Self::ClassMean => "class mean (predicted)",
             Self::LabelDecoder => "label decoder",
+            Self::LabelCgan => "label c-GAN",
         }
     }
 }
@@ -98,17 +112,8 @@ pub(crate) struct LeakageContext {
     seed: u64,
 }
 
-/// One-hot rows `[n, classes, 1, 1]` of `labels`.
-fn one_hot(labels: &[usize], classes: usize, dev: &burn::tensor::Device) -> Tensor<4> {
-    let mut v = vec![0.0f32; labels.len() * classes];
-    for (i, &c) in labels.iter().enumerate() {
-        v[i * classes + c.min(classes - 1)] = 1.0;
-    }
-    Tensor::from_data(TensorData::new(v, [labels.len(), classes, 1, 1]), dev)
-}
-
 impl LeakageContext {
-    /// Predicts the classes, trains the label decoder, scores the three priors on `eval` `[m, C, H, W]`
+    /// Predicts the classes, trains the label decoder (and the label c-GAN), scores the priors on `eval` `[m, C, H, W]`
     /// and draws the identification candidates. `None` without an attacker dataset (no prior to measure
     /// against).
     ///
@@ -140,17 +145,22 @@ impl LeakageContext {
                 .collect(),
             0,
         );
-        progress("prior-only baseline: label decoder (one-hot predicted class -> image)");
+        progress(&format!(
+            "prior-only baseline: label decoder (one-hot predicted class -> image, {} steps)",
+            cfg.rule.label_decoder_steps
+        ));
         let mut train = cfg.inverse.clone();
         train.seed = cfg.rule.seed ^ 0x1abe1;
-        let dec = train_inverse(
-            &one_hot(&pred_att, classes, &dev),
+        let dec = train_label_decoder(
             attacker,
+            &pred_att,
+            classes,
             &train,
-            &mut |_| {},
+            cfg.rule.label_decoder_steps,
         )?;
-        let decoded = reconstruct(&dec, &one_hot(&pred_eval, classes, &dev), 256);
-        let priors = vec![
+        let eval_hot = one_hot(&pred_eval, classes, &dev);
+        let decoded = reconstruct(&dec, &eval_hot, 256);
+        let mut priors = vec![
             (
                 PriorKind::MeanImage,
                 ssim_psnr_batch(eval, &mean.repeat_dim(0, m), 1.0)?,
@@ -164,6 +174,21 @@ impl LeakageContext {
                 ssim_psnr_batch(eval, &decoded, 1.0)?,
             ),
         ];
+        if cfg.attacks.contains(&ReconstructionAttack::Cgan) {
+            progress("prior-only baseline: label c-GAN (the c-GAN attack from the one-hot predicted class)");
+            let mut c = cfg.cgan.clone();
+            c.train.seed = cfg.rule.seed ^ 0x1abe2;
+            let gen = train_cgan(
+                &one_hot(&pred_att, classes, &dev),
+                attacker,
+                &c,
+                &mut |_| {},
+            )?;
+            priors.push((
+                PriorKind::LabelCgan,
+                ssim_psnr_batch(eval, &reconstruct(&gen, &eval_hot, 256), 1.0)?,
+            ));
+        }
         let eval_imgs = tensor_images(eval)?;
         // The identification pool: distractor test images, else the other evaluation images.
         let (pool, pool_labels, is_eval) = match &data.distractors {

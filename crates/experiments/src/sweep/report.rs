@@ -1,6 +1,7 @@
 //! The sweep's run folder: `report.json` (the [`SweepReport`]), `report.md` / `report.html`,
-//! `points.csv` (one row per partition point and attack), `seeds.csv` (with repeated seeds), SSIM, PSNR,
-//! SSIM-gain and enclave-latency plots (PNG + SVG) and the reconstruction grid `reconstructions.png`
+//! `points.csv` (one row per partition point and attack), `verdicts.csv` (one row per point),
+//! `priors.csv` (prior-only baselines), `seeds.csv` (with repeated seeds), SSIM, PSNR,
+//! SSIM-gain, identification and enclave-latency plots (PNG + SVG) and the reconstruction grid `reconstructions.png`
 //! (rows = partition points, columns = attack x image, the originals in the first row).
 
 use std::path::Path;
@@ -10,10 +11,10 @@ use privsplit_report::{
     image_grid, line_plot, write_atomic, write_csv, write_json, GridImage, LinePlot, Report, Series,
 };
 
-use super::rule::{Objective, SafetyRule};
+use super::rule::{assess, Objective, Reference, SafetyRule};
 use super::tables::{
-    leakage_table, point_table, points_csv_rows, repeats_table, seeds_csv_rows, POINTS_CSV_HEADER,
-    SEEDS_CSV_HEADER,
+    leakage_table, point_table, points_csv_rows, priors_csv_rows, repeats_table, seeds_csv_rows,
+    verdicts_csv_rows, POINTS_CSV_HEADER, PRIORS_CSV_HEADER, SEEDS_CSV_HEADER, VERDICTS_CSV_HEADER,
 };
 use super::{AttackScore, Recommendation, SweepReport};
 use crate::Result;
@@ -121,10 +122,48 @@ pub fn summary(r: &SweepReport) -> String {
         ),
         None => format!(
             "no evaluated partition point is safe under the {}{seeds}: keep the whole model trusted \
-             (or evaluate later points)",
-            rule_text(r)
+             (or evaluate later points){}",
+            rule_text(r),
+            output_alternative(r)
         ),
     }
+}
+
+/// When the label reference finds no safe point: whether the output (`k = n`) itself leaks beyond the label
+/// (then no split can pass, because the untrusted partition computes the output at every `k`), and what the
+/// output reference recommends on the same measurements. Empty otherwise, and for repeated seeds (each
+/// seed's own report says it).
+fn output_alternative(r: &SweepReport) -> String {
+    if r.config.rule.rule != SafetyRule::Leakage
+        || r.config.rule.reference != Reference::Label
+        || r.repeats.is_some()
+    {
+        return String::new();
+    }
+    let Some(last) = r.verdicts.iter().find(|v| v.k == r.num_stages && !v.safe) else {
+        return String::new();
+    };
+    let mut cfg = r.config.clone();
+    cfg.rule.reference = Reference::Output;
+    let alt = match assess(&r.points, r.num_stages, &cfg) {
+        Ok(a) => match a.recommendation {
+            Some(rec) => format!(
+                "--reference output (no more than the output leaks) recommends k={} (after {}): {}",
+                rec.k,
+                rec.stage,
+                recommendation_text(&rec)
+            ),
+            None => "--reference output finds no safe point either".into(),
+        },
+        Err(_) => return String::new(),
+    };
+    format!(
+        ". The output itself (k = {}) leaks beyond the label ({}); the untrusted partition computes it at \
+         every k, so no split can pass the label reference: release only the label from the enclave, or \
+         accept the output's leakage: {alt}",
+        last.k,
+        last.reasons.join("; ")
+    )
 }
 
 /// The score of `attack` at each point, as `(k, f(score))` with finite values only.
@@ -188,6 +227,7 @@ fn write_plots(r: &SweepReport, dir: &Path) -> Result<()> {
         },
     )?;
     write_gain_plot(r, dir)?;
+    write_identification_plot(r, dir)?;
     write_enclave_plot(r, dir)?;
     line_plot(
         &dir.join("psnr_per_point.png"),
@@ -227,7 +267,16 @@ fn write_gain_plot(r: &SweepReport, dir: &Path) -> Result<()> {
         return Ok(());
     }
     let m = r.config.rule.margin;
-    series.extend(level(r, format!("margin {m:.2}"), m));
+    let floor = r
+        .floor
+        .as_ref()
+        .filter(|f| f.from_output)
+        .map_or(0.0, |f| f.gain);
+    series.extend(level(
+        r,
+        format!("floor {floor:+.3} + margin {m:.2}"),
+        floor + m,
+    ));
     series.extend(level(r, "prior-only baseline (gain 0)".into(), 0.0));
     line_plot(
         &dir.join("gain_per_point.png"),
@@ -236,6 +285,62 @@ fn write_gain_plot(r: &SweepReport, dir: &Path) -> Result<()> {
             x_label: "partition point k".into(),
             y_label: "SSIM gain".into(),
             series,
+            ..LinePlot::default()
+        },
+    )?;
+    Ok(())
+}
+
+/// Identification top-1 accuracy per attack with the lower bound of its Wilson 95 % interval, chance `1 / N`
+/// and the floor the rule compares the lower bound with (`identification_per_point.png` / `.svg`); nothing
+/// without identification statistics.
+fn write_identification_plot(r: &SweepReport, dir: &Path) -> Result<()> {
+    let mut series = Vec::new();
+    for &a in &r.config.attacks {
+        let id = |f: fn(&privsplit_attacks::tabular_metrics::Reidentification) -> f64| {
+            per_point(r, a, move |s| {
+                s.leakage
+                    .as_ref()
+                    .and_then(|l| l.identification.as_ref())
+                    .map_or(f64::NAN, f)
+            })
+        };
+        let points = id(|i| i.top1);
+        if points.is_empty() {
+            continue;
+        }
+        series.push(Series {
+            name: format!("{} top-1", a.name()),
+            points,
+        });
+        series.push(Series {
+            name: format!("{} 95 % CI lower", a.name()),
+            points: id(|i| i.ci95[0]),
+        });
+    }
+    if series.is_empty() {
+        return Ok(());
+    }
+    let chance = 1.0 / r.config.rule.candidates.max(1) as f64;
+    series.extend(level(
+        r,
+        format!("chance 1/{}", r.config.rule.candidates),
+        chance,
+    ));
+    if let Some(f) = r.floor.as_ref().filter(|f| f.from_output) {
+        series.extend(level(r, "floor (output at k = n)".into(), f.identification));
+    }
+    line_plot(
+        &dir.join("identification_per_point.png"),
+        &LinePlot {
+            title: format!(
+                "Identification of the input among {} same-class candidates per partition point",
+                r.config.rule.candidates
+            ),
+            x_label: "partition point k".into(),
+            y_label: "top-1 accuracy".into(),
+            series,
+            y_range: Some((0.0, 1.0)),
             ..LinePlot::default()
         },
     )?;
@@ -340,19 +445,23 @@ pub fn write_grid(r: &SweepReport, path: &Path) -> Result<bool> {
 }
 
 /// The files of a sweep's run folder (`model.safetensors` only when the model was trained there; the plots
-/// only when a point was attacked, the gain plot only with an attacker dataset; the grid only with grid
-/// images). With repeated seeds also `seeds.csv` and one `seed-<seed>/` folder per seed.
-pub const FILES: [&str; 14] = [
+/// only when a point was attacked, the gain and identification plots and `priors.csv` only with an attacker
+/// dataset; the grid only with grid images). With repeated seeds also `seeds.csv` and one `seed-<seed>/` folder per seed.
+pub const FILES: [&str; 18] = [
     "report.json",
     "report.md",
     "report.html",
     "points.csv",
+    "verdicts.csv",
+    "priors.csv",
     "ssim_per_point.png",
     "ssim_per_point.svg",
     "psnr_per_point.png",
     "psnr_per_point.svg",
     "gain_per_point.png",
     "gain_per_point.svg",
+    "identification_per_point.png",
+    "identification_per_point.svg",
     "enclave_per_point.png",
     "enclave_per_point.svg",
     "reconstructions.png",
@@ -370,6 +479,18 @@ pub fn write_outputs(r: &SweepReport, dir: &Path) -> Result<()> {
         &POINTS_CSV_HEADER,
         &points_csv_rows(r),
     )?;
+    write_csv(
+        &dir.join("verdicts.csv"),
+        &VERDICTS_CSV_HEADER,
+        &verdicts_csv_rows(r),
+    )?;
+    if !r.priors.is_empty() {
+        write_csv(
+            &dir.join("priors.csv"),
+            &PRIORS_CSV_HEADER,
+            &priors_csv_rows(r),
+        )?;
+    }
     if r.repeats.is_some() {
         write_csv(
             &dir.join("seeds.csv"),
@@ -460,6 +581,10 @@ fn human_report(r: &SweepReport, have_points: bool, grid: bool) -> Report {
                 "gain_per_point.png",
                 "SSIM gain over the strongest prior-only baseline, its 95 % CI upper bound and the margin (also .svg)",
             );
+            s.figure(
+                "identification_per_point.png",
+                "Identification top-1 among same-class candidates, its 95 % CI lower bound and chance (also .svg)",
+            );
         }
         s.figure(
             "enclave_per_point.png",
@@ -491,4 +616,41 @@ fn human_report(r: &SweepReport, have_points: bool, grid: bool) -> Report {
         r.seconds, r.train_seconds
     ));
     doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::tests::{leaky_point, report_of};
+    use crate::sweep::SweepConfig;
+
+    /// Under the label reference, a sweep whose output (k = n) identifies the input above chance has no safe
+    /// point; the summary says that the output itself leaks and what the output reference recommends on the
+    /// same measurements. Without k = n among the points it adds nothing.
+    #[test]
+    fn no_safe_point_under_the_label_names_the_output_leak_and_the_output_alternative() {
+        let cfg = SweepConfig::tiny();
+        let pts = vec![
+            leaky_point(3, 0.5, [0.10, 0.16], Some(0.6)),
+            leaky_point(4, 0.38, [0.0, 0.04], Some(0.25)),
+            leaky_point(6, 0.37, [0.0, 0.04], Some(0.3)),
+        ];
+        let r = report_of(pts.clone(), &cfg);
+        assert!(r.recommendation.is_none());
+        let s = summary(&r);
+        assert!(
+            s.contains("The output itself (k = 6) leaks beyond the label (c-GAN: identifies"),
+            "{s}"
+        );
+        assert!(
+            s.contains("--reference output (no more than the output leaks) recommends k=4"),
+            "{s}"
+        );
+        let partial = summary(&report_of(pts[..2].to_vec(), &cfg));
+        assert!(
+            partial.starts_with("no evaluated partition point is safe")
+                && !partial.contains("output"),
+            "{partial}"
+        );
+    }
 }

@@ -35,6 +35,10 @@ use crate::{Error, Result};
 /// Default margin (SSIM units) of the leakage rule; justified in docs/SWEEP.md.
 pub const DEFAULT_MARGIN: f64 = 0.05;
 
+/// Default Adam steps of the label decoder (enough to reach the class means' SSIM on Fashion-MNIST;
+/// docs/SWEEP.md).
+pub const DEFAULT_LABEL_DECODER_STEPS: usize = 400;
+
 /// The test a partition point must pass to be called safe.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -64,11 +68,11 @@ pub enum Objective {
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Reference {
-    /// The model's output (logits), which the untrusted partition computes at every point.
+    /// Only the predicted label: the prior-only baselines and chance (issue 12's rule; default).
     #[default]
-    Output,
-    /// Only the predicted label.
     Label,
+    /// The model's output (logits), which the untrusted partition computes at every point.
+    Output,
 }
 
 /// The leakage the host has anyway, against which each point is judged.
@@ -102,6 +106,9 @@ pub struct RuleConfig {
     pub bootstrap_resamples: usize,
     /// Seed of the bootstrap, the distractor draws and the label decoder.
     pub seed: u64,
+    /// Adam steps of the label decoder on the class means (>= 1; see
+    /// [`super::leakage::PriorKind::LabelDecoder`]).
+    pub label_decoder_steps: usize,
 }
 
 impl Default for RuleConfig {
@@ -109,12 +116,13 @@ impl Default for RuleConfig {
         Self {
             rule: SafetyRule::Leakage,
             objective: Objective::EarliestSafe,
-            reference: Reference::Output,
+            reference: Reference::Label,
             margin: DEFAULT_MARGIN,
             candidates: 10,
             distractor_images: 500,
             bootstrap_resamples: 1000,
             seed: 0,
+            label_decoder_steps: DEFAULT_LABEL_DECODER_STEPS,
         }
     }
 }
@@ -123,8 +131,8 @@ impl RuleConfig {
     /// Checks the settings.
     ///
     /// # Errors
-    /// [`Error::Invalid`] naming the setting: a margin outside `[0, 1]`, fewer than 2 candidates, fewer than
-    /// 100 bootstrap resamples.
+    /// [`Error::Invalid`] naming the setting: a margin outside `[0, 1]`, fewer than 2 candidates, no label
+    /// decoder steps, fewer than 100 bootstrap resamples.
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.margin) {
             return Err(Error::invalid(
@@ -139,6 +147,9 @@ impl RuleConfig {
                 ">= 2",
                 self.candidates.to_string(),
             ));
+        }
+        if self.label_decoder_steps == 0 {
+            return Err(Error::invalid("label decoder steps", ">= 1", "0"));
         }
         if self.bootstrap_resamples < 100 {
             return Err(Error::invalid(
@@ -447,6 +458,8 @@ mod tests {
     #[test]
     fn output_reference_holds_points_to_the_leakage_of_the_output() {
         let mut cfg = SweepConfig::tiny();
+        assert_eq!(cfg.rule.reference, Reference::Label);
+        cfg.rule.reference = Reference::Output;
         let pts = vec![
             leaky(3, 0.5, [0.10, 0.16], 0.6),
             leaky(4, 0.38, [0.0, 0.07], 0.25),

@@ -1,6 +1,7 @@
 //! The sweep's tables: `points.csv` (one row per partition point and attack: cost, enclave estimate,
-//! scores, leakage, verdict), `seeds.csv` (mean +- std over repeated seeds) and the tables of the human
-//! report.
+//! scores, leakage, verdict), `verdicts.csv` (one row per point: the rule's verdict, its reasons, whether
+//! it is the recommended point), `priors.csv` (the prior-only baselines), `seeds.csv` (mean +- std over
+//! repeated seeds) and the tables of the human report.
 
 use super::{AttackScore, PointResult, SweepReport};
 
@@ -118,6 +119,48 @@ pub fn points_csv_rows(r: &SweepReport) -> Vec<Vec<String>> {
         }
     }
     rows
+}
+
+/// Header of `verdicts.csv` (one row per partition point).
+pub const VERDICTS_CSV_HEADER: [&str; 5] = ["k", "stage", "safe", "recommended", "reasons"];
+
+/// The rows of `verdicts.csv`: the rule's verdict per point, whether the point is the recommendation, and
+/// the reasons joined with `"; "`.
+pub fn verdicts_csv_rows(r: &SweepReport) -> Vec<Vec<String>> {
+    r.points
+        .iter()
+        .map(|p| {
+            let v = r.verdicts.iter().find(|v| v.k == p.k);
+            vec![
+                p.k.to_string(),
+                p.stage.clone(),
+                safe_cell(r, p.k),
+                r.recommendation
+                    .as_ref()
+                    .is_some_and(|rec| rec.k == p.k)
+                    .to_string(),
+                v.map(|v| v.reasons.join("; ")).unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+/// Header of `priors.csv` (one row per prior-only baseline).
+pub const PRIORS_CSV_HEADER: [&str; 3] = ["prior", "ssim", "psnr_db"];
+
+/// The rows of `priors.csv`: mean SSIM and PSNR (dB) of each prior-only baseline over the evaluation
+/// images.
+pub fn priors_csv_rows(r: &SweepReport) -> Vec<Vec<String>> {
+    r.priors
+        .iter()
+        .map(|p| {
+            vec![
+                format!("{:?}", p.prior).to_lowercase(),
+                format!("{:.4}", p.ssim),
+                format!("{:.3}", p.psnr),
+            ]
+        })
+        .collect()
 }
 
 /// Header of `seeds.csv`: every metric as `<metric>_mean`, `<metric>_std` over the seeds.
