@@ -121,9 +121,13 @@ pub fn summary(r: &SweepReport) -> String {
             recommendation_text(rec)
         ),
         None => format!(
-            "no evaluated partition point is safe under the {}{seeds}: keep the whole model trusted \
-             (or evaluate later points){}",
+            "no evaluated partition point is safe under the {}{}: keep the whole model trusted (or evaluate \
+             later points){}",
             rule_text(r),
+            r.repeats.as_ref().map_or_else(String::new, |s| format!(
+                " (a point must be safe under every seed of {:?})",
+                s.seeds
+            )),
             output_alternative(r)
         ),
     }
