@@ -112,7 +112,19 @@ pub fn summary(r: &SweepReport) -> String {
         Objective::EarliestSafe => "earliest safe",
         Objective::CheapestSafe => "cheapest safe",
     };
+    let label_only = r
+        .recommendation
+        .as_ref()
+        .is_some_and(|rec| r.verdicts.iter().any(|v| v.k == rec.k && v.label_only));
     match &r.recommendation {
+        Some(rec) if label_only => format!(
+            "recommended partition point k={} = n: NO SPLIT, the whole model in the enclave, releasing only the \
+             predicted label ({objective} point{seeds}; {}): no earlier point is safe; {}{}",
+            rec.k,
+            rule_text(r),
+            recommendation_text(rec),
+            output_alternative(r)
+        ),
         Some(rec) => format!(
             "recommended partition point k={} (after {}; {objective} point{seeds}; {}): {}",
             rec.k,
@@ -144,7 +156,11 @@ fn output_alternative(r: &SweepReport) -> String {
     {
         return String::new();
     }
-    let Some(last) = r.verdicts.iter().find(|v| v.k == r.num_stages && !v.safe) else {
+    let Some(last) = r
+        .verdicts
+        .iter()
+        .find(|v| v.k == r.num_stages && (v.label_only || !v.safe))
+    else {
         return String::new();
     };
     let mut cfg = r.config.clone();
@@ -163,10 +179,15 @@ fn output_alternative(r: &SweepReport) -> String {
     };
     format!(
         ". The output itself (k = {}) leaks beyond the label ({}); the untrusted partition computes it at \
-         every k, so no split can pass the label reference: release only the label from the enclave, or \
+         every k < n, so no split can pass the label reference: release only the label from the enclave, or \
          accept the output's leakage: {alt}",
         last.k,
-        last.reasons.join("; ")
+        last.reasons
+            .iter()
+            .filter(|x| !x.starts_with("safe only as no split"))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
     )
 }
 
@@ -629,10 +650,11 @@ mod tests {
     use crate::sweep::SweepConfig;
 
     /// Under the label reference, a sweep whose output (k = n) identifies the input above chance has no safe
-    /// point; the summary says that the output itself leaks and what the output reference recommends on the
-    /// same measurements. Without k = n among the points it adds nothing.
+    /// split: it recommends k = n as "no split, release only the label", says that the output itself leaks
+    /// and what the output reference recommends on the same measurements. Without k = n among the points it
+    /// finds no safe point and adds nothing.
     #[test]
-    fn no_safe_point_under_the_label_names_the_output_leak_and_the_output_alternative() {
+    fn no_safe_split_under_the_label_recommends_no_split_and_names_the_output_leak() {
         let cfg = SweepConfig::tiny();
         let pts = vec![
             leaky_point(3, 0.5, [0.10, 0.16], Some(0.6)),
@@ -640,8 +662,19 @@ mod tests {
             leaky_point(6, 0.37, [0.0, 0.04], Some(0.3)),
         ];
         let r = report_of(pts.clone(), &cfg);
-        assert!(r.recommendation.is_none());
+        assert_eq!(r.recommendation.as_ref().map(|x| x.k), Some(6));
+        let v6 = r.verdicts.iter().find(|v| v.k == 6).expect("k = 6");
+        assert!(v6.safe && v6.label_only, "{v6:?}");
+        assert!(r
+            .verdicts
+            .iter()
+            .filter(|v| v.k != 6)
+            .all(|v| !v.safe && !v.label_only));
         let s = summary(&r);
+        assert!(
+            s.starts_with("recommended partition point k=6 = n: NO SPLIT"),
+            "{s}"
+        );
         assert!(
             s.contains("The output itself (k = 6) leaks beyond the label (c-GAN: identifies"),
             "{s}"

@@ -173,6 +173,10 @@ pub struct Verdict {
     pub safe: bool,
     /// Why not (one line per failing attack), or which fallback was used.
     pub reasons: Vec<String>,
+    /// `k = n` under the label reference whose output leaks beyond the label: safe only as "no split", the
+    /// whole model in the enclave releasing nothing but the predicted label ([`assess`]).
+    #[serde(default)]
+    pub label_only: bool,
 }
 
 /// The floor of the leakage rule for `points` of a model with `num_stages` stages (see the module docs).
@@ -269,6 +273,7 @@ pub fn verdict(p: &PointResult, floor: &LeakageFloor, cfg: &SweepConfig) -> Verd
         k: p.k,
         safe,
         reasons,
+        label_only: false,
     }
 }
 
@@ -346,7 +351,25 @@ pub fn assess(points: &[PointResult], num_stages: usize, cfg: &SweepConfig) -> R
     }
     cfg.rule.validate()?;
     let floor = leakage_floor(points, num_stages, cfg);
-    let verdicts: Vec<Verdict> = points.iter().map(|p| verdict(p, &floor, cfg)).collect();
+    let mut verdicts: Vec<Verdict> = points.iter().map(|p| verdict(p, &floor, cfg)).collect();
+    // Under the label reference, `k = n` keeps the whole model in the enclave: the host sees nothing unless the
+    // enclave releases it, so "no split, release only the predicted label" is always a safe deployment, and
+    // the recommendation when no earlier point passes. The output's own leak stays in the reasons.
+    if cfg.rule.rule == SafetyRule::Leakage && cfg.rule.reference == Reference::Label {
+        if let Some(v) = verdicts
+            .iter_mut()
+            .find(|v| v.k == num_stages && !v.safe && !v.reasons.is_empty())
+        {
+            v.safe = true;
+            v.label_only = true;
+            v.reasons.insert(
+                0,
+                "safe only as no split: the whole model stays in the enclave, which must release only the \
+                 predicted label (argmax inside the trusted partition), because its output leaks beyond the label"
+                    .into(),
+            );
+        }
+    }
     let recommendation = recommend_among(points, cfg, |p| {
         verdicts.iter().any(|v| v.k == p.k && v.safe)
     });
@@ -487,7 +510,20 @@ mod tests {
         cfg.rule.reference = Reference::Label;
         let a = assess(&pts, 6, &cfg).expect("assess");
         assert_eq!(a.floor, LABEL);
-        assert!(a.recommendation.is_none(), "{:?}", a.verdicts);
+        // No split passes the label reference; k = n passes only as "no split, release only the label".
+        assert_eq!(
+            a.verdicts
+                .iter()
+                .map(|v| (v.safe, v.label_only))
+                .collect::<Vec<_>>(),
+            [(false, false), (false, false), (true, true)]
+        );
+        assert_eq!(a.recommendation.map(|r| r.k), Some(6));
+        // Without k = n among the points nothing is safe.
+        assert!(assess(&pts[..2], 6, &cfg)
+            .expect("assess")
+            .recommendation
+            .is_none());
     }
 
     #[test]

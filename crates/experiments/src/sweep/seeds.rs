@@ -185,6 +185,9 @@ fn all_seed_verdicts(reports: &[SweepReport], seeds: &[u64], safe: &[usize]) -> 
                         .map(move |x| format!("seed {s}: {x}"))
                 })
                 .collect(),
+            label_only: reports
+                .iter()
+                .any(|r| r.verdicts.get(pi).is_some_and(|v| v.label_only)),
         })
         .collect()
 }
