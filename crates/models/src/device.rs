@@ -82,15 +82,18 @@ impl DeviceChoice {
 
     #[allow(unreachable_code)] // each arm returns from its `cfg` block when the feature is on
     fn construct(self) -> Result<Device> {
-        let not_built = || {
-            Error::Device {
+        let llvm = if matches!(self, Self::Cpu | Self::Cuda) {
+            " after `bash scripts/install-llvm.sh` (the LLVM CubeCL links)"
+        } else {
+            ""
+        };
+        let not_built = || Error::Device {
             device: self.name().into(),
             reason: format!(
-                "this binary was built without it; rebuild with `cargo build --release --features {}` \
-                 (docs/BENCHMARKS.md, scripts/install-llvm.sh for the LLVM it links)",
+                "this binary was built without it; rebuild with \
+                 `cargo build --release -p privsplit-cli --features {}`{llvm}",
                 self.cargo_feature().unwrap_or_default()
             ),
-        }
         };
         match self {
             Self::Flex => Ok(Device::flex()),

@@ -68,9 +68,8 @@ for name, f in [("cnn", cnn_step), ("cgan", gan_step)]:
 "#;
 
 fn torch_times(steps: usize) -> Option<(f64, f64)> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    // burn's thread count (the rayon pool, `--threads`), so both run on as many threads.
+    let threads = privsplit_models::device::threads();
     let out = Command::new("python3")
         .args(["-c", TORCH_SCRIPT, &steps.to_string(), &threads.to_string()])
         .output()
