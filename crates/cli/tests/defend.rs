@@ -1,22 +1,11 @@
 //! `privsplit defend`: a tiny defence run's complete run folder, and bad flags rejected before anything runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use privsplit_models::weights::{load_model, load_partition, Side};
 use privsplit_models::zoo::ArchConfig;
 
-use crate::util::{privsplit, text};
-
-fn run_folders(out: &Path) -> Vec<PathBuf> {
-    if !out.exists() {
-        return Vec::new();
-    }
-    std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect()
-}
+use crate::util::{privsplit, run_folders, text};
 
 /// Both defences at one alpha on the tiny preset: the run folder holds the report, the CSV, the trade-off
 /// plot, and per model a sweep report and weights that load as the trusted and untrusted partitions at k.

@@ -1,19 +1,8 @@
 //! `privsplit sweep`: a tiny sweep's run folder, merge, and missing data.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::util::{privsplit, privsplit_env, text};
-
-fn run_folders(out: &Path) -> Vec<PathBuf> {
-    if !out.exists() {
-        return Vec::new();
-    }
-    std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect()
-}
+use crate::util::{privsplit, privsplit_env, run_folders, text};
 
 /// `privsplit sweep --preset tiny` produces a complete run folder. Needs Fashion-MNIST (fails under CI=1
 /// without it).

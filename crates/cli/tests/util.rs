@@ -26,3 +26,15 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The finished run folders under `out` (hidden partial folders left out; none when `out` is missing).
+pub fn run_folders(out: &Path) -> Vec<std::path::PathBuf> {
+    if !out.exists() {
+        return Vec::new();
+    }
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect()
+}

@@ -21,7 +21,7 @@ use privsplit_attacks::rmle::InputNorm;
 use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig, Progress};
 use serde::{Deserialize, Serialize};
 
-use crate::adversarial_objective::{clip_global_norm, global_grad_norm};
+use crate::adversarial_objective::clip_if_set;
 use crate::dcor::distance_correlation;
 use crate::divergence::{DefenceOutcome, DivergenceConfig};
 use crate::partition_defence::{run_pair_defence, DefenceData, SplitPair};
@@ -113,10 +113,7 @@ pub fn nopeek_step(
     } = pair;
     let mut gt = GradientsParams::from_module(&mut grads, &trusted);
     let gu = GradientsParams::from_module(&mut grads, &untrusted);
-    let q_grad_norm = match options.clip_grad_norm {
-        Some(max) => clip_global_norm(&mut gt, &trusted, max),
-        None => global_grad_norm(&gt, &trusted),
-    };
+    let q_grad_norm = clip_if_set(&mut gt, &trusted, options.clip_grad_norm);
     let untrusted = opt.u.step(lr, untrusted, gu);
     let trusted = opt.t.step(lr, trusted, gt);
     Ok((

@@ -34,7 +34,7 @@ use privsplit_attacks::rmle::InputNorm;
 use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig, Progress};
 use serde::{Deserialize, Serialize};
 
-use crate::adversarial_objective::{clip_global_norm, global_grad_norm};
+use crate::adversarial_objective::clip_if_set;
 use crate::divergence::{DefenceOutcome, DivergenceConfig};
 use crate::partition_defence::{run_pair_defence, DefenceData, SplitPair};
 use crate::semi_adversarial::{correct, SemiAdversarialConfig, StepReport};
@@ -253,10 +253,7 @@ pub fn reconstruction_step(
         loss_t = loss_t - term.mul_scalar(alpha);
     }
     let mut grads = GradientsParams::from_grads(loss_t.backward(), &trusted);
-    let q_grad_norm = match options.clip_grad_norm {
-        Some(max) => clip_global_norm(&mut grads, &trusted, max),
-        None => global_grad_norm(&grads, &trusted),
-    };
+    let q_grad_norm = clip_if_set(&mut grads, &trusted, options.clip_grad_norm);
     let trusted = opt.t.step(lr, trusted, grads);
     Ok((
         ReconNetworks {
