@@ -1,22 +1,16 @@
 //! `privsplit defend`: a tiny defence run's complete run folder, and bad flags rejected before anything runs.
 
-use std::path::Path;
-
 use privsplit_models::weights::{load_model, load_partition, Side};
 use privsplit_models::zoo::ArchConfig;
 
-use crate::util::{privsplit, run_folders, text};
+use crate::util::{fashion_mnist_installed, privsplit, run_folders, text};
 
 /// Both defences at one alpha on the tiny preset: the run folder holds the report, the CSV, the trade-off
 /// plot, and per model a sweep report and weights that load as the trusted and untrusted partitions at k.
 /// Needs Fashion-MNIST (fails under CI=1 without it).
 #[test]
 fn tiny_defence_writes_a_complete_run_folder_with_servable_weights() {
-    let data = Path::new(privsplit_data::fashion_mnist::DEBIAN_DIR);
-    if !privsplit_data::installed_or_skip(
-        "Fashion-MNIST",
-        &[&data.join("train-images-idx3-ubyte.gz")],
-    ) {
+    if !fashion_mnist_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -2,17 +2,13 @@
 
 use std::path::Path;
 
-use crate::util::{privsplit, privsplit_env, run_folders, text};
+use crate::util::{fashion_mnist_installed, privsplit, privsplit_env, run_folders, text};
 
 /// `privsplit sweep --preset tiny` produces a complete run folder. Needs Fashion-MNIST (fails under CI=1
 /// without it).
 #[test]
 fn tiny_sweep_writes_a_complete_run_folder_and_merge_rejects_duplicates() {
-    let data = Path::new(privsplit_data::fashion_mnist::DEBIAN_DIR);
-    if !privsplit_data::installed_or_skip(
-        "Fashion-MNIST",
-        &[&data.join("train-images-idx3-ubyte.gz")],
-    ) {
+    if !fashion_mnist_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

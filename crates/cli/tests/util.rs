@@ -38,3 +38,10 @@ pub fn run_folders(out: &Path) -> Vec<std::path::PathBuf> {
         .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
         .collect()
 }
+
+/// Whether Fashion-MNIST is installed (Debian package); without it the caller skips and says so, except
+/// under CI, where this fails naming the install step.
+pub fn fashion_mnist_installed() -> bool {
+    let data = Path::new(privsplit_data::fashion_mnist::DEBIAN_DIR);
+    privsplit_data::installed_or_skip("Fashion-MNIST", &[&data.join("train-images-idx3-ubyte.gz")])
+}
