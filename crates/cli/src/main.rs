@@ -33,6 +33,8 @@ enum Command {
     Collateral(cmd::collateral::Args),
     /// Partition-point sweep with reconstruction attacks; recommends a partition point.
     Sweep(cmd::sweep::Args),
+    /// Defend a partition point (reconstruction defence, NoPeek) per alpha; fresh attackers judge it.
+    Defend(cmd::defend::Args),
     /// The TON_IoT intrusion-detection workload: train the tabular MLP, sweep its partition points.
     Tabular(cmd::tabular::Args),
     /// Quadratic functional encryption of the private layer.
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
         Command::Data(a) => cmd::data::run(a),
         Command::Collateral(a) => cmd::collateral::run(a),
         Command::Sweep(a) => cmd::sweep::run(a),
+        Command::Defend(a) => cmd::defend::run(a),
         Command::Tabular(a) => cmd::tabular::run(a),
         Command::Fe(a) => cmd::fe::run(a),
         Command::Serve(a) => cmd::serve::run(a),

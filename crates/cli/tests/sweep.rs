@@ -1,29 +1,14 @@
 //! `privsplit sweep`: a tiny sweep's run folder, merge, and missing data.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::util::{privsplit, privsplit_env, text};
-
-fn run_folders(out: &Path) -> Vec<PathBuf> {
-    if !out.exists() {
-        return Vec::new();
-    }
-    std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect()
-}
+use crate::util::{fashion_mnist_installed, privsplit, privsplit_env, run_folders, text};
 
 /// `privsplit sweep --preset tiny` produces a complete run folder. Needs Fashion-MNIST (fails under CI=1
 /// without it).
 #[test]
 fn tiny_sweep_writes_a_complete_run_folder_and_merge_rejects_duplicates() {
-    let data = Path::new(privsplit_data::fashion_mnist::DEBIAN_DIR);
-    if !privsplit_data::installed_or_skip(
-        "Fashion-MNIST",
-        &[&data.join("train-images-idx3-ubyte.gz")],
-    ) {
+    if !fashion_mnist_installed() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

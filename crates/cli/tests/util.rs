@@ -26,3 +26,22 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The finished run folders under `out` (hidden partial folders left out; none when `out` is missing).
+pub fn run_folders(out: &Path) -> Vec<std::path::PathBuf> {
+    if !out.exists() {
+        return Vec::new();
+    }
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect()
+}
+
+/// Whether Fashion-MNIST is installed (Debian package); without it the caller skips and says so, except
+/// under CI, where this fails naming the install step.
+pub fn fashion_mnist_installed() -> bool {
+    let data = Path::new(privsplit_data::fashion_mnist::DEBIAN_DIR);
+    privsplit_data::installed_or_skip("Fashion-MNIST", &[&data.join("train-images-idx3-ubyte.gz")])
+}

@@ -121,6 +121,19 @@ pub fn clip_global_norm<M: Module>(grads: &mut GradientsParams, module: &M, max_
     norm
 }
 
+/// Clips `grads` of `module` to the global L2 norm `max_norm` when set ([`clip_global_norm`]), and returns the
+/// norm before clipping ([`global_grad_norm`]).
+pub fn clip_if_set<M: Module>(
+    grads: &mut GradientsParams,
+    module: &M,
+    max_norm: Option<f32>,
+) -> f32 {
+    match max_norm {
+        Some(max) => clip_global_norm(grads, module, max),
+        None => global_grad_norm(grads, module),
+    }
+}
+
 /// Zero gradients for every trainable parameter of `module` (on the inner, non-autodiff device, where
 /// backward puts them): an optimiser step with them moves a parameter by its momentum alone.
 pub fn zero_grads<M: Module>(module: &M) -> GradientsParams {

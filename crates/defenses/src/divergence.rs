@@ -7,7 +7,9 @@
 //! than `max_accuracy_drop` below the baseline accuracy, or its mean main loss rises more than
 //! `max_loss_rise` nats above the baseline loss. Neither the paper nor the authors' code has such a check
 //! (Ryffel et al. 2019 report that Adam diverged for alpha > 0.5, §5); it is privsplit's safeguard.
-//! [`train_guarded`] is the training loop that applies it.
+//! [`guarded_loop`] is the training loop that applies it, for any defence with an alpha-weighted
+//! adversarial term: [`train_guarded`] (semi-adversarial training), and the partition-point defences
+//! [`crate::reconstruction`] and [`crate::nopeek`].
 
 use burn::tensor::Device;
 use privsplit_models::tensor::{labels_batch, Features};
@@ -15,7 +17,8 @@ use privsplit_models::train::{cross_entropy, epoch_batches, scalar, Progress};
 use serde::{Deserialize, Serialize};
 
 use crate::semi_adversarial::{
-    correct, step_with, SemiAdversarialConfig, SemiAdversarialOptions, Trio, TrioOptimizers,
+    correct, step_with, SemiAdversarialConfig, SemiAdversarialOptions, StepReport, Trio,
+    TrioOptimizers,
 };
 use crate::{Error, Result};
 
@@ -188,11 +191,12 @@ impl Window {
     }
 }
 
-/// The result of [`train_guarded`].
+/// The result of [`train_guarded`] and [`guarded_loop`]: the trained networks `S` (default: the trio of
+/// semi-adversarial training) and what the divergence check saw.
 #[derive(Debug, Clone)]
-pub struct DefenceOutcome {
+pub struct DefenceOutcome<S = Trio> {
     /// The networks: the final state, or the last good state when the run was rolled back and stopped.
-    pub trio: Trio,
+    pub trio: S,
     /// `true` when the run ended outside the band (or with a non-finite loss), or was stopped after a
     /// divergence: its leak must not be reported as a defence result.
     pub diverged: bool,
@@ -204,11 +208,20 @@ pub struct DefenceOutcome {
     pub last_window: Band,
     /// `alpha` at the end (smaller than `cfg.alpha` after [`DivergenceAction::HalveAlpha`] rollbacks).
     pub final_alpha: f32,
-    /// Largest global L2 norm of `Q`'s gradient seen (before clipping).
+    /// Largest global L2 norm of the defended network's gradient seen (before clipping).
     pub max_q_grad_norm: f32,
     /// Batches trained (rolled-back batches included).
     pub steps: usize,
 }
+
+/// One batch of a guarded defence: `(networks, optimiser states, row indices of the batch, alpha in
+/// force)` -> `(networks after the step, what it measured)`.
+pub type DefenceStep<'a, S, O> =
+    dyn FnMut(S, &mut O, &[usize], f32) -> Result<(S, StepReport)> + 'a;
+
+/// The main task of the networks on a batch of rows: `(correct predictions, mean cross-entropy in nats)`,
+/// forward passes only.
+pub type MainTask<'a, S> = dyn Fn(&S, &[usize]) -> Result<(usize, f32)> + 'a;
 
 /// As [`train`], with the objective, clipping, optimiser sharing and divergence check of `options`: the
 /// main task is measured before the defence ([`Band`]), then every `options.divergence.check_every`
@@ -245,9 +258,73 @@ pub fn train_guarded(
             ),
         });
     }
-    let dcfg = &options.divergence;
-    let baseline = baseline_band(&trio, x, y, cfg, dcfg.baseline_batches, device)?;
-    let mut trio = trio;
+    let mut step = |t: Trio, o: &mut TrioOptimizers, idx: &[usize], alpha: f32| -> Result<_> {
+        let xb = x.batch(idx, device)?;
+        let yb = labels_batch(y, idx, device)?;
+        let sb = labels_batch(s, idx, device)?;
+        Ok(step_with(
+            t,
+            o,
+            xb,
+            yb,
+            sb,
+            alpha,
+            cfg.optimizer.lr,
+            options,
+        ))
+    };
+    let main_task = |t: &Trio, idx: &[usize]| -> Result<(usize, f32)> {
+        let xb = x.batch(idx, device)?;
+        let yb = labels_batch(y, idx, device)?;
+        let logits = t.head.forward(t.private.forward(xb)).detach();
+        let n = correct(&logits, &yb);
+        Ok((n, scalar(&cross_entropy(logits, yb))))
+    };
+    guarded_loop(
+        trio,
+        opt,
+        x.rows,
+        cfg,
+        &options.divergence,
+        &mut step,
+        &main_task,
+        phase,
+        progress,
+    )
+}
+
+/// The guarded training loop of any defence with an alpha-weighted adversarial term: `cfg.epochs` epochs
+/// of `step` over shuffled batches of `rows` rows (`cfg.batch_size`, `cfg.seed`), the main task measured
+/// by `main_task` before the defence and in windows of `dcfg.check_every` batches, each window judged
+/// against the band and answered by `dcfg.action` (see the module docs). [`train_guarded`] (semi-adversarial
+/// training) and the partition-point defences ([`crate::reconstruction`], [`crate::nopeek`]) run on it.
+///
+/// # Errors
+/// [`Error::Invalid`] on a bad config; any error of `step` or `main_task`.
+#[allow(clippy::too_many_arguments)] // state, optimisers, schedule, check, the two callbacks, progress
+pub fn guarded_loop<S: Clone, O: Clone>(
+    state: S,
+    opt: &mut O,
+    rows: usize,
+    cfg: &SemiAdversarialConfig,
+    dcfg: &DivergenceConfig,
+    step: &mut DefenceStep<'_, S, O>,
+    main_task: &MainTask<'_, S>,
+    phase: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DefenceOutcome<S>> {
+    cfg.validate()?;
+    dcfg.validate()?;
+    if rows == 0 {
+        return Err(Error::Invalid {
+            what: format!("{phase}: training set"),
+            expected: "at least one row".into(),
+            got: "0".into(),
+        });
+    }
+    let band = |s: &S| baseline_band(s, rows, cfg, dcfg.baseline_batches, main_task);
+    let baseline = band(&state)?;
+    let mut trio = state;
     let mut good = (trio.clone(), opt.clone());
     let mut alpha = cfg.alpha;
     let mut events = Vec::new();
@@ -258,14 +335,11 @@ pub fn train_guarded(
     let mut steps_done = 0usize;
     let mut stopped = false;
     'epochs: for epoch in 0..cfg.epochs {
-        let batches = epoch_batches(x.rows, cfg.batch_size, cfg.seed, epoch);
+        let batches = epoch_batches(rows, cfg.batch_size, cfg.seed, epoch);
         let steps = batches.len();
         let mut sum = 0.0f32;
         for (i, idx) in batches.iter().enumerate() {
-            let xb = x.batch(idx, device)?;
-            let yb = labels_batch(y, idx, device)?;
-            let sb = labels_batch(s, idx, device)?;
-            let (t, r) = step_with(trio, opt, xb, yb, sb, alpha, cfg.optimizer.lr, options);
+            let (t, r) = step(trio, opt, idx, alpha)?;
             trio = t;
             steps_done += 1;
             max_norm = max_norm.max(r.q_grad_norm);
@@ -312,7 +386,7 @@ pub fn train_guarded(
             if rollback {
                 trio = good.0.clone();
                 *opt = good.1.clone();
-                last_window = baseline_band(&trio, x, y, cfg, dcfg.baseline_batches, device)?;
+                last_window = band(&trio)?;
                 rollbacks += 1;
                 if dcfg.action == DivergenceAction::HalveAlpha && rollbacks <= dcfg.max_rollbacks {
                     alpha /= 2.0;
@@ -341,26 +415,21 @@ pub fn train_guarded(
     })
 }
 
-/// Main-task accuracy and mean loss of `C(Q(x))` on the first `batches` batches of epoch 0's order
+/// Main-task accuracy and mean loss of the networks on the first `batches` batches of epoch 0's order
 /// (forward passes only, no update).
-fn baseline_band(
-    trio: &Trio,
-    x: &Features,
-    y: &[u8],
+fn baseline_band<S>(
+    state: &S,
+    rows: usize,
     cfg: &SemiAdversarialConfig,
     batches: usize,
-    device: &Device,
+    main_task: &MainTask<'_, S>,
 ) -> Result<Band> {
     let mut w = Window::default();
-    for idx in epoch_batches(x.rows, cfg.batch_size, cfg.seed, 0)
+    for idx in epoch_batches(rows, cfg.batch_size, cfg.seed, 0)
         .iter()
         .take(batches)
     {
-        let xb = x.batch(idx, device)?;
-        let yb = labels_batch(y, idx, device)?;
-        let logits = trio.head.forward(trio.private.forward(xb)).detach();
-        let n = correct(&logits, &yb);
-        let loss = scalar(&cross_entropy(logits, yb));
+        let (n, loss) = main_task(state, idx)?;
         w.add(n, idx.len(), loss);
     }
     Ok(Band {

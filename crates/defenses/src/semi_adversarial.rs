@@ -30,8 +30,7 @@ use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig, Progress};
 use serde::{Deserialize, Serialize};
 
 use crate::adversarial_objective::{
-    adversarial_term, clip_global_norm, copy_grads, global_grad_norm, zero_grads,
-    AdversarialObjective,
+    adversarial_term, clip_if_set, copy_grads, zero_grads, AdversarialObjective,
 };
 pub use crate::divergence::{train_guarded, DefenceOutcome};
 use crate::divergence::{DivergenceCause, DivergenceConfig};
@@ -247,10 +246,7 @@ pub fn step_with(
             loss_q + adversarial_term(options.objective, f_frozen.forward(z), s).mul_scalar(alpha);
     }
     let mut grads = GradientsParams::from_grads(loss_q.backward(), &private);
-    let q_grad_norm = match options.clip_grad_norm {
-        Some(max) => clip_global_norm(&mut grads, &private, max),
-        None => global_grad_norm(&grads, &private),
-    };
+    let q_grad_norm = clip_if_set(&mut grads, &private, options.clip_grad_norm);
     let private = opt.q.step(lr, private, grads);
     let (head, adversary) = if shared {
         let (zc, zf) = (zero_grads(&head), zero_grads(&adversary));

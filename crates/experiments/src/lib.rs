@@ -8,6 +8,7 @@ pub mod run;
 
 // The experiments it is made of, each also a job of its own.
 pub mod collateral;
+pub mod defend;
 pub mod encryption;
 pub mod fe_jobs;
 pub mod sweep;

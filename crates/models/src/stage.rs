@@ -418,6 +418,42 @@ impl StagedModel {
         ))
     }
 
+    /// Joins a trusted partition `[0, k)` and an untrusted partition `[k, n)` of the same architecture back
+    /// into a model (the inverse of [`StagedModel::split`]); e.g. after training the two partitions apart.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when the ranges do not meet at one partition point and cover `[0, n)`, or the
+    /// architectures differ.
+    pub fn join(trusted: Partition, untrusted: Partition) -> Result<Self> {
+        let n = trusted.stages.len();
+        let ok = trusted.from == 0
+            && trusted.to == untrusted.from
+            && untrusted.to == n
+            && untrusted.stages.len() == n
+            && trusted.meta.arch == untrusted.meta.arch;
+        if !ok {
+            return Err(Error::Invalid {
+                what: "partitions to join".into(),
+                expected: format!("[0, k) and [k, {n}) of one architecture"),
+                got: format!(
+                    "[{}, {}) and [{}, {})",
+                    trusted.from, trusted.to, untrusted.from, untrusted.to
+                ),
+            });
+        }
+        let k = trusted.to;
+        let mut stages = Vec::with_capacity(n);
+        for (i, (t, u)) in trusted.stages.into_iter().zip(untrusted.stages).enumerate() {
+            let s = if i < k { t } else { u };
+            stages.push(s.ok_or_else(|| Error::Invalid {
+                what: "partitions to join".into(),
+                expected: format!("stage {i} filled"),
+                got: "an empty slot".into(),
+            })?);
+        }
+        Self::from_parts(stages, trusted.meta)
+    }
+
     /// The partition `[from, to)` of this model (a copy of those stages).
     ///
     /// # Errors

@@ -436,7 +436,21 @@ mod tests {
                     "{:?} k={k}",
                     arch.kind
                 );
+                // Split then join is the full model again.
+                let joined = StagedModel::join(trusted.clone(), untrusted.clone()).expect("join");
+                assert_eq!(
+                    max_abs_diff(
+                        joined.forward_range(x.clone(), 0, n).expect("joined"),
+                        full.clone()
+                    ),
+                    0.0
+                );
+                // The parts swapped do not join.
+                assert!(StagedModel::join(untrusted, trusted.clone()).is_err());
             }
+            let (t2, _) = model.clone().split(1).expect("split");
+            let (_, u3) = model.clone().split(n.min(3)).expect("split");
+            assert!(StagedModel::join(t2, u3).is_err());
             assert!(model.clone().split(n + 1).is_err());
         }
     }

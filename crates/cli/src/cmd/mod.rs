@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod collateral;
 pub mod data;
+pub mod defend;
 pub mod fe;
 pub mod infer;
 pub mod plan;

@@ -1,0 +1,116 @@
+//! `privsplit defend`: a tiny defence run's complete run folder, and bad flags rejected before anything runs.
+
+use privsplit_models::weights::{load_model, load_partition, Side};
+use privsplit_models::zoo::ArchConfig;
+
+use crate::util::{fashion_mnist_installed, privsplit, run_folders, text};
+
+/// Both defences at one alpha on the tiny preset: the run folder holds the report, the CSV, the trade-off
+/// plot, and per model a sweep report and weights that load as the trusted and untrusted partitions at k.
+/// Needs Fashion-MNIST (fails under CI=1 without it).
+#[test]
+fn tiny_defence_writes_a_complete_run_folder_with_servable_weights() {
+    if !fashion_mnist_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "defend",
+        "--preset",
+        "tiny",
+        "--k",
+        "2",
+        "--alphas",
+        "2",
+        "--defences",
+        "reconstruction,nopeek",
+        "--out",
+        "runs",
+        "--name",
+        "tiny",
+    ];
+    let out = privsplit(&args, tmp.path());
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("Partition point k=2 (after pool1)"), "{t}");
+    let runs = run_folders(&tmp.path().join("runs"));
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    for f in privsplit_experiments::defend::report::FILES {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["defence"], "reconstruction");
+    assert_eq!(results[1]["defence"], "nopeek");
+    for res in results {
+        // Fresh attackers: all three attacks scored at k, with the rule's verdict.
+        assert_eq!(res["attacks"].as_array().unwrap().len(), 3, "{res}");
+        assert_eq!(res["verdict"]["k"], 2);
+        let status = res["status"].as_str().unwrap();
+        assert!(
+            ["defended", "safe-over-budget", "unsafe", "diverged"].contains(&status),
+            "{status}"
+        );
+        // A diverged run is never reported as anything but diverged.
+        assert_eq!(res["diverged"].as_bool().unwrap(), status == "diverged");
+        let folder = run.join(res["folder"].as_str().unwrap());
+        let pts: Vec<u64> = serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(folder.join("report.json")).unwrap(),
+        )
+        .unwrap()["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["k"].as_u64().unwrap())
+            .collect();
+        assert_eq!(pts, [2, 6]);
+    }
+    assert_eq!(r["undefended"]["verdict"]["k"], 2);
+    assert!(r["undefended"]["reference"]["k"].as_u64().is_some());
+    let csv = std::fs::read_to_string(run.join("alphas.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 1 + 2, "{csv}");
+    assert!(csv.lines().nth(1).unwrap().starts_with("none,0,"), "{csv}");
+
+    // Each defended model's weights load as a full model and as both partitions at k (what serve does),
+    // and the partitions compose to the full model.
+    let arch: ArchConfig = serde_json::from_value(r["config"]["sweep"]["arch"].clone()).unwrap();
+    let dev = burn::tensor::Device::flex();
+    for res in results {
+        let w = run
+            .join(res["folder"].as_str().unwrap())
+            .join("model.safetensors");
+        let full = load_model(&arch, &w, &dev).unwrap();
+        let trusted = load_partition(&arch, 2, Side::Trusted, &w, &dev).unwrap();
+        let untrusted = load_partition(&arch, 2, Side::Untrusted, &w, &dev).unwrap();
+        let x = burn::tensor::Tensor::<4>::ones([1, 1, 28, 28], &dev).mul_scalar(0.5);
+        let a = full.forward(x.clone()).unwrap();
+        let b = untrusted
+            .forward(trusted.forward(x).unwrap())
+            .unwrap()
+            .flatten::<2>(1, 3);
+        assert_eq!((a - b).abs().max().into_scalar::<f32>(), 0.0);
+    }
+}
+
+/// Bad flags are rejected with exit code 3 before any run folder is made.
+#[test]
+fn bad_defend_flags_are_rejected_naming_the_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (args, what) in [
+        (vec!["--alphas", "0"], "defend.alphas"),
+        (vec!["--k", "0"], "defend.k"),
+        (vec!["--k", "9"], "defend.k"),
+        (vec!["--max-accuracy-drop", "150"], "--max-accuracy-drop"),
+    ] {
+        let mut all = vec!["defend", "--preset", "tiny", "--out", "runs"];
+        all.extend(args);
+        let out = privsplit(&all, tmp.path());
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{all:?}: {t}");
+        assert!(t.contains(what), "{all:?}: {t}");
+    }
+    assert!(run_folders(&tmp.path().join("runs")).is_empty());
+}
