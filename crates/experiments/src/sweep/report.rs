@@ -111,7 +111,14 @@ pub fn summary(r: &SweepReport) -> String {
         Objective::EarliestSafe => "earliest safe",
         Objective::CheapestSafe => "cheapest safe",
     };
-    match &r.recommendation {
+    let untrained = r
+        .config
+        .weights
+        .as_ref()
+        .filter(|w| w.is_untrained())
+        .map_or_else(String::new, |w| format!("{} model: ", w.label()));
+    untrained
+        + &match &r.recommendation {
         Some(rec) => format!(
             "recommended partition point k={} (after {}; {objective} point{seeds}; {}): {}",
             rec.k,
@@ -396,7 +403,24 @@ fn dir_has_gain(r: &SweepReport) -> bool {
 }
 
 fn human_report(r: &SweepReport, have_points: bool, grid: bool) -> Report {
-    let mut doc = Report::new(format!("Partition-point sweep: {:?}", r.config.arch.kind));
+    let untrained = r.config.weights.as_ref().filter(|w| w.is_untrained());
+    let mut doc = Report::new(format!(
+        "Partition-point sweep: {:?}{}",
+        r.config.arch.kind,
+        if untrained.is_some() {
+            " (UNTRAINED)"
+        } else {
+            ""
+        }
+    ));
+    if let Some(w) = &r.config.weights {
+        doc.section("Model").paragraph(format!(
+            "{:?} at {} px: {}",
+            r.config.arch.kind,
+            r.config.arch.input_size,
+            w.label()
+        ));
+    }
     let s = doc.section("Recommendation");
     s.paragraph(summary(r));
     if let Some(a) = r.model_accuracy {
