@@ -231,10 +231,12 @@ fn zoo_spec(spec: &str, weights: Option<PathBuf>) -> Result<(ArchConfig, PathBuf
         "resnet50" => ArchConfig::resnet50(size, classes),
         "efficientnet-b0" => ArchConfig::efficientnet_b0(size, classes),
         "efficientnet-lite0" => ArchConfig::efficientnet_lite0(size, classes),
-        _ => return Err(bad(format!(
+        _ => {
+            return Err(bad(format!(
             "{spec:?}: expected small-cnn, vgg16, resnet50, efficientnet-b0 or efficientnet-lite0 \
                  ([@SIZE][:WEIGHTS]), tabular-mlp[:type|:label] or toy:W0,W1,...[@SEED]"
-        ))),
+        )))
+        }
     };
     let weights = match (in_spec, weights) {
         (Some(_), Some(_)) => {

@@ -227,4 +227,54 @@ mod tests {
             .to_string();
         assert!(e.contains("/nonexistent/w.pth"), "{e}");
     }
+
+    /// An end-to-end sweep of an untrained ResNet-50 (1/16 width, 32 px) on a photo folder: all three
+    /// attacks at two coarse points, and UNTRAINED in the summary, report.md, report.html, report.json and
+    /// points.csv.
+    #[test]
+    fn untrained_sweep_is_labelled_in_every_output() {
+        let photos = tempfile::tempdir().expect("tempdir");
+        folder_of(photos.path(), &["a", "b"], 2);
+        let mut cfg = SweepConfig::imagenet(
+            privsplit_models::zoo::ArchConfig::resnet50(32, 5).with_width(1.0 / 16.0),
+        );
+        cfg.points = Some(vec![1, 18]);
+        cfg.attacker_images = 8;
+        cfg.eval_images = 3;
+        cfg.rmle_images = 1;
+        cfg.rmle.steps = 2;
+        cfg.inverse.epochs = 1;
+        cfg.cgan.train.epochs = 1;
+        cfg.rule.distractor_images = 2;
+        cfg.rule.bootstrap_resamples = 50;
+        cfg.latency_reps = 1;
+        cfg.grid_images = 1;
+        let out = tempfile::tempdir().expect("out");
+        let job = super::super::SweepJob {
+            config: cfg,
+            source: super::super::SweepSource::Images {
+                images: ImageSource::Folder(photos.path().into()),
+                weights: None,
+            },
+            out: out.path().into(),
+            name: "resnet".into(),
+            seeds: Vec::new(),
+        };
+        let o = super::super::run_job(&job, &mut |_| {}).expect("sweep");
+        assert!(o.summary.starts_with("UNTRAINED"), "{}", o.summary);
+        assert_eq!(o.report.points.len(), 2);
+        assert!(o.report.points.iter().all(|p| p.attacks.len() == 3));
+        for f in ["report.md", "report.html", "report.json", "points.csv"] {
+            let text = std::fs::read_to_string(o.folder.join(f)).expect(f);
+            assert!(
+                text.contains("UNTRAINED") || text.contains("untrained"),
+                "{f}"
+            );
+        }
+        let csv = std::fs::read_to_string(o.folder.join("points.csv")).expect("csv");
+        assert!(
+            csv.lines().skip(1).all(|l| l.contains(",UNTRAINED seed=")),
+            "{csv}"
+        );
+    }
 }
