@@ -110,6 +110,18 @@ pub struct Args {
     /// Evaluation images.
     #[arg(long)]
     pub eval_images: Option<usize>,
+    /// Attacker images (crops for the ImageNet models) the c-GAN and inverse network train on.
+    #[arg(long)]
+    pub attacker_images: Option<usize>,
+    /// Training epochs of the c-GAN, the inverse network and the label decoder.
+    #[arg(long)]
+    pub attack_epochs: Option<usize>,
+    /// Images rMLE attacks (the first evaluation images).
+    #[arg(long)]
+    pub rmle_images: Option<usize>,
+    /// Distractor images of the identification test.
+    #[arg(long)]
+    pub distractors: Option<usize>,
     /// Epochs of classifier training (fashion/tiny presets without --weights).
     #[arg(long)]
     pub train_epochs: Option<usize>,
@@ -177,6 +189,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.ssim_threshold = args.threshold.unwrap_or(config.ssim_threshold);
         config.eval_images = args.eval_images.unwrap_or(config.eval_images);
         config.rmle.steps = args.rmle_steps.unwrap_or(config.rmle.steps);
+        config.rmle_images = args.rmle_images.unwrap_or(config.rmle_images);
+        config.attacker_images = args.attacker_images.unwrap_or(config.attacker_images);
+        config.rule.distractor_images = args.distractors.unwrap_or(config.rule.distractor_images);
+        if let Some(e) = args.attack_epochs {
+            config.inverse.epochs = e;
+            config.cgan.train.epochs = e;
+        }
         config.rule.rule = args.rule.unwrap_or(config.rule.rule);
         config.rule.reference = args.reference.unwrap_or(config.rule.reference);
         config.rule.margin = args.margin.unwrap_or(config.rule.margin);
