@@ -217,7 +217,7 @@ mod tests {
         );
         let m2 = victim(&mut cfg.clone(), None, &dev).expect("again");
         let x = Tensor::<4>::ones([1, 3, 32, 32], &dev);
-        let diff = (m1.forward(x.clone()).expect("f1") - m2.forward(x).expect("f2"))
+        let diff: f32 = (m1.forward(x.clone()).expect("f1") - m2.forward(x).expect("f2"))
             .abs()
             .max()
             .into_scalar();
