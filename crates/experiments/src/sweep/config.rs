@@ -136,7 +136,7 @@ pub enum ModelWeights {
         /// The file as given.
         path: String,
     },
-    /// Seeded random weights (burn's initialisers after seeding the device): an UNTRAINED model, whose
+    /// Seeded random weights (`privsplit_models::train::seeded_init`): an UNTRAINED model, whose
     /// sweep measures the architecture, not what a trained model leaks.
     Untrained {
         /// The initialisation seed.

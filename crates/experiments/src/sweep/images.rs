@@ -47,8 +47,9 @@ impl ImageSource {
 }
 
 /// Builds the victim `cfg.arch` on `dev`: with `weights`, loaded in either naming
-/// (`privsplit_models::import::load_weights`); without, burn's initialisers after seeding the device with
-/// `cfg.classifier.seed` (derived from `--seed`). Records the origin in `cfg.weights`.
+/// (`privsplit_models::import::load_weights`); without, every parameter drawn (Kaiming-uniform) from a
+/// generator seeded with `cfg.classifier.seed` (derived from `--seed`; `privsplit_models::train::seeded_init`).
+/// Records the origin in `cfg.weights`.
 ///
 /// # Errors
 /// [`Error::NotInstalled`] naming the file when `weights` does not exist; model errors for a file of the
