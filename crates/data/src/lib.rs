@@ -8,7 +8,7 @@ mod image_set;
 pub use image_set::{ImageSet, Split};
 
 // Datasets: generated font characters (with their elastic deformation), the MNIST family in IDX files,
-// natural photographs.
+// natural photographs, RGB image folders.
 pub mod elastic;
 pub mod figure_glyphs;
 mod font_config;
@@ -17,6 +17,7 @@ pub mod fonts;
 pub mod idx;
 mod mnist;
 pub mod natural;
+pub mod rgb;
 pub mod tabular;
 pub use fonts::{generate, FontCharConfig, FontMode};
 pub use image_set::{standardize_image, InputScaling};

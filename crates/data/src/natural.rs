@@ -45,30 +45,18 @@ pub fn load_rgb(path: &Path, size: usize) -> Result<Vec<f32>> {
             got: "0".into(),
         });
     }
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|e| Error::Invalid {
-            what: path.display().to_string(),
-            expected: "a decodable PNG or JPEG image".into(),
-            got: e.to_string(),
-        })?
-        .to_rgb8();
+    let img = crate::rgb::load_photo(path)?;
     let (w, h) = (img.width(), img.height());
     let side = w.min(h);
     let square =
         image::imageops::crop_imm(&img, (w - side) / 2, (h - side) / 2, side, side).to_image();
     let s = size as u32;
-    let resized = image::imageops::resize(&square, s, s, FilterType::Triangle);
-    let mut v = vec![0.0f32; 3 * size * size];
-    for (x, y, p) in resized.enumerate_pixels() {
-        for c in 0..3 {
-            v[c * size * size + y as usize * size + x as usize] = f32::from(p[c]) / 255.0;
-        }
-    }
-    Ok(v)
+    Ok(crate::rgb::planar(&image::imageops::resize(
+        &square,
+        s,
+        s,
+        FilterType::Triangle,
+    )))
 }
 
 /// Loads the available [`NATURAL_IMAGES`] from `dir` at `size` x `size`.

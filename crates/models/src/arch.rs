@@ -102,6 +102,24 @@ impl ArchConfig {
         self
     }
 
+    /// Coarse partition points: the input (`k = 0`), the end of the stem, the end of every stage of the
+    /// published design, and the logits (after the head), ascending. VGG-16: after each pool and each fc
+    /// layer (Simonyan & Zisserman 2015, Table 1, configuration D); ResNet-50: stem, `layer1`..`layer4`,
+    /// head (He et al. 2016, Table 1: 3, 4, 6, 3 blocks); EfficientNet-B0/Lite0: stem, the seven MBConv
+    /// stages (Tan & Le 2019, Table 1: 1, 2, 2, 3, 3, 4, 1 blocks), head. The small CNN and the tabular MLP
+    /// are small enough that every point is coarse.
+    pub fn coarse_points(&self) -> Vec<usize> {
+        match self.kind {
+            ArchKind::Vgg16 => vec![0, 3, 6, 10, 14, 18, 19, 20, 21],
+            ArchKind::ResNet50 => vec![0, 1, 4, 8, 14, 17, 18],
+            ArchKind::EfficientNetB0 | ArchKind::EfficientNetLite0 => {
+                vec![0, 1, 2, 4, 6, 9, 12, 16, 17, 18]
+            }
+            ArchKind::SmallCnn => (0..=6).collect(),
+            ArchKind::TabularMlp => (0..=crate::tabular::HIDDEN.len() + 1).collect(),
+        }
+    }
+
     pub(crate) fn ch(&self, c: usize) -> usize {
         if (self.width - 1.0).abs() < f64::EPSILON {
             c

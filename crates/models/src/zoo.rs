@@ -455,6 +455,42 @@ mod tests {
         }
     }
 
+    /// Coarse points end where the published designs end a stage: a pool or fc layer (VGG-16), the last
+    /// block of a layer (ResNet-50: the next block changes resolution or is the head), a stage's last
+    /// MBConv block (EfficientNet: the next block changes channels).
+    #[test]
+    fn coarse_points_are_stage_boundaries() {
+        let dev = Device::flex();
+        for arch in tiny_zoo() {
+            let model = build(&arch, &dev).expect("build");
+            let infos = model.stage_infos();
+            let n = model.num_stages();
+            let pts = arch.coarse_points();
+            assert_eq!((pts[0], pts[pts.len() - 1]), (0, n), "{:?}", arch.kind);
+            assert!(pts.windows(2).all(|w| w[0] < w[1]));
+            for &k in &pts[1..pts.len() - 1] {
+                let (last, next) = (&infos[k - 1], &infos[k]);
+                let ok = match arch.kind {
+                    ArchKind::Vgg16 => last.name.starts_with("pool") || last.name.starts_with("fc"),
+                    ArchKind::ResNet50 => {
+                        last.name == "stem"
+                            || next.name == "head"
+                            || next.output_shape[1] < last.output_shape[1]
+                    }
+                    ArchKind::EfficientNetB0 | ArchKind::EfficientNetLite0 => {
+                        next.output_shape[0] != last.output_shape[0]
+                    }
+                    _ => true,
+                };
+                assert!(
+                    ok,
+                    "{:?} k={k} after {} before {}",
+                    arch.kind, last.name, next.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn small_cnn_stage_shapes_and_names() {
         let model = build(&ArchConfig::small_cnn(), &Device::flex()).expect("build");

@@ -37,8 +37,9 @@ pub enum ModelSpec {
         /// Weight seed.
         seed: u64,
     },
-    /// A staged model from the zoo with safetensors weights (spec `small-cnn` or `tabular-mlp` +
-    /// `--weights FILE`).
+    /// A staged model from the zoo (spec `small-cnn`, `tabular-mlp`, `vgg16`, `resnet50`,
+    /// `efficientnet-b0`, `efficientnet-lite0`; weights in privsplit's safetensors naming, a full model or
+    /// this side's file, or a PyTorch / torchvision state dict of the full model).
     #[cfg(feature = "staged")]
     Staged {
         /// Architecture.
@@ -49,13 +50,17 @@ pub enum ModelSpec {
 }
 
 impl ModelSpec {
-    /// Parses `toy:W0,W1,...[@SEED]`, `small-cnn` or `tabular-mlp[:type|:label]` (the TON_IoT
-    /// intrusion-detection MLP of `privsplit tabular train`, 10-class `type` by default, rows
-    /// `[batch, features, 1, 1]`); the zoo models need `weights`, the tabular MLP also its preprocessing
-    /// next to them (`<weights>.preprocess.json`, which gives the feature count).
+    /// Parses `toy:W0,W1,...[@SEED]`, `tabular-mlp[:type|:label]` (the TON_IoT intrusion-detection MLP of
+    /// `privsplit tabular train`, 10-class `type` by default, rows `[batch, features, 1, 1]`; its
+    /// preprocessing next to the weights, `<weights>.preprocess.json`, gives the feature count), or a zoo
+    /// image model `NAME[@SIZE][:WEIGHTS]`: `small-cnn` (`[batch, 1, 28, 28]`), `vgg16`, `resnet50`,
+    /// `efficientnet-b0`, `efficientnet-lite0` (ImageNet, 1000 classes, `[batch, 3, SIZE, SIZE]`, SIZE
+    /// default 224, ImageNet-normalised pixels: see [`image_requests`]). The weights come from the spec or
+    /// `weights` (`--weights`), not both.
     ///
     /// # Errors
-    /// [`Error::Config`] for an unknown spec, missing weights or a missing / malformed preprocessing file.
+    /// [`Error::Config`] for an unknown spec, a bad size, missing or doubly given weights, or a missing /
+    /// malformed preprocessing file.
     pub fn parse(spec: &str, weights: Option<PathBuf>) -> Result<Self> {
         if let Some(rest) = spec.strip_prefix("toy:") {
             let (dims, seed) = match rest.split_once('@') {
@@ -89,24 +94,24 @@ impl ModelSpec {
         }
         #[cfg(feature = "staged")]
         {
-            let weights = weights.ok_or_else(|| Error::Config {
-                what: "model weights",
-                reason: format!("{spec} needs --weights FILE (safetensors)"),
-            })?;
-            let arch = match spec {
-                "small-cnn" | "fashion-mnist-cnn" => ArchConfig::small_cnn(),
-                "tabular-mlp" | "tabular-mlp:type" => tabular_arch(&weights, TabularTask::Type)?,
-                "tabular-mlp:label" => tabular_arch(&weights, TabularTask::Binary)?,
-                _ => {
-                    return Err(Error::Config {
-                        what: "model",
-                        reason: format!(
-                            "{spec:?}: expected small-cnn, tabular-mlp[:type|:label] or \
-                             toy:W0,W1,...[@SEED]"
-                        ),
-                    })
-                }
-            };
+            if let Some(task) = spec.strip_prefix("tabular-mlp") {
+                let weights = weights.ok_or_else(|| Error::Config {
+                    what: "model weights",
+                    reason: format!("{spec} needs --weights FILE (safetensors)"),
+                })?;
+                let arch = match task {
+                    "" | ":type" => tabular_arch(&weights, TabularTask::Type)?,
+                    ":label" => tabular_arch(&weights, TabularTask::Binary)?,
+                    _ => {
+                        return Err(Error::Config {
+                            what: "model",
+                            reason: format!("{spec:?}: expected tabular-mlp[:type|:label]"),
+                        })
+                    }
+                };
+                return Ok(Self::Staged { arch, weights });
+            }
+            let (arch, weights) = zoo_spec(spec, weights)?;
             Ok(Self::Staged { arch, weights })
         }
     }
@@ -172,7 +177,7 @@ impl ModelSpec {
                 } else {
                     Side::Untrusted
                 };
-                let part = load_partition(arch, k, side, weights, &dev)?;
+                let part = load_staged_side(arch, k, side, weights, &dev)?;
                 Ok(Arc::new(StagedExec::new(part, dev)))
             }
         }
@@ -206,13 +211,123 @@ impl ModelSpec {
                     });
                 }
                 let dev = Device::flex();
-                let part = load_partition(arch, k, Side::Untrusted, weights, &dev)?;
+                let part = load_staged_side(arch, k, Side::Untrusted, weights, &dev)?;
                 Ok(Arc::new(crate::verify::StagedVerifier::new(
                     part, dev, cfg,
                 )?))
             }
         }
     }
+}
+
+/// `NAME[@SIZE][:WEIGHTS]` of a zoo image model (see [`ModelSpec::parse`]).
+#[cfg(feature = "staged")]
+fn zoo_spec(spec: &str, weights: Option<PathBuf>) -> Result<(ArchConfig, PathBuf)> {
+    let bad = |reason: String| Error::Config {
+        what: "model",
+        reason,
+    };
+    let (head, in_spec) = match spec.split_once(':') {
+        Some((h, w)) => (h, Some(PathBuf::from(w))),
+        None => (spec, None),
+    };
+    let (name, size) = match head.split_once('@') {
+        Some((n, s)) => (
+            n,
+            s.parse::<usize>().map_err(|e| {
+                bad(format!(
+                    "{spec:?}: the size after @ must be an integer ({e})"
+                ))
+            })?,
+        ),
+        None => (head, 224),
+    };
+    let classes = privsplit_models::imagenet::NUM_CLASSES;
+    let arch = match name {
+        "small-cnn" | "fashion-mnist-cnn" => ArchConfig::small_cnn(),
+        "vgg16" => ArchConfig::vgg16(size, classes),
+        "resnet50" => ArchConfig::resnet50(size, classes),
+        "efficientnet-b0" => ArchConfig::efficientnet_b0(size, classes),
+        "efficientnet-lite0" => ArchConfig::efficientnet_lite0(size, classes),
+        _ => {
+            return Err(bad(format!(
+            "{spec:?}: expected small-cnn, vgg16, resnet50, efficientnet-b0 or efficientnet-lite0 \
+                 ([@SIZE][:WEIGHTS]), tabular-mlp[:type|:label] or toy:W0,W1,...[@SEED]"
+        )))
+        }
+    };
+    let weights = match (in_spec, weights) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Config {
+                what: "model weights",
+                reason: format!("{spec:?} names weights and --weights gives others: give one"),
+            })
+        }
+        (Some(w), None) | (None, Some(w)) => w,
+        (None, None) => {
+            return Err(Error::Config {
+                what: "model weights",
+                reason: format!("{spec} needs weights: {name}:FILE or --weights FILE"),
+            })
+        }
+    };
+    Ok((arch, weights))
+}
+
+/// One side of a staged model: a privsplit safetensors file (full model or this side's file) is read
+/// for that side only; a PyTorch / torchvision state dict holds the whole model, so it is imported whole
+/// (`privsplit_models::import::load_pytorch`) and split (give each host only its side's file, written with
+/// `privsplit_models::weights::save_partition`, when the untrusted host must not hold the trusted weights).
+#[cfg(feature = "staged")]
+fn load_staged_side(
+    arch: &ArchConfig,
+    k: usize,
+    side: Side,
+    weights: &std::path::Path,
+    dev: &Device,
+) -> Result<Partition> {
+    if privsplit_models::import::is_privsplit_file(weights)? {
+        return Ok(load_partition(arch, k, side, weights, dev)?);
+    }
+    let (trusted, untrusted) =
+        privsplit_models::import::load_pytorch(arch, weights, dev)?.split(k)?;
+    Ok(match side {
+        Side::Trusted => trusted,
+        Side::Untrusted => untrusted,
+    })
+}
+
+/// The requests of `privsplit infer --image`: each PNG/JPEG file through torchvision's ImageNet
+/// evaluation preprocessing at `size` px (`privsplit_data::rgb::EvalTransform::imagenet`: shorter side to
+/// `round(size * 256 / 224)`, centre crop) and the ImageNet mean/std normalisation
+/// (`privsplit_models::imagenet::normalise`), done by the client before the trusted partition: one
+/// request `[1, 3, size, size]` per file.
+///
+/// # Errors
+/// [`Error::Config`] naming the file when it cannot be read or decoded, or `size` is 0.
+#[cfg(feature = "staged")]
+pub fn image_requests(files: &[PathBuf], size: usize) -> Result<Vec<TensorMsg>> {
+    use privsplit_models::imagenet::{MEAN, STD};
+    let t = privsplit_data::rgb::EvalTransform::imagenet(size);
+    files
+        .iter()
+        .map(|f| {
+            let bad = |e: privsplit_data::Error| Error::Config {
+                what: "image",
+                reason: format!("{}: {e}", f.display()),
+            };
+            let mut px = t
+                .apply(&privsplit_data::rgb::load_photo(f).map_err(bad)?)
+                .map_err(bad)?;
+            let plane = size * size;
+            for (c, chunk) in px.chunks_mut(plane).enumerate() {
+                for v in chunk {
+                    *v = (*v - MEAN[c]) / STD[c];
+                }
+            }
+            TensorMsg::new(vec![1, 3, size, size], px)
+        })
+        .collect()
 }
 
 /// The tabular MLP saved at `weights`, its input width read from the preprocessing next to it.

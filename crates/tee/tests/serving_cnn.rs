@@ -89,3 +89,107 @@ async fn small_cnn_split_over_loopback_equals_full_forward() {
         }
     }
 }
+
+/// An ImageNet zoo model (ResNet-50 at 1/16 width, 32 px, 1000 classes) served split at the end of
+/// `layer1` from one safetensors file, fed a PNG through `image_requests` (torchvision preprocessing +
+/// ImageNet normalisation): the logits equal the in-process forward pass of the normalised crop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resnet50_at_tiny_width_serves_a_png_like_the_full_forward() {
+    let arch = ArchConfig::resnet50(32, 1000).with_width(1.0 / 16.0);
+    let dev = Device::flex();
+    let model = build(&arch, &dev).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("resnet.safetensors");
+    privsplit_models::weights::save_model(&model, &w).unwrap();
+    let png = dir.path().join("photo.png");
+    image::RgbImage::from_fn(50, 40, |x, y| {
+        image::Rgb([(x * 5) as u8, (y * 6) as u8, 90])
+    })
+    .save(&png)
+    .unwrap();
+    let spec = ModelSpec::Staged {
+        arch: arch.clone(),
+        weights: w,
+    };
+    let k = 4;
+    let u = serve_untrusted(
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        spec.load_side(k, false).unwrap(),
+        UntrustedConfig::default(),
+    )
+    .await
+    .unwrap();
+    let t = serve_trusted(
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        spec.load_side(k, true).unwrap(),
+        Arc::new(InsecureDevAttester),
+        TrustedConfig {
+            upstream: Some(u.local_addr()),
+            ..TrustedConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut c = Client::connect(
+        t.local_addr(),
+        &PolicyVerifier::new(Policy::insecure_dev()),
+        ClientConfig::default(),
+    )
+    .await
+    .unwrap();
+    let req = privsplit_tee::model::image_requests(std::slice::from_ref(&png), 32)
+        .unwrap()
+        .remove(0);
+    assert_eq!(req.shape, [1, 3, 32, 32]);
+    // Independently: the crop in [0, 1], normalised in the model crate.
+    let img = privsplit_data::rgb::load_photo(&png).unwrap();
+    let px = privsplit_data::rgb::EvalTransform::imagenet(32)
+        .apply(&img)
+        .unwrap();
+    let x = privsplit_models::imagenet::normalise(Tensor::<4>::from_data(
+        TensorData::new(px, [1, 3, 32, 32]),
+        &dev,
+    ));
+    let want = model
+        .forward(x)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let p = c.infer(req).await.unwrap();
+    assert_eq!(p.logits.data.len(), 1000);
+    for (a, b) in p.logits.data.iter().zip(&want) {
+        assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    let e = privsplit_tee::model::image_requests(&[dir.path().join("missing.png")], 32)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.png"), "{e}");
+}
+
+#[test]
+fn zoo_specs_name_size_and_weights() {
+    let ok = ModelSpec::parse("resnet50@64:/w/r.pth", None).unwrap();
+    let ModelSpec::Staged { arch, weights } = ok else {
+        panic!("staged")
+    };
+    assert_eq!((arch.input_size, arch.classes), (64, 1000));
+    assert_eq!(weights, std::path::PathBuf::from("/w/r.pth"));
+    let ModelSpec::Staged { arch, .. } =
+        ModelSpec::parse("efficientnet-b0", Some("/w/b0.pth".into())).unwrap()
+    else {
+        panic!("staged")
+    };
+    assert_eq!(arch.input_size, 224);
+    for (spec, weights, want) in [
+        ("vgg16", None, "needs weights"),
+        ("vgg16:/a.pth", Some("/b.pth"), "give one"),
+        ("resnet50@big:/a.pth", None, "integer"),
+        ("alexnet:/a.pth", None, "expected small-cnn"),
+    ] {
+        let e = ModelSpec::parse(spec, weights.map(Into::into))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{spec}: {e}");
+    }
+}

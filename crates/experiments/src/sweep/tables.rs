@@ -3,7 +3,7 @@
 //! it is the recommended point), `priors.csv` (the prior-only baselines), `seeds.csv` (mean +- std over
 //! repeated seeds) and the tables of the human report.
 
-use super::{AttackScore, PointResult, SweepReport};
+use super::{AttackScore, ModelWeights, PointResult, SweepReport};
 
 /// Cost columns of a point: k, stage, feature-map shape and bytes, trusted MFLOP, trusted parameter bytes,
 /// trusted and untrusted ms (`digits` decimals for MFLOP and ms).
@@ -57,7 +57,7 @@ fn leakage_cells(s: &AttackScore) -> Vec<String> {
 }
 
 /// Header of `points.csv` (one row per partition point and attack; units in the column names).
-pub const POINTS_CSV_HEADER: [&str; 29] = [
+pub const POINTS_CSV_HEADER: [&str; 30] = [
     "k",
     "stage",
     "feature_map",
@@ -87,6 +87,7 @@ pub const POINTS_CSV_HEADER: [&str; 29] = [
     "enclave_usable_bytes",
     "enclave_paged_bytes",
     "enclave_estimated_trusted_ms",
+    "model_weights",
 ];
 
 /// Whether the report's verdict calls point `k` safe (`""` when there is no verdict).
@@ -96,6 +97,16 @@ fn safe_cell(r: &SweepReport, k: usize) -> String {
         .find(|v| v.k == k)
         .map(|v| v.safe.to_string())
         .unwrap_or_default()
+}
+
+/// The `model_weights` cell: `UNTRAINED seed=S`, `file:PATH`, `trained-here` (empty when unrecorded).
+fn weights_cell(r: &SweepReport) -> String {
+    match &r.config.weights {
+        Some(ModelWeights::Untrained { seed }) => format!("UNTRAINED seed={seed}"),
+        Some(ModelWeights::File { path }) => format!("file:{path}"),
+        Some(ModelWeights::TrainedHere) => "trained-here".into(),
+        None => String::new(),
+    }
 }
 
 /// The rows of `points.csv`.
@@ -115,6 +126,7 @@ pub fn points_csv_rows(r: &SweepReport) -> Vec<Vec<String>> {
             row.extend(leakage_cells(s));
             row.push(safe_cell(r, p.k));
             row.extend(enclave_cells(p));
+            row.push(weights_cell(r));
             rows.push(row);
         }
     }

@@ -330,6 +330,20 @@ pub fn load_pytorch(arch: &ArchConfig, path: &Path, device: &Device) -> Result<S
 /// # Errors
 /// As [`crate::weights::load_model`] or [`load_pytorch`], whichever applies.
 pub fn load_weights(arch: &ArchConfig, path: &Path, device: &Device) -> Result<StagedModel> {
+    if is_privsplit_file(path)? {
+        crate::weights::load_model(arch, path, device)
+    } else {
+        load_pytorch(arch, path, device)
+    }
+}
+
+/// Whether `path` holds weights in privsplit's own naming: a safetensors file with any `stages.` tensor
+/// (a full model or one side's partition file); anything else is taken as a PyTorch state dict.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::Invalid`] naming it when it is neither a PyTorch
+/// checkpoint nor safetensors.
+pub fn is_privsplit_file(path: &Path) -> Result<bool> {
     let mut head = Vec::with_capacity(512);
     {
         use std::io::Read;
@@ -353,9 +367,5 @@ pub fn load_weights(arch: &ArchConfig, path: &Path, device: &Device) -> Result<S
             .map(|(_, meta)| meta.tensors().keys().any(|k| k.starts_with("stages.")))
             .unwrap_or(false)
     };
-    if privsplit_names {
-        crate::weights::load_model(arch, path, device)
-    } else {
-        load_pytorch(arch, path, device)
-    }
+    Ok(privsplit_names)
 }
