@@ -364,14 +364,34 @@ pub fn majority_rate(y: &[u8]) -> f32 {
 /// Replaces every float parameter of `module` by a seeded Kaiming-uniform draw, PyTorch's default for
 /// `Linear`/`Conv2d`: `U(-1/sqrt(fan_in), 1/sqrt(fan_in))` for weights and the biases that follow them
 /// (He et al. 2015; `torch.nn.Linear.reset_parameters`). `fan_in` is `shape[0]` for a burn `Linear` weight
-/// `[d_in, d_out]` and `in_channels * kh * kw` for a `Conv2d` weight `[out, in, kh, kw]`.
+/// `[d_in, d_out]` and `in_channels * kh * kw` for a `Conv2d` weight `[out, in, kh, kw]`. Normalisation
+/// layers (`BatchNorm`, `LayerNorm`, ...: scale 1, shift 0, running mean 0, running variance 1) keep their
+/// initial values, as in PyTorch (a uniform draw would make a running variance negative).
 pub fn seeded_init<M: Module>(module: M, seed: u64) -> M {
     struct Init {
         rng: SeedRng,
         fan_in: usize,
+        /// Depth inside normalisation layers (their parameters are left alone).
+        in_norm: usize,
+    }
+    fn is_norm(container_type: &str) -> bool {
+        container_type.starts_with("Struct:") && container_type.ends_with("Norm")
     }
     impl ModuleMapper for Init {
+        fn enter_module(&mut self, _name: &str, container_type: &str) {
+            if is_norm(container_type) {
+                self.in_norm += 1;
+            }
+        }
+        fn exit_module(&mut self, _name: &str, container_type: &str) {
+            if is_norm(container_type) {
+                self.in_norm = self.in_norm.saturating_sub(1);
+            }
+        }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            if self.in_norm > 0 {
+                return param;
+            }
             param.map(|t| {
                 let dims = t.dims();
                 match D {
@@ -391,6 +411,7 @@ pub fn seeded_init<M: Module>(module: M, seed: u64) -> M {
     let mut init = Init {
         rng: SeedRng::seed_from_u64(seed),
         fan_in: 1,
+        in_norm: 0,
     };
     module.map(&mut init)
 }
@@ -434,6 +455,53 @@ mod tests {
         assert_eq!(a, epoch_batches(10, 3, 7, 0));
         assert_ne!(a, epoch_batches(10, 3, 7, 1));
         assert_ne!(a, epoch_batches(10, 3, 8, 0));
+    }
+
+    /// A seeded ResNet-50 (batch norm in every block): reproducible, finite, and its batch-norm layers keep
+    /// PyTorch's initial values (running variance 1), while convolution weights are redrawn per seed.
+    #[test]
+    fn seeded_init_leaves_normalisation_layers_alone() {
+        let dev = Device::flex();
+        let arch = crate::zoo::ArchConfig::resnet50(32, 5).with_width(1.0 / 16.0);
+        let build = |seed| seeded_init(crate::zoo::build(&arch, &dev).expect("build"), seed);
+        let x = Tensor::<4>::ones([1, 3, 32, 32], &dev);
+        let out = |m: &crate::stage::StagedModel| -> Vec<f32> {
+            m.forward(x.clone())
+                .expect("forward")
+                .into_data()
+                .iter::<f32>()
+                .collect()
+        };
+        let (a, b, c) = (build(3), build(3), build(4));
+        let (ya, yb, yc) = (out(&a), out(&b), out(&c));
+        assert!(ya.iter().all(|v| v.is_finite()), "{ya:?}");
+        assert_eq!(ya, yb);
+        assert_ne!(ya, yc);
+        struct NormVars(Vec<f32>, usize);
+        impl burn::module::ModuleVisitor for NormVars {
+            fn enter_module(&mut self, _: &str, t: &str) {
+                if t == "Struct:BatchNorm" {
+                    self.1 += 1;
+                }
+            }
+            fn exit_module(&mut self, _: &str, t: &str) {
+                if t == "Struct:BatchNorm" {
+                    self.1 -= 1;
+                }
+            }
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                if self.1 > 0 {
+                    self.0.extend(p.val().to_data().iter::<f32>());
+                }
+            }
+        }
+        let mut v = NormVars(Vec::new(), 0);
+        a.visit(&mut v);
+        assert!(!v.0.is_empty(), "no batch-norm parameter visited");
+        assert!(
+            v.0.iter().all(|&p| p == 0.0 || p == 1.0),
+            "batch norm changed"
+        );
     }
 
     #[test]
