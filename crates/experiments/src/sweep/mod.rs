@@ -25,6 +25,7 @@ pub mod report;
 pub mod rule;
 pub mod run;
 pub mod seeds;
+pub mod summary;
 pub mod tables;
 
 pub use config::{ModelWeights, SweepConfig, SweepPreset, DEFAULT_SSIM_THRESHOLD};
@@ -33,13 +34,14 @@ pub use images::ImageSource;
 pub use job::{merge_job, run_job, SweepJob, SweepSource};
 pub use leakage::{Leakage, PriorKind, PriorScore};
 pub use merge::merge_reports;
-pub use report::{summary, write_outputs};
+pub use report::write_outputs;
 pub use rule::{
     assess, recommend, verdict, Assessment, LeakageFloor, Objective, Reference, RuleConfig,
     SafetyRule, Verdict,
 };
 pub use run::{run_sweep, run_sweep_on, SweepData, SweepRun};
 pub use seeds::RepeatSummary;
+pub use summary::summary;
 
 use privsplit_attacks::ReconstructionAttack;
 use serde::{Deserialize, Serialize};
