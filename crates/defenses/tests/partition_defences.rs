@@ -29,10 +29,9 @@ fn arch() -> ArchConfig {
     ArchConfig::small_cnn().with_width(0.25)
 }
 
+/// A model drawn from `seed` alone (`seeded_init`; the device RNG is shared by parallel tests).
 fn model(seed: u64) -> StagedModel {
-    let dev = Device::flex();
-    dev.seed(seed);
-    build(&arch(), &dev).unwrap()
+    privsplit_models::train::seeded_init(build(&arch(), &Device::flex()).unwrap(), seed)
 }
 
 fn data(n: usize) -> (Tensor<4>, Vec<usize>) {
