@@ -10,7 +10,8 @@ use privsplit_models::zoo::{build, ArchConfig};
 use privsplit_tee::attestation::{InsecureDevAttester, Policy, PolicyVerifier};
 use privsplit_tee::model::ModelSpec;
 use privsplit_tee::service::{
-    serve_trusted, serve_untrusted, Client, ClientConfig, TrustedConfig, UntrustedConfig,
+    serve_trusted, serve_untrusted, Client, ClientConfig, ServerHandle, TrustedConfig,
+    UntrustedConfig,
 };
 use privsplit_tee::TensorMsg;
 use tokio::net::TcpListener;
@@ -30,18 +31,9 @@ fn image(i: usize) -> Vec<f32> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn small_cnn_split_over_loopback_equals_full_forward() {
-    let arch = ArchConfig::small_cnn();
-    let dev = Device::flex();
-    let model = build(&arch, &dev).unwrap();
-    let n = model.num_stages();
-    let dir = tempfile::tempdir().unwrap();
-    let w = dir.path().join("cnn.safetensors");
-    privsplit_models::weights::save_model(&model, &w).unwrap();
-    let spec = ModelSpec::parse("small-cnn", Some(w)).unwrap();
-    assert_eq!(spec.num_stages().unwrap(), n);
-    let k = 2.min(n - 1);
+/// Both services of `spec` split at `k` on loopback (insecure-dev evidence) and a client connected to the
+/// trusted one; the handles keep the services running.
+async fn serve_split(spec: &ModelSpec, k: usize) -> (Client, [ServerHandle; 2]) {
     let u = serve_untrusted(
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
         spec.load_side(k, false).unwrap(),
@@ -60,13 +52,29 @@ async fn small_cnn_split_over_loopback_equals_full_forward() {
     )
     .await
     .unwrap();
-    let mut c = Client::connect(
+    let c = Client::connect(
         t.local_addr(),
         &PolicyVerifier::new(Policy::insecure_dev()),
         ClientConfig::default(),
     )
     .await
     .unwrap();
+    (c, [u, t])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn small_cnn_split_over_loopback_equals_full_forward() {
+    let arch = ArchConfig::small_cnn();
+    let dev = Device::flex();
+    let model = build(&arch, &dev).unwrap();
+    let n = model.num_stages();
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("cnn.safetensors");
+    privsplit_models::weights::save_model(&model, &w).unwrap();
+    let spec = ModelSpec::parse("small-cnn", Some(w)).unwrap();
+    assert_eq!(spec.num_stages().unwrap(), n);
+    let k = 2.min(n - 1);
+    let (mut c, _services) = serve_split(&spec, k).await;
     for i in 0..3 {
         let px = image(i);
         let want = model
@@ -112,31 +120,7 @@ async fn resnet50_at_tiny_width_serves_a_png_like_the_full_forward() {
         weights: w,
     };
     let k = 4;
-    let u = serve_untrusted(
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        spec.load_side(k, false).unwrap(),
-        UntrustedConfig::default(),
-    )
-    .await
-    .unwrap();
-    let t = serve_trusted(
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        spec.load_side(k, true).unwrap(),
-        Arc::new(InsecureDevAttester),
-        TrustedConfig {
-            upstream: Some(u.local_addr()),
-            ..TrustedConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let mut c = Client::connect(
-        t.local_addr(),
-        &PolicyVerifier::new(Policy::insecure_dev()),
-        ClientConfig::default(),
-    )
-    .await
-    .unwrap();
+    let (mut c, _services) = serve_split(&spec, k).await;
     let req = privsplit_tee::model::image_requests(std::slice::from_ref(&png), 32)
         .unwrap()
         .remove(0);
