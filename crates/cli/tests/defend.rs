@@ -3,7 +3,7 @@
 use privsplit_models::weights::{load_model, load_partition, Side};
 use privsplit_models::zoo::ArchConfig;
 
-use crate::util::{fashion_mnist_installed, privsplit, run_folders, text};
+use crate::util::{fashion_mnist_installed, privsplit, run_folders, run_ok, serve_split, text};
 
 /// Both defences at one alpha on the tiny preset: the run folder holds the report, the CSV, the trade-off
 /// plot, and per model a sweep report and weights that load as the trusted and untrusted partitions at k.
@@ -113,4 +113,130 @@ fn bad_defend_flags_are_rejected_naming_the_setting() {
         assert!(t.contains(what), "{all:?}: {t}");
     }
     assert!(run_folders(&tmp.path().join("runs")).is_empty());
+}
+
+/// A defended model end to end: `privsplit defend` (tiny preset, NoPeek at one alpha) saves it,
+/// `privsplit serve untrusted|trusted` serve it split at the defended partition point k = 2 over the pinned
+/// Noise link, and `privsplit infer` on Fashion-MNIST test images gets the class and the logits of the
+/// defended model's in-process forward pass. The command lines are those of the defend report and
+/// docs/RESULTS.md §2. Needs Fashion-MNIST (fails under CI=1 without it).
+#[test]
+fn a_defended_model_is_served_split_at_k_and_predicts_as_in_process() {
+    if !fashion_mnist_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    run_ok(
+        &[
+            "defend",
+            "--preset",
+            "tiny",
+            "--k",
+            "2",
+            "--alphas",
+            "2",
+            "--defences",
+            "nopeek",
+            "--out",
+            "runs",
+            "--name",
+            "served",
+        ],
+        dir,
+    );
+    let run = &run_folders(&dir.join("runs"))[0];
+    let w = run.join("nopeek-alpha-2/model.safetensors");
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    // The report names the spec that serves the quarter-width CNN of the tiny preset.
+    assert!(md.contains("--model small-cnn%25 --weights"), "{md}");
+    let w_arg = w.to_str().unwrap();
+    let model = [
+        "--model",
+        "small-cnn%25",
+        "--weights",
+        w_arg,
+        "--partition",
+        "2",
+    ];
+    let (endpoint, _services) = serve_split(&model, dir);
+    let idx = std::path::Path::new(privsplit_data::fashion_mnist::DEBIAN_DIR)
+        .join("t10k-images-idx3-ubyte.gz");
+    let count = 4;
+    let t = run_ok(
+        &[
+            "infer",
+            "--endpoint",
+            &endpoint,
+            "--allow-insecure-dev",
+            "--idx",
+            idx.to_str().unwrap(),
+            "--count",
+            &count.to_string(),
+        ],
+        dir,
+    );
+    // Served: "request i: class [c] logits [l0, l1, ...] insecure-dev".
+    let served: Vec<(usize, Vec<f32>)> = t
+        .lines()
+        .filter_map(|l| l.strip_prefix("request "))
+        .map(|l| {
+            let (class, logits) = l
+                .split_once(": class [")
+                .unwrap()
+                .1
+                .split_once("] logits [")
+                .unwrap();
+            let logits = logits.split(']').next().unwrap();
+            (
+                class.parse().unwrap(),
+                logits.split(", ").map(|v| v.parse().unwrap()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(served.len(), count, "{t}");
+
+    // In process: the defended model as saved, whole, on the same pixels (bytes / 255).
+    let arch: ArchConfig = serde_json::from_value(
+        serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(run.join("report.json")).unwrap(),
+        )
+        .unwrap()["config"]["sweep"]["arch"]
+            .clone(),
+    )
+    .unwrap();
+    assert_eq!(arch, ArchConfig::small_cnn().with_width(0.25));
+    let dev = burn::tensor::Device::flex();
+    let full = load_model(&arch, &w, &dev).unwrap();
+    let images = privsplit_data::idx::read_images(&idx).unwrap();
+    let px: Vec<f32> = images.data[..count * 784]
+        .iter()
+        .map(|&b| f32::from(b) / 255.0)
+        .collect();
+    let x = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(px, [count, 1, 28, 28]),
+        &dev,
+    );
+    let want = full
+        .forward(x)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    for (i, (class, logits)) in served.iter().enumerate() {
+        let row = &want[i * 10..(i + 1) * 10];
+        let argmax = (0..10).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+        assert_eq!(
+            *class, argmax,
+            "image {i}: served {logits:?}, in process {row:?}"
+        );
+        assert_eq!(logits.len(), 10);
+        for (a, b) in logits.iter().zip(row) {
+            // infer prints 4 decimals
+            assert!(
+                (a - b).abs() <= 1e-4 + 1e-5 * b.abs(),
+                "image {i}: {a} vs {b}"
+            );
+        }
+    }
 }

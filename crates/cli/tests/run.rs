@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::util::{privsplit, privsplit_env, text};
+use crate::util::{fashion_mnist_installed, privsplit, privsplit_env, run_folders, text};
 
 /// A tiny experiment: every step of the default but with a few hundred images and one epoch per phase.
 const TINY: &[&str] = &[
@@ -104,6 +104,9 @@ fn run_on_a_tiny_config_writes_a_complete_run_folder() {
     assert!(prov["cpu_model"].as_str().is_some());
     assert!(prov["seeds"].as_array().unwrap().len() >= 3);
     assert_eq!(prov["step_seconds"].as_array().unwrap().len(), 4);
+    // No `[defend]` section: no defence step, nothing of it in the report.
+    assert!(report.get("defend").is_none(), "{}", report["defend"]);
+    assert!(!dir.join("defend").exists() && !dir.join("defence_alphas.csv").exists());
     let leak = std::fs::read_to_string(dir.join("attribute_leakage.csv")).unwrap();
     assert!(leak.starts_with("alpha,main_accuracy,"), "{leak}");
     assert_eq!(leak.lines().count(), 3, "{leak}");
@@ -353,4 +356,127 @@ fn authors_config_runs_at_a_tiny_size_and_reports_mean_and_std() {
         "{csv}"
     );
     assert!(!dir.join("encryption_cost.csv").exists());
+}
+
+/// A `[defend]` section (configs/defend-small.toml at a tiny size, NoPeek at one alpha): the defence runs
+/// after the other steps and its result is part of the unified report (its section in report.md / .html,
+/// `defence_alphas.csv`, `defence_tradeoff.png` / `.svg`, `defend` in report.json), with the defend run
+/// folder and a weight file per model under `defend/`. Needs the fonts and Fashion-MNIST.
+#[test]
+fn run_with_a_defend_section_reports_the_defence_and_writes_its_files() {
+    if !authors_fonts_installed() || !fashion_mnist_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/defend-small.toml");
+    let config = config.to_string_lossy().to_string();
+    let mut args = vec![
+        "run",
+        &config,
+        "--quiet",
+        "--name",
+        "def",
+        "--out",
+        "runs",
+        "--set",
+        "defend.alphas=[2]",
+        "--set",
+        "defend.defences=['nopeek']",
+    ];
+    args.extend_from_slice(TINY);
+    let out = privsplit(&args, tmp.path());
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("Partition-point defence: Partition point k=2"),
+        "{t}"
+    );
+    let runs = run_folders(&tmp.path().join("runs"));
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let dir = &runs[0];
+    for f in [
+        "defence_alphas.csv",
+        "defence_tradeoff.png",
+        "defence_tradeoff.svg",
+        "defend/report.json",
+        "defend/report.md",
+        "defend/alphas.csv",
+        "defend/config.toml",
+        "defend/undefended/model.safetensors",
+        "defend/nopeek-alpha-2/model.safetensors",
+        "defend/nopeek-alpha-2/report.json",
+    ] {
+        assert!(dir.join(f).is_file(), "missing {f}");
+    }
+    let csv = std::fs::read_to_string(dir.join("defence_alphas.csv")).unwrap();
+    assert_eq!(
+        csv,
+        std::fs::read_to_string(dir.join("defend/alphas.csv")).unwrap()
+    );
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[0].starts_with("defence,alpha,final_alpha,status"),
+        "{csv}"
+    );
+    assert!(
+        lines[1].starts_with("none,0,") && lines[2].starts_with("nopeek,2,"),
+        "{csv}"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let d = &report["defend"];
+    assert_eq!(d["status"], "done", "{d}");
+    assert_eq!(
+        (d["k"].as_u64(), d["stage"].as_str()),
+        (Some(2), Some("pool1"))
+    );
+    let results = d["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["defence"], "nopeek");
+    assert_eq!(results[0]["attacks"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        results[0]["diverged"].as_bool().unwrap(),
+        results[0]["status"] == "diverged"
+    );
+    assert!(d["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("Partition point k=2"));
+    assert!(report["recommendation"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Partition-point defence: "));
+    assert_eq!(report["sweep"]["status"], "disabled");
+    let files: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    for f in [
+        "defence_alphas.csv",
+        "defence_tradeoff.svg",
+        "defend/report.md",
+    ] {
+        assert!(files.contains(&f), "{f} not in {files:?}");
+    }
+    let prov = &report["provenance"];
+    assert_eq!(prov["step_seconds"].as_array().unwrap().len(), 5);
+    assert!(prov["seeds"].to_string().contains("defend.schedule.seed"));
+    for f in ["report.md", "report.html"] {
+        let doc = std::fs::read_to_string(dir.join(f)).unwrap();
+        assert!(
+            doc.contains("Defence of the partition point") && doc.contains("defence_tradeoff.png"),
+            "{f}:\n{doc}"
+        );
+    }
+    // The effective config keeps the section, every field filled in from the preset.
+    let cfg: toml::Table = std::fs::read_to_string(dir.join("config.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(cfg["defend"]["preset"].as_str(), Some("tiny"));
+    assert_eq!(cfg["defend"]["defence_images"].as_integer(), Some(256));
 }

@@ -2,11 +2,6 @@
 //! intrusion-detection MLP, sweep two partition points of it, serve it split across the two services and
 //! classify one row with `privsplit infer --csv`.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use privsplit_data::tabular::{
     write_synthetic, PreprocessConfig, Preprocessor, TonIotGenConfig, TonIotTable, CLASSES,
 };
@@ -16,56 +11,7 @@ use privsplit_models::tabular::{
 use privsplit_models::zoo::{build, ArchConfig};
 use privsplit_tee::model::{tabular_requests, ModelSpec};
 
-use crate::util::{privsplit, text};
-
-/// A service process, killed when the test ends (pass or fail).
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn serve(args: &[&str], cwd: &Path, addr: SocketAddr) -> Service {
-    let mut s = Service(
-        Command::new(env!("CARGO_BIN_EXE_privsplit"))
-            .args(args)
-            .current_dir(cwd)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let start = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        if let Some(status) = s.0.try_wait().unwrap() {
-            panic!("privsplit {args:?} exited early: {status}");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{args:?} never listened"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    s
-}
-
-fn run_ok(args: &[&str], cwd: &Path) -> String {
-    let out = privsplit(args, cwd);
-    let t = text(&out);
-    assert!(out.status.success(), "privsplit {args:?}:\n{t}");
-    t
-}
+use crate::util::{privsplit, run_ok, serve_split, text};
 
 #[test]
 fn generate_train_sweep_serve_and_classify_a_row() {
@@ -140,27 +86,9 @@ fn generate_train_sweep_serve_and_classify_a_row() {
     assert_eq!(points.lines().count(), 1 + 2 * 3, "{points}");
 
     // 4. Serve it split at k = 2 over a pinned Noise link; classify the first row.
-    run_ok(&["serve", "keygen", "--out", "u.key"], dir);
-    run_ok(&["serve", "keygen", "--out", "t.key"], dir);
-    let (ua, ta) = (free_port(), free_port());
-    let (us, ts) = (ua.to_string(), ta.to_string());
     let w = weights.to_str().unwrap();
     let model = ["--model", "tabular-mlp", "--weights", w, "--partition", "2"];
-    let mut u = vec!["serve", "untrusted", "--listen", &us];
-    u.extend(model);
-    u.extend(["--link-key", "u.key", "--peer-key", "t.key.pub"]);
-    let _untrusted = serve(&u, dir, ua);
-    let mut tr = vec!["serve", "trusted", "--listen", &ts, "--untrusted", &us];
-    tr.extend(model);
-    tr.extend([
-        "--attester",
-        "insecure-dev",
-        "--link-key",
-        "t.key",
-        "--peer-key",
-        "u.key.pub",
-    ]);
-    let _trusted = serve(&tr, dir, ta);
+    let (ts, _services) = serve_split(&model, dir);
     let one: String = csv.lines().take(2).map(|l| format!("{l}\n")).collect();
     std::fs::write(dir.join("one.csv"), one).unwrap();
     let p = pre.to_str().unwrap();

@@ -53,14 +53,16 @@ impl ModelSpec {
     /// Parses `toy:W0,W1,...[@SEED]`, `tabular-mlp[:type|:label]` (the TON_IoT intrusion-detection MLP of
     /// `privsplit tabular train`, 10-class `type` by default, rows `[batch, features, 1, 1]`; its
     /// preprocessing next to the weights, `<weights>.preprocess.json`, gives the feature count), or a zoo
-    /// image model `NAME[@SIZE][:WEIGHTS]`: `small-cnn` (`[batch, 1, 28, 28]`), `vgg16`, `resnet50`,
-    /// `efficientnet-b0`, `efficientnet-lite0` (ImageNet, 1000 classes, `[batch, 3, SIZE, SIZE]`, SIZE
-    /// default 224, ImageNet-normalised pixels: see [`image_requests`]). The weights come from the spec or
-    /// `weights` (`--weights`), not both.
+    /// image model `NAME[@SIZE][%WIDTH][:WEIGHTS]`: `small-cnn` (`[batch, 1, 28, 28]`), `vgg16`,
+    /// `resnet50`, `efficientnet-b0`, `efficientnet-lite0` (ImageNet, 1000 classes, `[batch, 3, SIZE,
+    /// SIZE]`, SIZE default 224, ImageNet-normalised pixels: see [`image_requests`]); WIDTH is the channel
+    /// width in percent of the published design (default 100; `small-cnn%25` is the quarter-width CNN of
+    /// the `tiny` sweep and defend presets). The weights come from the spec or `weights` (`--weights`),
+    /// not both.
     ///
     /// # Errors
-    /// [`Error::Config`] for an unknown spec, a bad size, missing or doubly given weights, or a missing /
-    /// malformed preprocessing file.
+    /// [`Error::Config`] for an unknown spec, a bad size or width, missing or doubly given weights, or a
+    /// missing / malformed preprocessing file.
     pub fn parse(spec: &str, weights: Option<PathBuf>) -> Result<Self> {
         if let Some(rest) = spec.strip_prefix("toy:") {
             let (dims, seed) = match rest.split_once('@') {
@@ -220,7 +222,7 @@ impl ModelSpec {
     }
 }
 
-/// `NAME[@SIZE][:WEIGHTS]` of a zoo image model (see [`ModelSpec::parse`]).
+/// `NAME[@SIZE][%WIDTH][:WEIGHTS]` of a zoo image model (see [`ModelSpec::parse`]).
 #[cfg(feature = "staged")]
 fn zoo_spec(spec: &str, weights: Option<PathBuf>) -> Result<(ArchConfig, PathBuf)> {
     let bad = |reason: String| Error::Config {
@@ -230,6 +232,22 @@ fn zoo_spec(spec: &str, weights: Option<PathBuf>) -> Result<(ArchConfig, PathBuf
     let (head, in_spec) = match spec.split_once(':') {
         Some((h, w)) => (h, Some(PathBuf::from(w))),
         None => (spec, None),
+    };
+    let (head, width) = match head.split_once('%') {
+        Some((h, w)) => {
+            let pct = w
+                .parse::<f64>()
+                .ok()
+                .filter(|p| p.is_finite() && *p > 0.0 && *p <= 400.0);
+            let pct = pct.ok_or_else(|| {
+                bad(format!(
+                    "{spec:?}: the width after % must be a percentage in (0, 400], e.g. %25 for the \
+                     quarter-width models of the tiny presets; got {w:?}"
+                ))
+            })?;
+            (h, pct / 100.0)
+        }
+        None => (head, 1.0),
     };
     let (name, size) = match head.split_once('@') {
         Some((n, s)) => (
@@ -252,10 +270,11 @@ fn zoo_spec(spec: &str, weights: Option<PathBuf>) -> Result<(ArchConfig, PathBuf
         _ => {
             return Err(bad(format!(
             "{spec:?}: expected small-cnn, vgg16, resnet50, efficientnet-b0 or efficientnet-lite0 \
-                 ([@SIZE][:WEIGHTS]), tabular-mlp[:type|:label] or toy:W0,W1,...[@SEED]"
+                 ([@SIZE][%WIDTH][:WEIGHTS]), tabular-mlp[:type|:label] or toy:W0,W1,...[@SEED]"
         )))
         }
     };
+    let arch = arch.with_width(width);
     let weights = match (in_spec, weights) {
         (Some(_), Some(_)) => {
             return Err(Error::Config {

@@ -165,7 +165,16 @@ fn zoo_specs_name_size_and_weights() {
         panic!("staged")
     };
     assert_eq!(arch.input_size, 224);
+    // %WIDTH: the quarter-width CNN of the tiny presets.
+    let ModelSpec::Staged { arch, .. } =
+        ModelSpec::parse("small-cnn%25:/w/t.safetensors", None).unwrap()
+    else {
+        panic!("staged")
+    };
+    assert_eq!(arch, ArchConfig::small_cnn().with_width(0.25));
     for (spec, weights, want) in [
+        ("small-cnn%0", Some("/a.st"), "percentage in (0, 400]"),
+        ("small-cnn%quarter", Some("/a.st"), "percentage in (0, 400]"),
         ("vgg16", None, "needs weights"),
         ("vgg16:/a.pth", Some("/b.pth"), "give one"),
         ("resnet50@big:/a.pth", None, "integer"),

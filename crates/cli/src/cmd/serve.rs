@@ -42,8 +42,9 @@ struct KeygenArgs {
 
 #[derive(Debug, clap::Args)]
 struct ModelArgs {
-    /// A zoo image model `NAME[@SIZE][:WEIGHTS]` (NAME `small-cnn`, `vgg16`, `resnet50`, `efficientnet-b0`,
-    /// `efficientnet-lite0`; SIZE default 224; weights here or with --weights: privsplit safetensors or a
+    /// A zoo image model `NAME[@SIZE][%WIDTH][:WEIGHTS]` (NAME `small-cnn`, `vgg16`, `resnet50`,
+    /// `efficientnet-b0`, `efficientnet-lite0`; SIZE default 224; WIDTH: channel width in percent, default
+    /// 100, `small-cnn%25` for the tiny presets; weights here or with --weights: privsplit safetensors or a
     /// torchvision .pth), `tabular-mlp[:type|:label]` (the TON_IoT MLP of `privsplit tabular train`; needs
     /// --weights with WEIGHTS.preprocess.json next to it) or `toy:W0,W1,...[@SEED]` (a deterministic MLP).
     #[arg(long, default_value = "small-cnn")]

@@ -35,6 +35,27 @@ impl DefenceKind {
     }
 }
 
+/// Size presets of the defend experiment (the `preset` of a `[defend]` section of `privsplit run`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefendPreset {
+    /// The Fashion-MNIST small CNN at k = 2, both defences, 4 alphas: [`DefendConfig::fashion_mnist`].
+    Fashion,
+    /// The quarter-width CNN on a few hundred images (about a minute): [`DefendConfig::tiny`].
+    #[default]
+    Tiny,
+}
+
+impl DefendPreset {
+    /// The preset's configuration.
+    pub fn config(self) -> DefendConfig {
+        match self {
+            Self::Fashion => DefendConfig::fashion_mnist(),
+            Self::Tiny => DefendConfig::tiny(),
+        }
+    }
+}
+
 /// Everything the defend experiment needs besides the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

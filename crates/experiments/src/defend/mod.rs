@@ -9,13 +9,14 @@
 //! flags is reported as DIVERGED, never as defended. Every model is saved in the usual weight format.
 //!
 //! By concern: [`config`] (settings, presets), [`run`] (the experiment), [`report`] (the run folder) and
-//! [`run_job`] (one call from a config to a run folder).
+//! [`run_job`] (one call from a config to a run folder; [`run_into`] for a folder of a larger run, the
+//! `[defend]` step of `privsplit run`).
 
 pub mod config;
 pub mod report;
 pub mod run;
 
-pub use config::{DefenceKind, DefendConfig};
+pub use config::{DefenceKind, DefendConfig, DefendPreset};
 pub use report::{summary, write_report};
 pub use run::{run_defend, AlphaResult, DefendReport, Status};
 
@@ -25,6 +26,28 @@ use privsplit_report::{write_atomic, RunDir};
 
 use crate::datasets::load_fashion_mnist;
 use crate::{Error, Result};
+
+/// Runs the defend experiment of `cfg` on `split` and writes its run folder into `dir` (an existing
+/// folder): `config.toml`, the files of [`report::FILES`] and one sweep run folder with weights per model.
+/// `privsplit defend` and the `[defend]` step of `privsplit run` both call this.
+///
+/// # Errors
+/// As [`run_defend`]; report-writing errors.
+pub fn run_into(
+    cfg: &DefendConfig,
+    split: &privsplit_data::Split,
+    dir: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<DefendReport> {
+    let toml = toml::to_string(cfg).map_err(|e| Error::Config {
+        what: "defend config".into(),
+        detail: e.to_string(),
+    })?;
+    write_atomic(&dir.join("config.toml"), toml.as_bytes())?;
+    let report = run_defend(cfg, split, dir, progress)?;
+    write_report(&report, dir)?;
+    Ok(report)
+}
 
 /// A finished defend job.
 #[derive(Clone, Debug)]
@@ -53,16 +76,7 @@ pub fn run_job(
 ) -> Result<DefendOutcome> {
     cfg.validate()?;
     let split = load_fashion_mnist(data_dir)?;
-    let (folder, report) = RunDir::fill(out, name, |dir| -> Result<DefendReport> {
-        let toml = toml::to_string(cfg).map_err(|e| Error::Config {
-            what: "defend config".into(),
-            detail: e.to_string(),
-        })?;
-        write_atomic(&dir.join("config.toml"), toml.as_bytes())?;
-        let report = run_defend(cfg, &split, dir, progress)?;
-        write_report(&report, dir)?;
-        Ok(report)
-    })?;
+    let (folder, report) = RunDir::fill(out, name, |dir| run_into(cfg, &split, dir, progress))?;
     Ok(DefendOutcome {
         folder,
         summary: summary(&report),

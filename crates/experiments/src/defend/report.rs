@@ -240,7 +240,33 @@ pub fn summary(r: &DefendReport) -> String {
     s
 }
 
-fn result_rows(r: &DefendReport) -> Vec<Vec<String>> {
+/// The `--model` spec of `privsplit serve` for the small CNN at `arch`'s width: `small-cnn`, or
+/// `small-cnn%25` for the quarter-width CNN of the tiny preset.
+pub fn serve_spec(arch: &privsplit_models::zoo::ArchConfig) -> String {
+    if (arch.width - 1.0).abs() < 1e-12 {
+        "small-cnn".into()
+    } else {
+        format!("small-cnn%{}", arch.width * 100.0)
+    }
+}
+
+/// Header of the per-alpha table of the human reports ([`result_rows`]).
+pub const RESULT_HEADER: [&str; 10] = [
+    "defence",
+    "alpha",
+    "final alpha",
+    "status",
+    "test acc %",
+    "acc drop (points)",
+    "max SSIM gain",
+    "c-GAN SSIM",
+    "inverse SSIM",
+    "rMLE SSIM",
+];
+
+/// The per-alpha table of the human reports: the undefended model, then every result (columns
+/// [`RESULT_HEADER`]).
+pub fn result_rows(r: &DefendReport) -> Vec<Vec<String>> {
     alpha_rows(r)
         .into_iter()
         .map(|row| {
@@ -274,21 +300,7 @@ fn human(r: &DefendReport) -> Report {
          divergence band and are never counted as defended.",
     );
     let s = doc.section("Per defence and alpha");
-    s.table(
-        &[
-            "defence",
-            "alpha",
-            "final alpha",
-            "status",
-            "test acc %",
-            "acc drop (points)",
-            "max SSIM gain",
-            "c-GAN SSIM",
-            "inverse SSIM",
-            "rMLE SSIM",
-        ],
-        result_rows(r),
-    );
+    s.table(&RESULT_HEADER, result_rows(r));
     s.figure(
         "tradeoff.png",
         "Main-task test accuracy against the largest SSIM gain over the prior-only baseline at k, per alpha \
@@ -318,7 +330,8 @@ fn human(r: &DefendReport) -> Report {
     s.paragraph(format!(
         "alphas.csv (one row per model); undefended/ and <defence>-alpha-<alpha>/: each model's sweep report \
          (report.md, points.csv, reconstructions.png) and its weights {MODEL_FILE}, servable with \
-         `privsplit serve trusted|untrusted --model small-cnn --weights <folder>/{MODEL_FILE} --partition {}`.",
+         `privsplit serve trusted|untrusted --model {} --weights <folder>/{MODEL_FILE} --partition {}`.",
+        serve_spec(&r.config.sweep.arch),
         r.config.k
     ));
     doc.section("Run").paragraph(format!(
@@ -335,6 +348,32 @@ fn human(r: &DefendReport) -> Report {
     doc
 }
 
+/// The trade-off plot ([`tradeoff_series`]) as PNG at `path` and SVG next to it; `false` (nothing written)
+/// when no model has a measured SSIM gain.
+///
+/// # Errors
+/// Report-writing errors.
+pub fn write_tradeoff_plot(r: &DefendReport, path: &Path) -> Result<bool> {
+    let series = tradeoff_series(r);
+    if series.iter().all(|s| s.points.is_empty()) {
+        return Ok(false);
+    }
+    line_plot(
+        path,
+        &LinePlot {
+            title: format!(
+                "Main-task accuracy vs reconstruction gain at k={} per alpha",
+                r.config.k
+            ),
+            x_label: "largest SSIM gain over the prior-only baseline at k".into(),
+            y_label: "test accuracy (%)".into(),
+            series,
+            ..LinePlot::default()
+        },
+    )?;
+    Ok(true)
+}
+
 /// Writes the top of the run folder into `dir` (the per-model folders are written by the run).
 ///
 /// # Errors
@@ -342,22 +381,7 @@ fn human(r: &DefendReport) -> Report {
 pub fn write_report(r: &DefendReport, dir: &Path) -> Result<()> {
     write_json(&dir.join("report.json"), r)?;
     write_csv(&dir.join("alphas.csv"), &ALPHAS_CSV_HEADER, &alpha_rows(r))?;
-    let series = tradeoff_series(r);
-    if series.iter().any(|s| !s.points.is_empty()) {
-        line_plot(
-            &dir.join("tradeoff.png"),
-            &LinePlot {
-                title: format!(
-                    "Main-task accuracy vs reconstruction gain at k={} per alpha",
-                    r.config.k
-                ),
-                x_label: "largest SSIM gain over the prior-only baseline at k".into(),
-                y_label: "test accuracy (%)".into(),
-                series,
-                ..LinePlot::default()
-            },
-        )?;
-    }
+    write_tradeoff_plot(r, &dir.join("tradeoff.png"))?;
     let doc = human(r);
     write_atomic(&dir.join("report.md"), doc.to_markdown().as_bytes())?;
     write_atomic(&dir.join("report.html"), doc.to_html().as_bytes())?;

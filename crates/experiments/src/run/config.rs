@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use privsplit_data::fonts::FontCharConfig;
 use privsplit_data::InputScaling;
 use privsplit_models::device::DeviceChoice;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::overrides;
 use crate::collateral::CollateralConfig;
+use crate::defend::{DefendConfig, DefendPreset};
 use crate::encryption::EncryptionConfig;
 use crate::sweep::{SweepConfig, SweepPreset};
 use crate::{Error, Result};
@@ -33,6 +34,52 @@ pub struct RunConfig {
     pub encryption: EncryptionConfig,
     /// Partition-point sweep with reconstruction attacks.
     pub sweep: SweepStepConfig,
+    /// Defence of a partition point (issue 13; [`crate::defend`]), run after the sweep when the `[defend]`
+    /// table is present; absent (the default), the run is what it was without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub defend: Option<DefendStepConfig>,
+}
+
+/// The `[defend]` section: the settings of `privsplit defend` ([`DefendConfig`]), every field defaulting
+/// to the `preset`'s value (nested tables too: `[defend.sweep] attacker_images = 64` changes only that).
+/// Fashion-MNIST is read from `sweep.data_dir`; the run folder gets `defend/` (the defend run folder, with
+/// a weight file per model) and the defence tables and plot in the unified report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DefendStepConfig {
+    /// The preset the unset fields take their values from (default `tiny`).
+    pub preset: DefendPreset,
+    /// The defend experiment: the preset's, with the section's fields over it.
+    #[serde(flatten)]
+    pub config: DefendConfig,
+}
+
+impl Default for DefendStepConfig {
+    fn default() -> Self {
+        let preset = DefendPreset::default();
+        Self {
+            preset,
+            config: preset.config(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DefendStepConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut table = toml::Table::deserialize(d)?;
+        let preset: DefendPreset = match table.remove("preset") {
+            None => DefendPreset::default(),
+            Some(v) => v
+                .try_into()
+                .map_err(|e| D::Error::custom(format!("defend.preset: {e}")))?,
+        };
+        let mut base = toml::Table::try_from(preset.config()).map_err(D::Error::custom)?;
+        overrides::merge(&mut base, table);
+        let config = toml::Value::Table(base)
+            .try_into()
+            .map_err(|e| D::Error::custom(format!("[defend]: {e}")))?;
+        Ok(Self { preset, config })
+    }
 }
 
 /// Settings of the partition-point sweep step (TEE + accelerator layer partitioning).
@@ -101,6 +148,7 @@ impl Default for RunConfig {
             collateral: CollateralConfig::default(),
             encryption: EncryptionConfig::default(),
             sweep: SweepStepConfig::default(),
+            defend: None,
         }
     }
 }
@@ -184,6 +232,9 @@ impl RunConfig {
         if self.sweep.enabled {
             self.sweep.sweep_config()?;
         }
+        if let Some(d) = &self.defend {
+            d.config.validate()?;
+        }
         Ok(())
     }
 
@@ -203,6 +254,17 @@ impl RunConfig {
                 s.push(("sweep.inverse.seed".into(), c.inverse.seed));
                 s.push(("sweep.cgan.seed".into(), c.cgan.train.seed));
             }
+        }
+        if let Some(d) = &self.defend {
+            let c = &d.config;
+            s.push(("defend.schedule.seed".into(), c.schedule.seed));
+            s.push((
+                "defend.sweep.classifier.seed".into(),
+                c.sweep.classifier.seed,
+            ));
+            s.push(("defend.sweep.inverse.seed".into(), c.sweep.inverse.seed));
+            s.push(("defend.sweep.cgan.seed".into(), c.sweep.cgan.train.seed));
+            s.push(("defend.sweep.rule.seed".into(), c.sweep.rule.seed));
         }
         s
     }
@@ -232,5 +294,43 @@ mod tests {
         assert!(e.to_string().contains("name"), "{e}");
         let seeds = cfg.seeds();
         assert!(seeds.iter().any(|(k, _)| k == "collateral.seed"));
+        assert!(cfg.defend.is_none() && !cfg.to_toml().expect("toml").contains("defend"));
+    }
+
+    #[test]
+    fn a_defend_section_takes_the_presets_values_under_its_own() {
+        let cfg = RunConfig::from_toml(
+            "[defend]\nalphas = [3.0]\n[defend.sweep]\nattacker_images = 64\n",
+            "d.toml",
+            &["defend.defences=['nopeek']".into()],
+        )
+        .expect("defend section");
+        let d = cfg.defend.as_ref().expect("present");
+        let mut want = DefendConfig::tiny();
+        want.alphas = vec![3.0];
+        want.sweep.attacker_images = 64;
+        want.defences = vec![crate::defend::DefenceKind::Nopeek];
+        assert_eq!((d.preset, &d.config), (DefendPreset::Tiny, &want));
+        assert!(cfg
+            .seeds()
+            .iter()
+            .any(|(k, v)| k == "defend.schedule.seed" && *v == want.schedule.seed));
+        // The effective config (config.toml of the run folder) reads back into the same settings.
+        let back = RunConfig::from_toml(&cfg.to_toml().expect("toml"), "back", &[]).expect("back");
+        assert_eq!(back.defend, cfg.defend);
+        let fashion = RunConfig::from_toml("", "x", &["defend.preset=fashion".into()]).expect("f");
+        assert_eq!(
+            fashion.defend.expect("present").config,
+            DefendConfig::fashion_mnist()
+        );
+        for (set, needle) in [
+            ("defend.k=0", "defend.k"),
+            ("defend.alphas=[-1.0]", "defend.alphas"),
+            ("defend.preset=huge", "defend.preset"),
+            ("defend.nonsense=1", "nonsense"),
+        ] {
+            let e = RunConfig::from_toml("", "x", &[set.into()]).expect_err(set);
+            assert!(e.to_string().contains(needle), "{set}: {e}");
+        }
     }
 }

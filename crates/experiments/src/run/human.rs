@@ -18,6 +18,7 @@ pub fn human_report(r: &RunReport<'_>) -> Report {
     collateral(&mut rep, r);
     encryption(&mut rep, r);
     sweep(&mut rep, r);
+    super::defence::section(&mut rep, &r.defend);
     let p = &r.provenance;
     let steps: Vec<String> = p
         .step_seconds

@@ -2,6 +2,7 @@
 //! one run folder with the leakage report across both protections.
 
 pub mod config;
+pub mod defence;
 mod figures;
 mod human;
 pub mod overrides;
@@ -9,6 +10,6 @@ pub mod pipeline;
 pub mod report;
 mod tables;
 
-pub use config::{RunConfig, SweepStepConfig, DEFAULT_CONFIG};
+pub use config::{DefendStepConfig, RunConfig, SweepStepConfig, DEFAULT_CONFIG};
 pub use pipeline::{run, RunSummary};
 pub use report::RunReport;

@@ -47,6 +47,19 @@ pub fn apply(doc: &mut toml::Table, assignment: &str) -> Result<()> {
     Ok(())
 }
 
+/// Merges `over` into `base`: a table in both is merged key by key, any other value of `over` replaces
+/// `base`'s (how a config section's fields go over a preset's).
+pub fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
 fn parse_value(raw: &str) -> toml::Value {
     let wrapped = format!("v = {raw}");
     match wrapped.parse::<toml::Table>() {
@@ -74,6 +87,17 @@ mod tests {
         assert_eq!(alphas[1].as_float(), Some(1.5));
         assert_eq!(doc["name"].as_str(), Some("quick"));
         assert_eq!(doc["sweep"]["enabled"].as_bool(), Some(false));
+    }
+
+    #[test]
+    fn merge_goes_into_nested_tables_and_replaces_other_values() {
+        let mut base: toml::Table = "a = 1\nb = [1, 2]\n[t]\nx = 1\ny = 2\n".parse().unwrap();
+        let over: toml::Table = "b = [3]\nc = 'new'\n[t]\ny = 5\n".parse().unwrap();
+        merge(&mut base, over);
+        let want: toml::Table = "a = 1\nb = [3]\nc = 'new'\n[t]\nx = 1\ny = 5\n"
+            .parse()
+            .unwrap();
+        assert_eq!(base, want);
     }
 
     #[test]

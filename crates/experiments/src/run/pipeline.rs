@@ -4,7 +4,8 @@
 //! 1. font-character dataset (Ryffel et al. 2019, §5) — `privsplit_data::fonts`;
 //! 2. collateral learning and the semi-adversarial defence over an alpha sweep — [`crate::collateral`];
 //! 3. encrypted inference of the private quadratic layer with functional encryption — [`crate::encryption`];
-//! 4. a partition-point sweep with reconstruction attacks — [`crate::sweep`].
+//! 4. a partition-point sweep with reconstruction attacks — [`crate::sweep`];
+//! 5. with a `[defend]` section only: the defence of a partition point — [`crate::defend`].
 //!
 //! Everything is written into a `.partial` folder renamed into place at the end (`privsplit_report::RunDir`),
 //! so an interrupted run never leaves a folder under its final name.
@@ -16,7 +17,8 @@ use privsplit_data::installed::under_ci;
 use privsplit_data::Split;
 use privsplit_report::{Provenance, RunDir};
 
-use super::config::{RunConfig, SweepStepConfig};
+use super::config::{DefendStepConfig, RunConfig, SweepStepConfig};
+use super::defence::{DefendStep, FOLDER as DEFEND_FOLDER};
 use super::report::{write_report, RunReport, SweepStep};
 use crate::collateral::{run_collateral_seeds, CollateralOutcome, CollateralRuns};
 use crate::datasets::load_fashion_mnist;
@@ -25,8 +27,9 @@ use crate::progress::{bar, spinner, training};
 use crate::sweep::{run_sweep, write_outputs};
 use crate::{Error, Result, StepContext};
 
-/// The sweep step's data: `None` when disabled, the split, or why it is skipped.
-type SweepInput = Option<std::result::Result<Split, String>>;
+/// Fashion-MNIST for the sweep and defence steps: `None` when neither runs, the split, or why they are
+/// skipped.
+type FashionInput = Option<std::result::Result<Split, String>>;
 
 /// What `run` produced.
 #[derive(Clone, Debug)]
@@ -43,19 +46,19 @@ pub struct RunSummary {
 /// `config.toml`. Progress bars unless `quiet`.
 ///
 /// # Errors
-/// Any failing step (dataset, training, attack, encryption, I/O); [`Error::NotInstalled`] when the sweep
-/// is enabled, Fashion-MNIST is missing and the environment variable `CI` is set (elsewhere the sweep is
-/// skipped with a message). The partial folder is removed on failure.
+/// Any failing step (dataset, training, attack, encryption, defence, I/O); [`Error::NotInstalled`] when
+/// the sweep or the defence is enabled, Fashion-MNIST is missing and the environment variable `CI` is set
+/// (elsewhere those steps are skipped with a message). The partial folder is removed on failure.
 pub fn run(cfg: &RunConfig, config_text: &str, quiet: bool) -> Result<RunSummary> {
     let t0 = Instant::now();
     cfg.validate()?;
-    let sweep_data = sweep_data(&cfg.sweep)?;
+    let fashion = fashion_data(cfg)?;
     std::fs::create_dir_all(&cfg.out_dir).map_err(|source| Error::Io {
         path: cfg.out_dir.clone(),
         source,
     })?;
     let dir = RunDir::create(&cfg.out_dir, &cfg.name)?;
-    match run_into(cfg, config_text, quiet, sweep_data, &dir) {
+    match run_into(cfg, config_text, quiet, &fashion, &dir) {
         Ok(headline) => Ok(RunSummary {
             folder: dir.finish()?,
             seconds: t0.elapsed().as_secs_f64(),
@@ -68,17 +71,24 @@ pub fn run(cfg: &RunConfig, config_text: &str, quiet: bool) -> Result<RunSummary
     }
 }
 
-/// The Fashion-MNIST split of the sweep step, read before any training so that a missing dataset fails
-/// (under CI) or is reported (elsewhere) at once.
-fn sweep_data(cfg: &SweepStepConfig) -> Result<SweepInput> {
-    if !cfg.enabled {
+/// The Fashion-MNIST split of the sweep and defence steps (from `sweep.data_dir`), read before any
+/// training so that a missing dataset fails (under CI) or is reported (elsewhere) at once.
+fn fashion_data(cfg: &RunConfig) -> Result<FashionInput> {
+    let steps: Vec<&str> = [
+        (cfg.sweep.enabled, "SWEEP"),
+        (cfg.defend.is_some(), "DEFENCE"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if steps.is_empty() {
         return Ok(None);
     }
-    match load_fashion_mnist(&cfg.data_dir) {
+    match load_fashion_mnist(&cfg.sweep.data_dir) {
         Ok(s) => Ok(Some(Ok(s))),
         Err(e) if under_ci() => Err(e),
         Err(e) => {
-            eprintln!("privsplit run: SWEEP SKIPPED: {e}");
+            eprintln!("privsplit run: {} SKIPPED: {e}", steps.join(" AND "));
             Ok(Some(Err(e.to_string())))
         }
     }
@@ -88,7 +98,7 @@ fn run_into(
     cfg: &RunConfig,
     config_text: &str,
     quiet: bool,
-    sweep_data: SweepInput,
+    fashion: &FashionInput,
     dir: &RunDir,
 ) -> Result<String> {
     let out = dir.path();
@@ -126,10 +136,20 @@ fn run_into(
     prov.step("encrypted inference", t.elapsed().as_secs_f64());
 
     let t = Instant::now();
-    let sweep = sweep_step(&cfg.sweep, sweep_data, quiet, out)?;
+    let sweep = sweep_step(&cfg.sweep, fashion, quiet, out)?;
     prov.step("partition-point sweep", t.elapsed().as_secs_f64());
 
-    let mut report = RunReport::new(cfg, prov, &data, &runs, encryption, sweep);
+    let defend = match &cfg.defend {
+        None => DefendStep::Disabled,
+        Some(d) => {
+            let t = Instant::now();
+            let step = defend_step(d, fashion, quiet, out)?;
+            prov.step("partition-point defence", t.elapsed().as_secs_f64());
+            step
+        }
+    };
+
+    let mut report = RunReport::new(cfg, prov, &data, &runs, encryption, sweep, defend);
     write_report(&mut report, out, &data)?;
     Ok(report.headline())
 }
@@ -187,18 +207,23 @@ fn encryption_step(
 /// Step 4: the partition-point sweep of the Fashion-MNIST CNN, into `out/sweep/`.
 fn sweep_step(
     cfg: &SweepStepConfig,
-    data: SweepInput,
+    data: &FashionInput,
     quiet: bool,
     out: &Path,
 ) -> Result<SweepStep> {
     let split = match data {
+        _ if !cfg.enabled => return Ok(SweepStep::Disabled),
         None => return Ok(SweepStep::Disabled),
-        Some(Err(reason)) => return Ok(SweepStep::Skipped { reason }),
+        Some(Err(reason)) => {
+            return Ok(SweepStep::Skipped {
+                reason: reason.clone(),
+            })
+        }
         Some(Ok(s)) => s,
     };
     let sweep_cfg = cfg.sweep_config()?;
     let pb = spinner(quiet, "partition sweep");
-    let run = run_sweep(&sweep_cfg, &split, &mut |msg: &str| {
+    let run = run_sweep(&sweep_cfg, split, &mut |msg: &str| {
         pb.set_message(msg.to_string())
     })
     .step("partition-point sweep")?;
@@ -213,5 +238,43 @@ fn sweep_step(
     Ok(SweepStep::Done {
         folder: "sweep".into(),
         report: Box::new(run.report),
+    })
+}
+
+/// Step 5 (with a `[defend]` section): the defence of a partition point, its run folder in `out/defend/`
+/// (per-model sweep reports and weights), as `privsplit defend` writes it.
+fn defend_step(
+    cfg: &DefendStepConfig,
+    data: &FashionInput,
+    quiet: bool,
+    out: &Path,
+) -> Result<DefendStep> {
+    let split = match data {
+        Some(Ok(s)) => s,
+        Some(Err(reason)) => {
+            return Ok(DefendStep::Skipped {
+                reason: reason.clone(),
+            })
+        }
+        None => {
+            return Ok(DefendStep::Skipped {
+                reason: "Fashion-MNIST was not loaded".into(),
+            })
+        }
+    };
+    let dir = out.join(DEFEND_FOLDER);
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let pb = spinner(quiet, "partition-point defence");
+    let report = crate::defend::run_into(&cfg.config, split, &dir, &mut |msg: &str| {
+        pb.set_message(msg.to_string())
+    })
+    .step("partition-point defence")?;
+    pb.finish_and_clear();
+    Ok(DefendStep::Done {
+        folder: DEFEND_FOLDER.into(),
+        report: Box::new(report),
     })
 }

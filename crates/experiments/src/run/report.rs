@@ -13,6 +13,7 @@ use privsplit_report::{write_atomic, write_csv, write_json, Provenance};
 use serde::Serialize;
 
 use super::config::RunConfig;
+use super::defence::{self, DefendStep};
 use super::figures::{write_sample_grid, write_tradeoff_plot};
 use super::human::human_report;
 use super::tables::tables;
@@ -42,6 +43,9 @@ pub struct RunReport<'a> {
     pub encryption: Option<EncryptionOutcome>,
     /// Reconstruction per partition point (TEE side).
     pub sweep: SweepStep,
+    /// Defence of a partition point (only with a `[defend]` section).
+    #[serde(skip_serializing_if = "DefendStep::is_disabled")]
+    pub defend: DefendStep,
     /// What to deploy.
     pub recommendation: Recommendation,
     /// Every file of the report, relative to the run folder.
@@ -302,6 +306,7 @@ impl<'a> RunReport<'a> {
         runs: &CollateralRuns,
         encryption: Option<EncryptionOutcome>,
         sweep: SweepStep,
+        defend: DefendStep,
     ) -> Self {
         let base = runs
             .summary
@@ -315,7 +320,10 @@ impl<'a> RunReport<'a> {
             .collect();
         let first = runs.runs.first();
         let chance = first.map_or(0.0, |o| o.chance);
-        let recommendation = recommend(&per_alpha, &sweep, chance);
+        let mut recommendation = recommend(&per_alpha, &sweep, chance);
+        if let Some(d) = defend.summary() {
+            recommendation.text = format!("{} {d}", recommendation.text);
+        }
         let tr = &data.train;
         Self {
             privsplit_version: env!("CARGO_PKG_VERSION"),
@@ -339,6 +347,7 @@ impl<'a> RunReport<'a> {
             },
             encryption,
             sweep,
+            defend,
             recommendation,
             files: Vec::new(),
         }
@@ -451,6 +460,7 @@ pub fn write_report(report: &mut RunReport<'_>, out: &Path, data: &Split) -> Res
             }
         }
     }
+    files.extend(defence::write_files(&report.defend, out)?);
     files.extend(
         [
             "private.safetensors",

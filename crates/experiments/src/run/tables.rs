@@ -7,7 +7,8 @@ use super::report::{AttackRow, RunReport, SweepStep};
 pub type CsvTable = (String, Vec<String>, Vec<Vec<String>>);
 
 /// Every table of the report as CSV: `attribute_leakage.csv`, `partition_points.csv` (when the sweep
-/// ran), `encryption_cost.csv` (when encryption ran), `steps.csv`.
+/// ran), `encryption_cost.csv` (when encryption ran), `defence_alphas.csv` (with a `[defend]` section),
+/// `steps.csv`.
 pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
     let mut out = Vec::new();
     let attackers = r.attackers();
@@ -129,6 +130,7 @@ pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
         rows.push(row("encrypted_samples", e.samples.to_string(), "images"));
         out.push(("encryption_cost.csv".to_string(), header, rows));
     }
+    out.extend(super::defence::table(&r.defend));
     let rows = r
         .provenance
         .step_seconds
