@@ -426,8 +426,9 @@ fn run_with_a_defend_section_reports_the_defence_and_writes_its_files() {
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
-    let d = &report["defend"];
-    assert_eq!(d["status"], "done", "{d}");
+    assert_eq!(report["defend"]["status"], "done", "{}", report["defend"]);
+    assert_eq!(report["defend"]["folder"], "defend");
+    let d = &report["defend"]["report"];
     assert_eq!(
         (d["k"].as_u64(), d["stage"].as_str()),
         (Some(2), Some("pool1"))

@@ -197,8 +197,9 @@ impl Window {
 pub struct DefenceOutcome<S = Trio> {
     /// The networks: the final state, or the last good state when the run was rolled back and stopped.
     pub trio: S,
-    /// `true` when the run ended outside the band (or with a non-finite loss), or was stopped after a
-    /// divergence: its leak must not be reported as a defence result.
+    /// `true` when the run ended outside the band (or with a non-finite loss), was stopped after a
+    /// divergence, or had no window inside the band at all (every window rolled back: the networks are the
+    /// pre-defence state): its leak must not be reported as a defence result.
     pub diverged: bool,
     /// Every detected divergence, in order.
     pub events: Vec<DivergenceEvent>,
@@ -227,7 +228,8 @@ pub type MainTask<'a, S> = dyn Fn(&S, &[usize]) -> Result<(usize, f32)> + 'a;
 /// main task is measured before the defence ([`Band`]), then every `options.divergence.check_every`
 /// batches; a good window becomes the checkpoint (networks and optimiser states), a window outside the
 /// band (see [`crate::divergence`]) is recorded and answered by `options.divergence.action`. A non-finite
-/// loss ends the window at once. Never returns a collapsed state without `diverged = true`.
+/// loss ends the window at once. Never returns a collapsed state without `diverged = true`, nor the
+/// untouched pre-defence state after a divergence (every window rolled back) without it.
 ///
 /// # Errors
 /// [`Error::Invalid`] on a bad config or mismatched inputs; [`Error::Model`] when batching fails.
@@ -334,6 +336,8 @@ pub fn guarded_loop<S: Clone, O: Clone>(
     let mut max_norm = 0.0f32;
     let mut steps_done = 0usize;
     let mut stopped = false;
+    // Whether any window under the defence stayed in the band (the checkpoint moved past the start).
+    let mut any_good = false;
     'epochs: for epoch in 0..cfg.epochs {
         let batches = epoch_batches(rows, cfg.batch_size, cfg.seed, epoch);
         let steps = batches.len();
@@ -365,6 +369,7 @@ pub fn guarded_loop<S: Clone, O: Clone>(
             window = Window::default();
             if !dcfg.outside(&baseline, acc, loss) {
                 good = (trio.clone(), opt.clone());
+                any_good = true;
                 continue;
             }
             let cause = if loss.is_finite() {
@@ -402,7 +407,11 @@ pub fn guarded_loop<S: Clone, O: Clone>(
             }
         }
     }
-    let diverged = stopped || dcfg.outside(&baseline, last_window.accuracy, last_window.loss);
+    // A run whose every window left the band was rolled back to the pre-defence state: nothing of the
+    // defence is left, so it is no defence result either.
+    let diverged = stopped
+        || dcfg.outside(&baseline, last_window.accuracy, last_window.loss)
+        || (!events.is_empty() && !any_good);
     Ok(DefenceOutcome {
         trio,
         diverged,
@@ -478,5 +487,67 @@ mod tests {
         assert_eq!((w.accuracy(), w.loss()), (0.5, 1.0));
         w.add(4, 4, f32::NAN);
         assert!(w.loss().is_nan());
+    }
+
+    /// A scalar "network": 0 = the main task intact, 1 = collapsed; a step collapses it when `alpha` is
+    /// above `limit`. 8 batches of 8 rows, windows of 4: two windows.
+    fn run_scalar(limit: f32) -> DefenceOutcome<f32> {
+        let cfg = SemiAdversarialConfig {
+            alpha: 1.0,
+            epochs: 1,
+            batch_size: 8,
+            optimizer: privsplit_models::train::OptimizerConfig::adam(1e-3),
+            seed: 3,
+        };
+        let dcfg = DivergenceConfig {
+            check_every: 4,
+            baseline_batches: 2,
+            action: DivergenceAction::HalveAlpha,
+            ..DivergenceConfig::default()
+        };
+        let mut step =
+            |_: f32, _: &mut (), idx: &[usize], alpha: f32| -> Result<(f32, StepReport)> {
+                let s = if alpha > limit { 1.0 } else { 0.0 };
+                let correct = if s < 0.5 { idx.len() } else { 0 };
+                Ok((
+                    s,
+                    StepReport {
+                        main: 0.3 + 5.0 * s,
+                        sensitive: 0.0,
+                        main_correct: correct,
+                        batch: idx.len(),
+                        q_grad_norm: 0.0,
+                    },
+                ))
+            };
+        let main_task = |s: &f32, idx: &[usize]| -> Result<(usize, f32)> {
+            Ok((if *s < 0.5 { idx.len() } else { 0 }, 0.3 + 5.0 * s))
+        };
+        guarded_loop(
+            0.0f32,
+            &mut (),
+            64,
+            &cfg,
+            &dcfg,
+            &mut step,
+            &main_task,
+            "scalar",
+            &mut |_| {},
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_run_rolled_back_in_every_window_is_diverged_one_that_recovers_is_not() {
+        // alpha 1 and 0.5 both collapse it: both windows rolled back, the state is the pre-defence one.
+        let all = run_scalar(0.1);
+        assert_eq!(all.events.len(), 2);
+        assert_eq!((all.trio, all.final_alpha), (0.0, 0.25));
+        assert!(all.diverged, "no window in the band: no defence result");
+        // alpha 1 collapses it, alpha 0.5 does not: rolled back once, then a good window.
+        let recovered = run_scalar(0.6);
+        assert_eq!(recovered.events.len(), 1);
+        assert_eq!(recovered.final_alpha, 0.5);
+        assert!(!recovered.diverged, "{:?}", recovered.events);
     }
 }
