@@ -1,4 +1,7 @@
-//! `privsplit defend`: a tiny defence run's complete run folder, and bad flags rejected before anything runs.
+//! `privsplit defend`: a tiny defence run's complete run folder, its defended model served split at k by
+//! `privsplit serve` + `privsplit infer`, and bad flags rejected before anything runs.
+
+use std::path::Path;
 
 use privsplit_models::weights::{load_model, load_partition, Side};
 use privsplit_models::zoo::ArchConfig;
@@ -6,7 +9,8 @@ use privsplit_models::zoo::ArchConfig;
 use crate::util::{fashion_mnist_installed, privsplit, run_folders, run_ok, serve_split, text};
 
 /// Both defences at one alpha on the tiny preset: the run folder holds the report, the CSV, the trade-off
-/// plot, and per model a sweep report and weights that load as the trusted and untrusted partitions at k.
+/// plot, and per model a sweep report and weights that load as the trusted and untrusted partitions at k
+/// and are served split at k by `privsplit serve` ([`assert_served_like_in_process`]).
 /// Needs Fashion-MNIST (fails under CI=1 without it).
 #[test]
 fn tiny_defence_writes_a_complete_run_folder_with_servable_weights() {
@@ -93,6 +97,8 @@ fn tiny_defence_writes_a_complete_run_folder_with_servable_weights() {
             .flatten::<2>(1, 3);
         assert_eq!((a - b).abs().max().into_scalar::<f32>(), 0.0);
     }
+    // ... and are served split at k by the two services, answering as in process.
+    assert_served_like_in_process(tmp.path(), run, "nopeek-alpha-2");
 }
 
 /// Bad flags are rejected with exit code 3 before any run folder is made.
@@ -115,38 +121,13 @@ fn bad_defend_flags_are_rejected_naming_the_setting() {
     assert!(run_folders(&tmp.path().join("runs")).is_empty());
 }
 
-/// A defended model end to end: `privsplit defend` (tiny preset, NoPeek at one alpha) saves it,
-/// `privsplit serve untrusted|trusted` serve it split at the defended partition point k = 2 over the pinned
-/// Noise link, and `privsplit infer` on Fashion-MNIST test images gets the class and the logits of the
-/// defended model's in-process forward pass. The command lines are those of the defend report and
-/// docs/RESULTS.md §2. Needs Fashion-MNIST (fails under CI=1 without it).
-#[test]
-fn a_defended_model_is_served_split_at_k_and_predicts_as_in_process() {
-    if !fashion_mnist_installed() {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    run_ok(
-        &[
-            "defend",
-            "--preset",
-            "tiny",
-            "--k",
-            "2",
-            "--alphas",
-            "2",
-            "--defences",
-            "nopeek",
-            "--out",
-            "runs",
-            "--name",
-            "served",
-        ],
-        dir,
-    );
-    let run = &run_folders(&dir.join("runs"))[0];
-    let w = run.join("nopeek-alpha-2/model.safetensors");
+/// A defended model end to end: the weights `privsplit defend` saved in `run/folder` (tiny preset), served
+/// by `privsplit serve untrusted|trusted` split at the defended partition point k = 2 over the pinned Noise
+/// link (spec from the report), and `privsplit infer` on Fashion-MNIST test images gets the class and the
+/// logits of the defended model's in-process forward pass. The command lines are those of
+/// docs/RESULTS.md §2.
+fn assert_served_like_in_process(dir: &Path, run: &Path, folder: &str) {
+    let w = run.join(folder).join("model.safetensors");
     let md = std::fs::read_to_string(run.join("report.md")).unwrap();
     // The report names the spec that serves the quarter-width CNN of the tiny preset.
     assert!(md.contains("--model small-cnn%25 --weights"), "{md}");
@@ -160,8 +141,8 @@ fn a_defended_model_is_served_split_at_k_and_predicts_as_in_process() {
         "2",
     ];
     let (endpoint, _services) = serve_split(&model, dir);
-    let idx = std::path::Path::new(privsplit_data::fashion_mnist::DEBIAN_DIR)
-        .join("t10k-images-idx3-ubyte.gz");
+    let idx =
+        Path::new(privsplit_data::fashion_mnist::DEBIAN_DIR).join("t10k-images-idx3-ubyte.gz");
     let count = 4;
     let t = run_ok(
         &[
