@@ -222,6 +222,9 @@ fn run_rejects_bad_configs_with_a_named_error_and_writes_nothing() {
             "distinguisher",
         ),
         (&["--set", "nonsense=1"], "nonsense"),
+        (&["--set", "defend.k=0"], "defend.k"),
+        (&["--set", "defend.alphas=[0]"], "defend.alphas"),
+        (&["--set", "defend.schedule.epochs='x'"], "epochs"),
         (&["--set", "no-equals"], "KEY.PATH=VALUE"),
     ];
     for (extra, needle) in cases {
