@@ -54,6 +54,14 @@ fn a_forced_divergence_is_reported_as_diverged_never_as_defended() {
     let csv = std::fs::read_to_string(tmp.path().join("alphas.csv")).unwrap();
     let row = csv.lines().find(|l| l.starts_with("nopeek,1,")).unwrap();
     assert!(row.contains(",DIVERGED,true,"), "{row}");
+    // Every attack's SSIM is in its column (cgan_ssim, inverse_ssim, rmle_ssim), for each model.
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        for c in &cells[8..11] {
+            let v: f64 = c.parse().unwrap_or_else(|_| panic!("{line}"));
+            assert!((-1.0..=1.0).contains(&v), "{line}");
+        }
+    }
     let md = std::fs::read_to_string(tmp.path().join("report.md")).unwrap();
     let line = md
         .lines()

@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use privsplit_attacks::ReconstructionAttack;
 use privsplit_report::{line_plot, write_atomic, write_csv, write_json, LinePlot, Report, Series};
 
 use super::run::{AlphaResult, AttackSummary, CutCost, DefendReport, Status, MODEL_FILE};
@@ -44,12 +45,9 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(String::new, |x| format!("{x:.digits$}"))
 }
 
-fn ssim_of(attacks: &[AttackSummary], name: &str) -> String {
+fn ssim_of(attacks: &[AttackSummary], attack: ReconstructionAttack) -> String {
     opt(
-        attacks
-            .iter()
-            .find(|a| a.attack.name() == name)
-            .map(|a| a.ssim),
+        attacks.iter().find(|a| a.attack == attack).map(|a| a.ssim),
         4,
     )
 }
@@ -66,9 +64,9 @@ pub fn alpha_rows(r: &DefendReport) -> Vec<Vec<String>> {
         format!("{:.4}", u.test_accuracy),
         "0.00".into(),
         opt(u.max_gain, 4),
-        ssim_of(&u.attacks, "cgan"),
-        ssim_of(&u.attacks, "inverse"),
-        ssim_of(&u.attacks, "rmle"),
+        ssim_of(&u.attacks, ReconstructionAttack::Cgan),
+        ssim_of(&u.attacks, ReconstructionAttack::Inverse),
+        ssim_of(&u.attacks, ReconstructionAttack::Rmle),
         u.verdict
             .as_ref()
             .map_or(String::new(), |v| v.safe.to_string()),
@@ -84,9 +82,9 @@ pub fn alpha_rows(r: &DefendReport) -> Vec<Vec<String>> {
             format!("{:.4}", a.test_accuracy),
             format!("{:.2}", a.accuracy_drop * 100.0),
             opt(a.max_gain, 4),
-            ssim_of(&a.attacks, "cgan"),
-            ssim_of(&a.attacks, "inverse"),
-            ssim_of(&a.attacks, "rmle"),
+            ssim_of(&a.attacks, ReconstructionAttack::Cgan),
+            ssim_of(&a.attacks, ReconstructionAttack::Inverse),
+            ssim_of(&a.attacks, ReconstructionAttack::Rmle),
             a.verdict
                 .as_ref()
                 .map_or(String::new(), |v| v.safe.to_string()),
