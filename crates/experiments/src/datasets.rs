@@ -31,6 +31,16 @@ pub struct DatasetOutcome {
     pub contact_sheet: Option<PathBuf>,
 }
 
+impl std::fmt::Display for DatasetOutcome {
+    /// The summary and where the contact sheet is (or that there was none).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.contact_sheet {
+            Some(p) => write!(f, "{}; contact sheet {}", self.summary, p.display()),
+            None => write!(f, "{}; no images, so no contact sheet", self.summary),
+        }
+    }
+}
+
 /// Renders the font-character dataset of `cfg` (progress: images done, total) and writes it to `out` as
 /// `fonts-*` IDX files, `fonts-config.json` and `contact-sheet.png` (one row per font, `samples` images per
 /// character).
@@ -150,4 +160,26 @@ fn contact_sheet(
     let labels: Vec<String> = picks.iter().map(|(_, l)| l.clone()).collect();
     image_grid(path, &images, cols.max(1), 2, Some(&labels))?;
     Ok(Some(path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outcome_line_names_the_contact_sheet_or_its_absence() {
+        let mut o = DatasetOutcome {
+            summary: "wrote 2 images".into(),
+            contact_sheet: Some(PathBuf::from("out/contact-sheet.png")),
+        };
+        assert_eq!(
+            o.to_string(),
+            "wrote 2 images; contact sheet out/contact-sheet.png"
+        );
+        o.contact_sheet = None;
+        assert_eq!(
+            o.to_string(),
+            "wrote 2 images; no images, so no contact sheet"
+        );
+    }
 }

@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Which architecture.
+/// Which architecture (`--arch` on the command line: `small-cnn`, `vgg16`, `resnet50`, `efficientnet-b0`,
+/// `efficientnet-lite0`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ArchKind {
     /// Small CNN for 28x28 grey images: conv1, pool1, conv2, pool2, fc1, fc2 (6 stages).
@@ -14,14 +16,18 @@ pub enum ArchKind {
     /// VGG-16: 13 conv stages, 5 pool stages, fc6, fc7, fc8 (21 stages).
     Vgg16,
     /// ResNet-50: stem, 16 bottleneck blocks, head (18 stages).
+    #[cfg_attr(feature = "clap", value(name = "resnet50"))]
     ResNet50,
     /// EfficientNet-B0: stem, 16 MBConv blocks, head (18 stages).
+    #[cfg_attr(feature = "clap", value(name = "efficientnet-b0"))]
     EfficientNetB0,
     /// EfficientNet-Lite0: stem, 16 MBConv blocks, head (18 stages).
+    #[cfg_attr(feature = "clap", value(name = "efficientnet-lite0"))]
     EfficientNetLite0,
     /// Tabular MLP (intrusion detection on TON_IoT rows): input `[features, 1, 1]` (`in_channels` =
     /// features, `input_size` = 1), hidden fc1..fc4 of [`crate::tabular::HIDDEN`] units (x width) with
     /// ReLU, then the output layer (5 stages; see [`crate::tabular`]).
+    #[cfg_attr(feature = "clap", value(skip))]
     TabularMlp,
 }
 
@@ -41,6 +47,30 @@ pub struct ArchConfig {
 }
 
 impl ArchConfig {
+    /// The image architecture `kind` at `input_size` x `input_size` px with the 1000 ImageNet classes;
+    /// the small CNN keeps its own 28 px and 10 classes.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for [`ArchKind::TabularMlp`], which is not an image model
+    /// ([`ArchConfig::tabular_mlp`]).
+    pub fn image(kind: ArchKind, input_size: usize) -> Result<Self> {
+        let classes = crate::imagenet::NUM_CLASSES;
+        Ok(match kind {
+            ArchKind::SmallCnn => Self::small_cnn(),
+            ArchKind::Vgg16 => Self::vgg16(input_size, classes),
+            ArchKind::ResNet50 => Self::resnet50(input_size, classes),
+            ArchKind::EfficientNetB0 => Self::efficientnet_b0(input_size, classes),
+            ArchKind::EfficientNetLite0 => Self::efficientnet_lite0(input_size, classes),
+            ArchKind::TabularMlp => {
+                return Err(Error::Invalid {
+                    what: "--arch".into(),
+                    expected: "an image model (small-cnn, vgg16, resnet50, efficientnet-b0, efficientnet-lite0)".into(),
+                    got: "tabular_mlp".into(),
+                })
+            }
+        })
+    }
+
     /// The small Fashion-MNIST CNN: 1x28x28 input, 10 classes, conv 32/64 channels, 128 hidden units.
     pub fn small_cnn() -> Self {
         Self {
@@ -160,5 +190,31 @@ impl ArchConfig {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_configs_take_the_size_and_imagenet_classes_except_the_small_cnn() {
+        let r = ArchConfig::image(ArchKind::ResNet50, 64).unwrap();
+        assert_eq!(
+            (r.kind, r.input_size, r.classes, r.in_channels),
+            (ArchKind::ResNet50, 64, 1000, 3)
+        );
+        assert_eq!(
+            ArchConfig::image(ArchKind::SmallCnn, 64).unwrap(),
+            ArchConfig::small_cnn()
+        );
+        let err = ArchConfig::image(ArchKind::TabularMlp, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--arch") && err.contains("image model"),
+            "{err}"
+        );
     }
 }

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use privsplit_data::{fashion_mnist, FontCharConfig};
-use privsplit_experiments::datasets::{convert_fashion_mnist, write_fonts, DatasetOutcome};
+use privsplit_experiments::datasets::{convert_fashion_mnist, write_fonts};
+use privsplit_experiments::progress::bar;
 
 /// Arguments of `privsplit data`.
 #[derive(Debug, clap::Args)]
@@ -94,7 +95,10 @@ struct FashionArgs {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         DataCommand::Fonts(a) => run_fonts(a),
-        DataCommand::FashionMnist(a) => run_fashion(a),
+        DataCommand::FashionMnist(a) => {
+            println!("{}", convert_fashion_mnist(&a.dir, &a.out, a.samples)?);
+            Ok(())
+        }
         DataCommand::TonIot(a) => {
             let cfg = privsplit_data::tabular::TonIotGenConfig {
                 rows: a.rows,
@@ -128,28 +132,9 @@ fn run_fonts(a: FontsArgs) -> anyhow::Result<()> {
         elastic_sigma: a.elastic_sigma.unwrap_or(defaults.elastic_sigma),
         ..defaults
     };
-    let bar = indicatif::ProgressBar::new((cfg.train + cfg.test) as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_message("rendering");
+    let bar = bar(false, (cfg.train + cfg.test) as u64, "rendering");
     let done = write_fonts(&cfg, &a.out, a.samples, &|n, _| bar.set_position(n as u64))?;
     bar.finish_and_clear();
-    print_outcome(&done);
-    Ok(())
-}
-
-fn print_outcome(done: &DatasetOutcome) {
-    match &done.contact_sheet {
-        Some(p) => println!("{}; contact sheet {}", done.summary, p.display()),
-        None => println!("{}; no images, so no contact sheet", done.summary),
-    }
-}
-
-fn run_fashion(a: FashionArgs) -> anyhow::Result<()> {
-    print_outcome(&convert_fashion_mnist(&a.dir, &a.out, a.samples)?);
+    println!("{done}");
     Ok(())
 }

@@ -3,14 +3,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use privsplit_experiments::collateral::CollateralConfig;
+use privsplit_experiments::collateral::{CollateralConfig, CollateralOverrides};
 use privsplit_experiments::plan::{
     merge_plan, write_plan, CollateralGrid, GridData, PlanGrid, PlanSpec, Resources, SweepGrid,
 };
-use privsplit_experiments::sweep::SweepPreset;
 
-use super::collateral::{SizeArgs, TrainingArgs};
+use super::collateral::SizeArgs;
 
 /// Arguments of `privsplit plan`.
 #[derive(Debug, clap::Args)]
@@ -60,30 +58,9 @@ pub enum PlanCommand {
         /// Plan folder, name, binary and per-task resources.
         #[command(flatten)]
         common: Common,
-        /// Sweep preset.
-        #[arg(long, value_enum, default_value = "fashion")]
-        preset: SweepPreset,
-        /// Partition points, comma-separated: one shard each.
-        #[arg(long, value_delimiter = ',', required = true)]
-        points: Vec<usize>,
-        /// Evaluation images.
-        #[arg(long)]
-        eval_images: Option<usize>,
-        /// Epochs of classifier training.
-        #[arg(long)]
-        train_epochs: Option<usize>,
-        /// rMLE optimisation steps.
-        #[arg(long)]
-        rmle_steps: Option<usize>,
-        /// Input size of the lite0 preset (pixels).
-        #[arg(long)]
-        input_size: Option<usize>,
-        /// Model weights (safetensors) every shard attacks (hashed into plan.json).
-        #[arg(long)]
-        weights: Option<PathBuf>,
-        /// Fashion-MNIST folder as the nodes see it.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        /// Preset, partition points (one shard each), sizes, weights and data folder.
+        #[command(flatten)]
+        grid: SweepGrid,
     },
     /// A collateral-learning alpha grid, one shard per alpha and seed (`privsplit collateral --alpha A
     /// --seed S`).
@@ -105,7 +82,7 @@ pub enum PlanCommand {
         sizes: SizeArgs,
         /// Epochs, attackers, defence adversary, batch size and learning rate.
         #[command(flatten)]
-        training: TrainingArgs,
+        training: CollateralOverrides,
     },
     /// Check that every shard of the plan in DIR finished with the plan's config and weights, and join
     /// them into DIR/merged-<time>/.
@@ -144,35 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             println!("run folder: {}", merged.folder.display());
             return Ok(());
         }
-        PlanCommand::Sweep {
-            common,
-            preset,
-            points,
-            eval_images,
-            train_epochs,
-            rmle_steps,
-            input_size,
-            weights,
-            data_dir,
-        } => {
-            let weights = weights
-                .map(|w| {
-                    w.canonicalize()
-                        .with_context(|| format!("cannot read the weights {}", w.display()))
-                })
-                .transpose()?;
-            let grid = SweepGrid {
-                preset,
-                points,
-                input_size,
-                eval_images,
-                train_epochs,
-                rmle_steps,
-                weights,
-                data_dir,
-            };
-            common.spec(PlanGrid::Sweep(grid))?
-        }
+        PlanCommand::Sweep { common, grid } => common.spec(PlanGrid::Sweep(grid))?,
         PlanCommand::Collateral {
             common,
             alpha,
@@ -182,7 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             training,
         } => {
             let grid = CollateralGrid {
-                config: CollateralConfig::default().with_overrides(&training.overrides()),
+                config: CollateralConfig::default().with_overrides(&training),
                 alphas: alpha,
                 seeds,
                 data: if synthetic {

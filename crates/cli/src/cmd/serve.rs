@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use privsplit_tee::attestation::sources::attester_from_spec;
+use privsplit_tee::launch::serve_until_signal;
 use privsplit_tee::link::StaticKeypair;
 use privsplit_tee::model::ModelSpec;
 use privsplit_tee::service::{
-    run_until_signal, serve_trusted, serve_untrusted, ServeFile, ServeOptions, ServerHandle,
-    TrustedConfig, UntrustedConfig,
+    serve_trusted, serve_untrusted, ServeOptions, TrustedConfig, UntrustedConfig,
 };
 
 /// Arguments of `privsplit serve`.
@@ -125,35 +125,9 @@ struct InitArgs {
     out: PathBuf,
 }
 
-/// Binds `listen`, starts the service with `start`, and runs it until SIGTERM / SIGINT (then drains it).
-fn serve_until_signal<F, Fut>(
-    listen: SocketAddr,
-    file: &ServeFile,
-    what: &str,
-    start: F,
-) -> anyhow::Result<()>
-where
-    F: FnOnce(tokio::net::TcpListener) -> Fut,
-    Fut: std::future::Future<Output = privsplit_tee::Result<ServerHandle>>,
-{
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    rt.block_on(async move {
-        let l = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("binding {listen}"))?;
-        let h = start(l).await?;
-        eprintln!("{what} on {}", h.local_addr());
-        let drained = run_until_signal(h, file.metrics, file.drain_timeout()).await?;
-        eprintln!("stopped (drained in time: {drained})");
-        Ok(())
-    })
-}
-
 /// Runs `privsplit serve`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut say = |s: &str| eprintln!("{s}");
     match args.which {
         Which::Trusted(a) => {
             let spec = ModelSpec::parse(&a.model.model, a.model.weights.clone())?;
@@ -191,9 +165,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 ..TrustedConfig::default()
             };
             let what = format!("trusted-partition service{mode}");
-            serve_until_signal(a.listen, &file, &what, |l| {
-                serve_trusted(l, front, attester, cfg)
-            })
+            let start = |l| serve_trusted(l, front, attester, cfg);
+            Ok(serve_until_signal(a.listen, &file, &what, start, &mut say)?)
         }
         Which::Untrusted(a) => {
             let spec = ModelSpec::parse(&a.model.model, a.model.weights.clone())?;
@@ -208,9 +181,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 link: file.link_keys()?,
                 ..UntrustedConfig::default()
             };
-            serve_until_signal(a.listen, &file, "untrusted-partition service", |l| {
-                serve_untrusted(l, back, cfg)
-            })
+            let start = |l| serve_untrusted(l, back, cfg);
+            let what = "untrusted-partition service";
+            Ok(serve_until_signal(a.listen, &file, what, start, &mut say)?)
         }
         Which::Keygen(a) => {
             let k = StaticKeypair::generate()?;
@@ -228,7 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let arch = match a.model {
                 ZooModel::SmallCnn => privsplit_models::zoo::ArchConfig::small_cnn(),
             };
-            let model = privsplit_models::zoo::build(&arch, &burn_device())?;
+            let model = privsplit_models::zoo::build(&arch, &privsplit_tee::model::Device::flex())?;
             privsplit_models::weights::save_model(&model, &a.out)
                 .with_context(|| format!("writing {}", a.out.display()))?;
             eprintln!(
@@ -239,8 +212,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn burn_device() -> privsplit_tee::model::Device {
-    privsplit_tee::model::Device::flex()
 }

@@ -39,22 +39,13 @@ struct DataArgs {
     synthetic_rows: Option<usize>,
 }
 
-/// The target column.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum Target {
-    /// `type`: the ten traffic classes.
-    Type,
-    /// `label`: normal / attack.
-    Label,
-}
-
 #[derive(Debug, clap::Args)]
 struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
     /// The column to predict.
     #[arg(long, value_enum, default_value = "type")]
-    target: Target,
+    target: TabularTask,
     /// Training epochs.
     #[arg(long, default_value_t = 8)]
     epochs: usize,
@@ -81,7 +72,7 @@ struct SweepArgs {
     preset: TabularPreset,
     /// The column to predict (when the sweep trains the model).
     #[arg(long, value_enum, default_value = "type")]
-    target: Target,
+    target: TabularTask,
     /// Training epochs (when the sweep trains the model).
     #[arg(long)]
     epochs: Option<usize>,
@@ -108,20 +99,7 @@ struct SweepArgs {
 }
 
 fn source(d: &DataArgs, seed: u64) -> TabularSource {
-    match (&d.csv, d.synthetic_rows) {
-        (Some(p), _) => TabularSource::Csv(p.clone()),
-        (None, rows) => TabularSource::Synthetic {
-            rows: rows.unwrap_or(0),
-            seed,
-        },
-    }
-}
-
-fn task(t: Target) -> TabularTask {
-    match t {
-        Target::Type => TabularTask::Type,
-        Target::Label => TabularTask::Binary,
-    }
+    TabularSource::new(d.csv.clone(), d.synthetic_rows, seed)
 }
 
 /// Runs `privsplit tabular`.
@@ -134,26 +112,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     epochs: a.epochs,
                     seed: a.seed,
                     device: a.device.apply()?.unwrap_or_default(),
-                    ..TabularTrainConfig::standard(task(a.target))
+                    ..TabularTrainConfig::standard(a.target)
                 },
                 out: a.out,
             };
             let done = train_job(&job, &mut |s| eprintln!("{s}"))?;
-            let r = &done.report;
-            println!(
-                "{:?} model: test accuracy {:.4}, macro-F1 {:.4} ({} test rows; {})",
-                r.config.task, r.test.accuracy, r.test.macro_f1, r.split[1], r.source
-            );
-            println!(
-                "weights {}; preprocessing {}",
-                done.weights.display(),
-                done.preprocess.display()
-            );
+            println!("{}", done.summary());
             Ok(())
         }
         TabularCommand::Sweep(a) => {
             let mut config = a.preset.config();
-            config.train.task = task(a.target);
+            config.train.task = a.target;
             config.train.seed = a.seed;
             config.train.epochs = a.epochs.unwrap_or(config.train.epochs);
             if a.points.is_some() {

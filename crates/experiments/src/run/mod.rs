@@ -9,6 +9,6 @@ pub mod pipeline;
 pub mod report;
 mod tables;
 
-pub use config::{RunConfig, SweepStepConfig, DEFAULT_CONFIG};
+pub use config::{RunConfig, RunFlags, SweepStepConfig, DEFAULT_CONFIG};
 pub use pipeline::{run, RunSummary};
 pub use report::RunReport;

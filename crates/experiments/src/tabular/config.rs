@@ -34,6 +34,18 @@ pub enum TabularSource {
 }
 
 impl TabularSource {
+    /// The rows the command line chose: the CSV file `csv`, else `synthetic_rows` SYNTHETIC rows from
+    /// `seed` (0 when neither is given; loading then reports the empty set).
+    pub fn new(csv: Option<PathBuf>, synthetic_rows: Option<usize>, seed: u64) -> Self {
+        match csv {
+            Some(p) => Self::Csv(p),
+            None => Self::Synthetic {
+                rows: synthetic_rows.unwrap_or(0),
+                seed,
+            },
+        }
+    }
+
     /// Whether the rows are generated (every report then says SYNTHETIC).
     pub fn is_synthetic(&self) -> bool {
         matches!(self, Self::Synthetic { .. })
