@@ -1,15 +1,19 @@
 //! Blocking entry points for a command line: a service on its own tokio runtime until SIGTERM / SIGINT
-//! ([`serve_until_signal`]), the requests of `privsplit infer` ([`Requests`]), and one attested client
+//! ([`serve_until_signal`], the trusted-partition service from its settings: [`TrustedLaunch`]), the
+//! requests of `privsplit infer` ([`Requests`]), and one attested client
 //! session that sends them and describes every answer in one line ([`infer_blocking`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use crate::attestation::sources::attester_from_spec;
 use crate::attestation::Claims;
 #[cfg(feature = "staged")]
 use crate::attestation::Verifier;
-use crate::service::{run_until_signal, ServeFile, ServerHandle};
+use crate::model::ModelSpec;
+use crate::service::{run_until_signal, serve_trusted, ServeFile, ServerHandle, TrustedConfig};
 #[cfg(feature = "staged")]
 use crate::service::{Client, ClientConfig, Prediction};
 #[cfg(feature = "staged")]
@@ -61,6 +65,74 @@ where
         say(&format!("stopped (drained in time: {drained})"));
         Ok(())
     })
+}
+
+/// What the trusted-partition service starts with (`privsplit serve trusted`).
+#[derive(Debug)]
+pub struct TrustedLaunch {
+    /// The served model.
+    pub model: ModelSpec,
+    /// Partition point `k`: this service runs stages `[0, k)`.
+    pub partition: usize,
+    /// The untrusted-partition service; `None`: TEE-only, all `n` stages here (`partition` unused).
+    pub untrusted: Option<SocketAddr>,
+    /// Evidence source ([`crate::attestation::sources::attester_from_spec`]).
+    pub attester: String,
+    /// VCEK certificate (DER) for SEV-SNP when the host does not supply it.
+    pub vcek: Option<PathBuf>,
+    /// DCAP collateral (JSON) to attach to SGX/TDX quotes.
+    pub collateral: Option<PathBuf>,
+    /// Longest wait for the untrusted service per request.
+    pub upstream_timeout: Duration,
+    /// Verify the untrusted partition's results (needs its weights; settings from `[verify]` of `file`).
+    pub verify: bool,
+    /// Limits, link keys, metrics address, drain deadline and verification settings.
+    pub file: ServeFile,
+}
+
+impl TrustedLaunch {
+    /// Loads the trusted partition (and, with `verify` and an untrusted service, the untrusted
+    /// partition's weights for the Freivalds checks), opens the evidence source, and serves on `listen`
+    /// until SIGTERM / SIGINT ([`serve_until_signal`]); an insecure-dev evidence source is named in
+    /// what is said.
+    ///
+    /// # Errors
+    /// Model, weights, evidence-source and configuration errors; as [`serve_until_signal`].
+    pub fn serve_until_signal(self, listen: SocketAddr, say: &mut dyn FnMut(&str)) -> Result<()> {
+        let k = match self.untrusted {
+            None => self.model.num_stages()?,
+            Some(_) => self.partition,
+        };
+        let front = self.model.load_side(k, true)?;
+        let attester = attester_from_spec(
+            &self.attester,
+            self.vcek.as_deref(),
+            self.collateral.as_deref(),
+        )?;
+        let mode = if attester.is_insecure_dev() {
+            " [insecure-dev]"
+        } else {
+            ""
+        };
+        let verifier = match (self.verify, self.untrusted) {
+            (true, Some(_)) => {
+                let cfg = self.file.verify_config()?.unwrap_or_default();
+                Some(self.model.load_verifier(k, cfg)?)
+            }
+            _ => None,
+        };
+        let cfg = TrustedConfig {
+            upstream: self.untrusted,
+            upstream_timeout: self.upstream_timeout,
+            limits: self.file.limits()?,
+            link: self.file.link_keys()?,
+            verifier,
+            ..TrustedConfig::default()
+        };
+        let what = format!("trusted-partition service{mode}");
+        let start = |l| serve_trusted(l, front, attester, cfg);
+        serve_until_signal(listen, &self.file, &what, start, say)
+    }
 }
 
 /// Where the inputs of `privsplit infer` come from.

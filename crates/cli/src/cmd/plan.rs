@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use privsplit_experiments::collateral::{CollateralConfig, CollateralOverrides};
 use privsplit_experiments::plan::{
-    merge_plan, write_plan, CollateralGrid, GridData, PlanGrid, PlanSpec, Resources, SweepGrid,
+    merge_plan, write_plan, CollateralGrid, GridData, PlanGrid, PlanOptions, SweepGrid,
 };
 
 use super::collateral::SizeArgs;
@@ -18,38 +18,6 @@ pub struct Args {
     pub command: PlanCommand,
 }
 
-/// Where the plan goes and what each task gets.
-#[derive(Debug, clap::Args)]
-pub struct Common {
-    /// Plan folder, on storage every node sees (created; scripts, plan.json, shards/, logs/).
-    #[arg(long)]
-    pub dir: PathBuf,
-    /// Plan name (job names): lower-case letters, digits, '-'.
-    #[arg(long, default_value = "privsplit")]
-    pub name: String,
-    /// The privsplit binary as the nodes see it (default: this binary).
-    #[arg(long)]
-    pub bin: Option<String>,
-    /// CPU cores per task.
-    #[arg(long, default_value_t = 2)]
-    pub cpus: usize,
-    /// Memory per task (MiB).
-    #[arg(long, default_value_t = 4096)]
-    pub mem_mb: usize,
-    /// Wall-time limit per task (minutes).
-    #[arg(long, default_value_t = 60)]
-    pub time_min: usize,
-    /// One GPU per task (`--gres=gpu:1`); passes --gpu-args to every shard.
-    #[arg(long)]
-    pub gpu: bool,
-    /// Arguments selecting the GPU in a shard's command (with --gpu).
-    #[arg(long, default_value = "--device cuda", allow_hyphen_values = true)]
-    pub gpu_args: String,
-    /// Slurm partition.
-    #[arg(long)]
-    pub partition: Option<String>,
-}
-
 /// Subcommands of `privsplit plan`.
 #[derive(Debug, clap::Subcommand)]
 pub enum PlanCommand {
@@ -57,7 +25,7 @@ pub enum PlanCommand {
     Sweep {
         /// Plan folder, name, binary and per-task resources.
         #[command(flatten)]
-        common: Common,
+        common: PlanOptions,
         /// Preset, partition points (one shard each), sizes, weights and data folder.
         #[command(flatten)]
         grid: SweepGrid,
@@ -67,7 +35,7 @@ pub enum PlanCommand {
     Collateral {
         /// Plan folder, name, binary and per-task resources.
         #[command(flatten)]
-        common: Common,
+        common: PlanOptions,
         /// Defence strengths, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "0,1.5,3")]
         alpha: Vec<f32>,
@@ -90,26 +58,6 @@ pub enum PlanCommand {
         /// The plan folder (holding plan.json).
         dir: PathBuf,
     },
-}
-
-impl Common {
-    fn spec(&self, grid: PlanGrid) -> anyhow::Result<PlanSpec> {
-        let resources = Resources {
-            cpus: self.cpus,
-            mem_mb: self.mem_mb,
-            time_min: self.time_min,
-            gpu: self.gpu,
-            gpu_args: self.gpu_args.split_whitespace().map(String::from).collect(),
-            partition: self.partition.clone(),
-        };
-        Ok(PlanSpec::new(
-            &self.name,
-            &self.dir,
-            self.bin.clone(),
-            grid,
-            resources,
-        )?)
-    }
 }
 
 /// Runs `privsplit plan`.

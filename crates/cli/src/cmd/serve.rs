@@ -5,13 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use privsplit_tee::attestation::sources::attester_from_spec;
-use privsplit_tee::launch::serve_until_signal;
+use privsplit_tee::launch::{serve_until_signal, TrustedLaunch};
 use privsplit_tee::link::StaticKeypair;
 use privsplit_tee::model::ModelSpec;
-use privsplit_tee::service::{
-    serve_trusted, serve_untrusted, ServeOptions, TrustedConfig, UntrustedConfig,
-};
+use privsplit_tee::service::{serve_untrusted, ServeOptions, UntrustedConfig};
 
 /// Arguments of `privsplit serve`.
 #[derive(Debug, clap::Args)]
@@ -130,43 +127,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut say = |s: &str| eprintln!("{s}");
     match args.which {
         Which::Trusted(a) => {
-            let spec = ModelSpec::parse(&a.model.model, a.model.weights.clone())?;
-            let k = if a.tee_only {
-                spec.num_stages()?
-            } else {
-                a.model.partition
-            };
-            let front = spec
-                .load_side(k, true)
-                .context("loading the trusted partition")?;
-            let attester =
-                attester_from_spec(&a.attester, a.vcek.as_deref(), a.collateral.as_deref())?;
-            let mode = if attester.is_insecure_dev() {
-                " [insecure-dev]"
-            } else {
-                ""
-            };
-            let file = a.ops.file(!a.tee_only)?;
-            let verify_cfg = file.verify_config()?.unwrap_or_default();
-            let verifier = if a.verify && !a.tee_only {
-                Some(
-                    spec.load_verifier(k, verify_cfg)
-                        .context("loading the untrusted partition's weights for verification")?,
-                )
-            } else {
-                None
-            };
-            let cfg = TrustedConfig {
-                upstream: if a.tee_only { None } else { a.untrusted },
+            let launch = TrustedLaunch {
+                model: ModelSpec::parse(&a.model.model, a.model.weights)?,
+                partition: a.model.partition,
+                untrusted: a.untrusted.filter(|_| !a.tee_only),
+                attester: a.attester,
+                vcek: a.vcek,
+                collateral: a.collateral,
                 upstream_timeout: Duration::from_millis(a.upstream_timeout_ms),
-                limits: file.limits()?,
-                link: file.link_keys()?,
-                verifier,
-                ..TrustedConfig::default()
+                verify: a.verify,
+                file: a.ops.file(!a.tee_only)?,
             };
-            let what = format!("trusted-partition service{mode}");
-            let start = |l| serve_trusted(l, front, attester, cfg);
-            Ok(serve_until_signal(a.listen, &file, &what, start, &mut say)?)
+            Ok(launch.serve_until_signal(a.listen, &mut say)?)
         }
         Which::Untrusted(a) => {
             let spec = ModelSpec::parse(&a.model.model, a.model.weights.clone())?;

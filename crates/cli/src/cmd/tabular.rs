@@ -3,10 +3,9 @@
 
 use std::path::PathBuf;
 
-use privsplit_attacks::ReconstructionAttack;
 use privsplit_experiments::tabular::{
-    sweep_job, train_job, TabularPreset, TabularSource, TabularSweepJob, TabularTrainConfig,
-    TabularTrainJob,
+    sweep_job, train_job, TabularPreset, TabularSource, TabularSweepJob, TabularSweepOverrides,
+    TabularTrainConfig, TabularTrainJob,
 };
 use privsplit_models::tabular::TabularTask;
 
@@ -70,24 +69,9 @@ struct SweepArgs {
     /// Preset: `standard` (docs/RESULTS.md §3, minutes) or `tiny` (seconds; smoke test).
     #[arg(long, value_enum, default_value = "standard")]
     preset: TabularPreset,
-    /// The column to predict (when the sweep trains the model).
-    #[arg(long, value_enum, default_value = "type")]
-    target: TabularTask,
-    /// Training epochs (when the sweep trains the model).
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Partition points, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    points: Option<Vec<usize>>,
-    /// Attacks, comma-separated (default: all three).
-    #[arg(long, value_enum, value_delimiter = ',')]
-    attacks: Option<Vec<ReconstructionAttack>>,
-    /// Allowed gain over the class-mean baseline in [0, 1] (default 0.05, docs/SWEEP.md).
-    #[arg(long)]
-    margin: Option<f64>,
-    /// Seed of the generator, the split, the initialisation and the shuffling (when the sweep trains).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Target, epochs, partition points, attacks, margin and seed.
+    #[command(flatten)]
+    overrides: TabularSweepOverrides,
     /// Folder under which the run folder is created.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
@@ -122,22 +106,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         TabularCommand::Sweep(a) => {
             let mut config = a.preset.config();
-            config.train.task = a.target;
-            config.train.seed = a.seed;
-            config.train.epochs = a.epochs.unwrap_or(config.train.epochs);
-            if a.points.is_some() {
-                config.points.clone_from(&a.points);
+            let device = a.device.apply()?;
+            let seed = a.overrides.seed;
+            TabularSweepOverrides {
+                device,
+                ..a.overrides
             }
-            if let Some(k) = &a.attacks {
-                config.attacks.kinds.clone_from(k);
-            }
-            config.margin = a.margin.unwrap_or(config.margin);
-            if let Some(d) = a.device.apply()? {
-                (config.device, config.train.device) = (d, d);
-            }
+            .apply(&mut config);
             let job = TabularSweepJob {
                 config,
-                source: source(&a.data, a.seed),
+                source: source(&a.data, seed),
                 model: a.model,
                 out: a.out,
                 name: a.name,

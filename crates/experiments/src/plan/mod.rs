@@ -19,5 +19,6 @@ pub mod spec;
 pub use merge::{check_shards, merge_plan, MergedPlan, ShardOutput};
 pub use spec::{
     build_manifest, config_sha256, file_sha256, write_plan, CollateralGrid, GridData, PlanGrid,
-    PlanManifest, PlanSpec, Resources, ShardParams, ShardSpec, SweepGrid, MANIFEST_FILE,
+    PlanManifest, PlanOptions, PlanSpec, Resources, ShardParams, ShardSpec, SweepGrid,
+    MANIFEST_FILE,
 };

@@ -124,21 +124,67 @@ pub enum PlanGrid {
     Collateral(CollateralGrid),
 }
 
-/// Resources of one task of the array.
+/// Resources of one task of the array (flags of `privsplit plan sweep|collateral`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Resources {
     /// CPU cores per task (`--cpus-per-task`; also the thread count of the task).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 2))]
     pub cpus: usize,
     /// Memory per task (MiB, `--mem`).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 4096))]
     pub mem_mb: usize,
     /// Wall-time limit per task (minutes, `--time`).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 60))]
     pub time_min: usize,
     /// One GPU per task (`--gres=gpu:1`); `gpu_args` are appended to every shard's command.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub gpu: bool,
-    /// Arguments that select the GPU in the shard's command (default `--device cuda`).
+    /// Arguments that select the GPU in a shard's command, one string split at spaces (with --gpu).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_delimiter = ' ',
+            allow_hyphen_values = true,
+            default_values = ["--device", "cuda"]
+        )
+    )]
     pub gpu_args: Vec<String>,
     /// Slurm partition (`--partition`), if any.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub partition: Option<String>,
+}
+
+/// Where a plan goes and what each task gets: the options shared by `privsplit plan sweep` and `plan
+/// collateral` ([`PlanOptions::spec`]).
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct PlanOptions {
+    /// Plan folder, on storage every node sees (created; scripts, plan.json, shards/, logs/).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub dir: PathBuf,
+    /// Plan name (job names): lower-case letters, digits, '-'.
+    #[cfg_attr(feature = "clap", arg(long, default_value = "privsplit"))]
+    pub name: String,
+    /// The privsplit binary as the nodes see it (default: this binary).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub bin: Option<String>,
+    /// Per-task resources.
+    #[cfg_attr(feature = "clap", command(flatten))]
+    pub resources: Resources,
+}
+
+impl PlanOptions {
+    /// The plan of `grid` with these options ([`PlanSpec::new`]); empty GPU arguments (from repeated
+    /// spaces) are dropped.
+    ///
+    /// # Errors
+    /// As [`PlanSpec::new`].
+    pub fn spec(mut self, grid: PlanGrid) -> Result<PlanSpec> {
+        self.resources.gpu_args.retain(|a| !a.is_empty());
+        PlanSpec::new(&self.name, &self.dir, self.bin, grid, self.resources)
+    }
 }
 
 impl Default for Resources {
