@@ -25,11 +25,14 @@ pub enum ArchKind {
     #[cfg_attr(feature = "clap", value(name = "efficientnet-lite0"))]
     EfficientNetLite0,
     /// Tabular MLP (intrusion detection on TON_IoT rows): input `[features, 1, 1]` (`in_channels` =
-    /// features, `input_size` = 1), hidden fc1..fc4 of [`crate::tabular::HIDDEN`] units (x width) with
+    /// features, `input_size` = 1), hidden fc1..fc4 of [`TABULAR_HIDDEN`] units (x width) with
     /// ReLU, then the output layer (5 stages; see [`crate::tabular`]).
     #[cfg_attr(feature = "clap", value(skip))]
     TabularMlp,
 }
+
+/// Hidden-layer widths of the tabular MLP at width multiplier 1.
+pub const TABULAR_HIDDEN: [usize; 4] = [256, 128, 64, 32];
 
 /// An architecture with its input size, class count and width multiplier (serde; named constructors).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,30 +50,6 @@ pub struct ArchConfig {
 }
 
 impl ArchConfig {
-    /// The image architecture `kind` at `input_size` x `input_size` px with the 1000 ImageNet classes;
-    /// the small CNN keeps its own 28 px and 10 classes.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] for [`ArchKind::TabularMlp`], which is not an image model
-    /// ([`ArchConfig::tabular_mlp`]).
-    pub fn image(kind: ArchKind, input_size: usize) -> Result<Self> {
-        let classes = crate::imagenet::NUM_CLASSES;
-        Ok(match kind {
-            ArchKind::SmallCnn => Self::small_cnn(),
-            ArchKind::Vgg16 => Self::vgg16(input_size, classes),
-            ArchKind::ResNet50 => Self::resnet50(input_size, classes),
-            ArchKind::EfficientNetB0 => Self::efficientnet_b0(input_size, classes),
-            ArchKind::EfficientNetLite0 => Self::efficientnet_lite0(input_size, classes),
-            ArchKind::TabularMlp => {
-                return Err(Error::Invalid {
-                    what: "--arch".into(),
-                    expected: "an image model (small-cnn, vgg16, resnet50, efficientnet-b0, efficientnet-lite0)".into(),
-                    got: "tabular_mlp".into(),
-                })
-            }
-        })
-    }
-
     /// The small Fashion-MNIST CNN: 1x28x28 input, 10 classes, conv 32/64 channels, 128 hidden units.
     pub fn small_cnn() -> Self {
         Self {
@@ -146,7 +125,7 @@ impl ArchConfig {
                 vec![0, 1, 2, 4, 6, 9, 12, 16, 17, 18]
             }
             ArchKind::SmallCnn => (0..=6).collect(),
-            ArchKind::TabularMlp => (0..=crate::tabular::HIDDEN.len() + 1).collect(),
+            ArchKind::TabularMlp => (0..=TABULAR_HIDDEN.len() + 1).collect(),
         }
     }
 
@@ -190,31 +169,5 @@ impl ArchConfig {
             );
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
-mod tests {
-    use super::*;
-
-    #[test]
-    fn image_configs_take_the_size_and_imagenet_classes_except_the_small_cnn() {
-        let r = ArchConfig::image(ArchKind::ResNet50, 64).unwrap();
-        assert_eq!(
-            (r.kind, r.input_size, r.classes, r.in_channels),
-            (ArchKind::ResNet50, 64, 1000, 3)
-        );
-        assert_eq!(
-            ArchConfig::image(ArchKind::SmallCnn, 64).unwrap(),
-            ArchConfig::small_cnn()
-        );
-        let err = ArchConfig::image(ArchKind::TabularMlp, 1)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("--arch") && err.contains("image model"),
-            "{err}"
-        );
     }
 }

@@ -1,5 +1,5 @@
 //! Blocking entry points for a command line: a service on its own tokio runtime until SIGTERM / SIGINT
-//! ([`serve_until_signal`], the trusted-partition service from its settings: [`TrustedLaunch`]), the
+//! ([`serve_until_signal`], the two services from their settings: [`TrustedLaunch`], [`UntrustedLaunch`]), the
 //! requests of `privsplit infer` ([`Requests`]), and one attested client
 //! session that sends them and describes every answer in one line ([`infer_blocking`]).
 
@@ -132,6 +132,49 @@ impl TrustedLaunch {
         let what = format!("trusted-partition service{mode}");
         let start = |l| serve_trusted(l, front, attester, cfg);
         serve_until_signal(listen, &self.file, &what, start, say)
+    }
+}
+
+/// What the untrusted-partition service starts with (`privsplit serve untrusted`).
+#[cfg(feature = "staged")]
+#[derive(Debug)]
+pub struct UntrustedLaunch {
+    /// The served model.
+    pub model: ModelSpec,
+    /// Partition point `k`: this service runs stages `[k, n)`.
+    pub partition: usize,
+    /// Where the partition runs (checked before the weights are loaded).
+    pub device: privsplit_models::device::DeviceChoice,
+    /// Store every received feature map here (one `.frame` file per request, docs/WIRE.md).
+    pub dump_dir: Option<PathBuf>,
+    /// Limits, link keys, metrics address and drain deadline.
+    pub file: ServeFile,
+}
+
+#[cfg(feature = "staged")]
+impl UntrustedLaunch {
+    /// Loads the untrusted partition on its device and serves on `listen` until SIGTERM / SIGINT
+    /// ([`serve_until_signal`]).
+    ///
+    /// # Errors
+    /// Device, model, weights and configuration errors; as [`serve_until_signal`].
+    pub fn serve_until_signal(self, listen: SocketAddr, say: &mut dyn FnMut(&str)) -> Result<()> {
+        let device = self.device.resolve()?;
+        let back = self.model.load_side_on(self.partition, false, &device)?;
+        let cfg = crate::service::UntrustedConfig {
+            dump_dir: self.dump_dir,
+            limits: self.file.limits()?,
+            link: self.file.link_keys()?,
+            ..Default::default()
+        };
+        let start = |l| crate::service::serve_untrusted(l, back, cfg);
+        serve_until_signal(
+            listen,
+            &self.file,
+            "untrusted-partition service",
+            start,
+            say,
+        )
     }
 }
 

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use privsplit_tee::launch::{serve_until_signal, TrustedLaunch};
+use privsplit_tee::launch::{TrustedLaunch, UntrustedLaunch};
 use privsplit_tee::link::StaticKeypair;
 use privsplit_tee::model::ModelSpec;
-use privsplit_tee::service::{serve_untrusted, ServeOptions, UntrustedConfig};
+use privsplit_tee::service::ServeOptions;
 
 /// Arguments of `privsplit serve`.
 #[derive(Debug, clap::Args)]
@@ -141,21 +141,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(launch.serve_until_signal(a.listen, &mut say)?)
         }
         Which::Untrusted(a) => {
-            let spec = ModelSpec::parse(&a.model.model, a.model.weights.clone())?;
-            let device = a.device.apply()?.unwrap_or_default().resolve()?;
-            let back = spec
-                .load_side_on(a.model.partition, false, &device)
-                .context("loading the untrusted partition")?;
-            let file = a.ops.file(true)?;
-            let cfg = UntrustedConfig {
+            let launch = UntrustedLaunch {
+                model: ModelSpec::parse(&a.model.model, a.model.weights)?,
+                partition: a.model.partition,
+                device: a.device.apply()?.unwrap_or_default(),
                 dump_dir: a.dump_features,
-                limits: file.limits()?,
-                link: file.link_keys()?,
-                ..UntrustedConfig::default()
+                file: a.ops.file(true)?,
             };
-            let start = |l| serve_untrusted(l, back, cfg);
-            let what = "untrusted-partition service";
-            Ok(serve_until_signal(a.listen, &file, what, start, &mut say)?)
+            Ok(launch.serve_until_signal(a.listen, &mut say)?)
         }
         Which::Keygen(a) => {
             let k = StaticKeypair::generate()?;
