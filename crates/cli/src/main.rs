@@ -53,11 +53,8 @@ enum Command {
 
 /// The exit code of an error: the class of the first error in its chain that has one.
 fn exit_code(e: &anyhow::Error) -> u8 {
-    use privsplit_experiments::FailureClass;
-    match e
-        .chain()
-        .find_map(|c| privsplit_experiments::failure_class(c))
-    {
+    use privsplit_experiments::{failure_class, FailureClass};
+    match e.chain().find_map(failure_class) {
         Some(FailureClass::NotInstalled) => 4,
         Some(FailureClass::InvalidInput) => 3,
         _ => 1,

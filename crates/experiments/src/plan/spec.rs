@@ -41,8 +41,8 @@ pub struct SweepGrid {
     /// rMLE optimisation steps.
     #[cfg_attr(feature = "clap", arg(long))]
     pub rmle_steps: Option<usize>,
-    /// Model weights (safetensors) every shard attacks (made absolute by [`PlanSpec::new`] and hashed
-    /// into plan.json).
+    /// Model weights (safetensors) every shard attacks (made absolute, so that every node reads the same
+    /// file, and hashed into plan.json).
     #[cfg_attr(feature = "clap", arg(long))]
     pub weights: Option<PathBuf>,
     /// Fashion-MNIST folder as the nodes see it, when not the default.
