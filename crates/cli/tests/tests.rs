@@ -5,6 +5,7 @@
 mod cli;
 mod defend;
 mod device;
+mod plan;
 mod predict;
 mod run;
 mod sweep;

@@ -19,7 +19,8 @@ use privsplit_report::{Provenance, RunDir};
 
 use super::config::{DefendStepConfig, RunConfig, SweepStepConfig};
 use super::defence::{DefendStep, FOLDER as DEFEND_FOLDER};
-use super::report::{write_report, RunReport, SweepStep};
+use super::report::{RunReport, SweepStep};
+use super::write::write_report;
 use crate::collateral::{run_collateral_seeds, CollateralOutcome, CollateralRuns};
 use crate::datasets::load_fashion_mnist;
 use crate::encryption::{self, EncryptionRun};
