@@ -18,6 +18,7 @@ const COMMANDS: &[&[&str]] = &[
         "--preset",
         "tiny",
     ],
+    &["defend", "--preset", "tiny"],
     &["bench", "train", "--steps", "1", "--no-pytorch"],
     &["bench", "sweep", "--steps", "1"],
     &[

@@ -8,6 +8,7 @@ use privsplit_attacks::AttributeAttacker;
 use privsplit_defenses::synthetic::seven_segment_split;
 use privsplit_experiments::bench::train::{run as bench_train, BenchTrainConfig};
 use privsplit_experiments::collateral::{run_collateral, run_main_task, CollateralConfig};
+use privsplit_experiments::defend::{run_defend, DefendConfig};
 use privsplit_experiments::run::RunConfig;
 use privsplit_experiments::sweep::{run_sweep, SweepConfig};
 use privsplit_models::adversary::AdversaryKind;
@@ -91,6 +92,15 @@ fn every_trainer_takes_the_device_of_its_config() {
         "sweep",
         dev,
         run_sweep(&sweep, &data, &mut |_| {}).unwrap_err(),
+    );
+    // Partition-point defence (reconstruction defence, NoPeek): the victim, the defence and its attackers.
+    let mut defend = DefendConfig::tiny();
+    defend.sweep.device = dev;
+    let dir = tempfile::tempdir().unwrap();
+    assert_refused(
+        "defend",
+        dev,
+        run_defend(&defend, &data, dir.path(), &mut |_| {}).unwrap_err(),
     );
     // Tabular MLP victim.
     let x = Features::new(vec![0.1; 16 * 4], 16, 4).unwrap();

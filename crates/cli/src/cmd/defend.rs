@@ -52,6 +52,8 @@ pub struct Args {
     /// Run-folder name prefix.
     #[arg(long, default_value = "defend")]
     pub name: String,
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 /// Runs `privsplit defend`.
@@ -80,6 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         cfg.max_accuracy_drop = p / 100.0;
     }
+    cfg.sweep.device = args.device.apply()?.unwrap_or(cfg.sweep.device);
     let outcome = run_job(&cfg, &args.data_dir, &args.out, &args.name, &mut |s| {
         eprintln!("{s}")
     })?;

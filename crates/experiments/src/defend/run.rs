@@ -257,8 +257,9 @@ pub fn run_defend(
 ) -> Result<DefendReport> {
     cfg.validate()?;
     let start = Instant::now();
-    let dev = Device::flex();
-    let mut provenance = Provenance::capture("cpu (burn flex)");
+    // The defence trains where the sweep's victim and attackers do (`--device`).
+    let dev = cfg.sweep.device.resolve()?;
+    let mut provenance = Provenance::capture(cfg.sweep.device.to_string());
     provenance
         .seed("sweep.classifier.seed", cfg.sweep.classifier.seed)
         .seed("sweep.inverse.seed", cfg.sweep.inverse.seed)

@@ -205,7 +205,8 @@ impl RunConfig {
     }
 
     /// Reads the config file `path` (`None`: [`DEFAULT_CONFIG`]) and applies the `--set` overrides `sets`,
-    /// then the command line's own flags (`--device` sets `collateral.device` and `sweep.device`, `--out`
+    /// then the command line's own flags (`--device` sets `collateral.device`, `sweep.device` and, with a
+    /// `[defend]` section, `defend.sweep.device`; `--out`
     /// sets `out_dir`, `--name` sets `name`), as [`RunConfig::from_toml`].
     ///
     /// # Errors
@@ -236,7 +237,12 @@ impl RunConfig {
         if let Some(name) = &flags.name {
             sets.push(format!("name={}", quoted(name.clone())));
         }
-        Self::from_toml(&text, &source, &sets)
+        let mut cfg = Self::from_toml(&text, &source, &sets)?;
+        // `--device` reaches the defence step too, when the config has one.
+        if let (Some(d), Some(step)) = (flags.device, cfg.defend.as_mut()) {
+            step.config.sweep.device = d;
+        }
+        Ok(cfg)
     }
 
     /// The config as TOML (what the run folder's `config.toml` holds).
