@@ -61,6 +61,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                     privsplit_data::Error::Invalid { .. } | privsplit_data::Error::Io { .. },
                 ) => 3,
                 X::Defense(_) | X::Model(privsplit_models::Error::Invalid { .. }) => 3,
+                X::Onnx(_) => 3,
                 _ => 1,
             };
         }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic with the value is the failure report
 
 mod cli;
+mod onnx;
 mod predict;
 mod run;
 mod sweep;

@@ -1,15 +1,17 @@
 //! `privsplit sweep`: partition-point sweep with reconstruction attacks (c-GAN, inverse network, white-box
 //! rMLE) and an enclave cost model; recommends the earliest (or cheapest) safe partition point. `privsplit
-//! sweep merge` joins reports of subsets.
+//! sweep merge` joins reports of subsets; `privsplit sweep --onnx FILE [--cut NODE,...]` attacks any ONNX
+//! model black-box.
 
 use std::path::PathBuf;
 
 use privsplit_attacks::ReconstructionAttack;
 use privsplit_data::natural::SKIMAGE_DATA_DIR;
 use privsplit_experiments::sweep::config::LITE0_DEFAULT_SIZE;
+use privsplit_experiments::sweep::onnx::onnx_candidates;
 use privsplit_experiments::sweep::{
-    merge_job, run_job, Objective, Reference, SafetyRule, SweepJob, SweepPreset, SweepSource,
-    TeeTarget,
+    merge_job, run_job, Objective, OnnxSpec, Reference, SafetyRule, SweepConfig, SweepJob,
+    SweepPreset, SweepSource, TeeTarget,
 };
 use privsplit_models::weights::lite0_weights_path;
 
@@ -24,6 +26,20 @@ pub struct Args {
     /// test) or `lite0` (pretrained EfficientNet-Lite0, white-box rMLE on scikit-image's natural photos).
     #[arg(long, value_enum, default_value = "fashion")]
     pub preset: SweepPreset,
+    /// Any ONNX model, attacked black-box instead of a preset: its graph runs on the CPU (tract) up to each
+    /// --cut node and the c-GAN and inverse network are trained on those feature maps, with crops of
+    /// scikit-image's photographs (--images-dir) at --input-size. Without --cut: list the candidate cut
+    /// nodes. White-box rMLE needs gradients through the trusted partition and is not available here: it
+    /// stays with the zoo models (--preset, PyTorch weights).
+    #[arg(long, value_name = "FILE")]
+    pub onnx: Option<PathBuf>,
+    /// Cut nodes of the --onnx model, comma-separated (node names or output-tensor names from the listing);
+    /// partition point k exposes the k-th of them in graph order.
+    #[arg(long, value_delimiter = ',', requires = "onnx", value_name = "NODE")]
+    pub cut: Option<Vec<String>>,
+    /// Images per ONNX runtime call (--onnx).
+    #[arg(long, default_value_t = 16)]
+    pub onnx_batch: usize,
     /// Partition points to run, comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     pub points: Option<Vec<usize>>,
@@ -72,7 +88,8 @@ pub struct Args {
     /// rMLE optimisation steps.
     #[arg(long)]
     pub rmle_steps: Option<usize>,
-    /// Input size of the `lite0` preset (pixels; 224 = the pretrained resolution).
+    /// Input size (pixels) of the `lite0` preset (224 = the pretrained resolution) and of --onnx models
+    /// (overrides the graph's declared height and width where the graph allows).
     #[arg(long, default_value_t = LITE0_DEFAULT_SIZE)]
     pub input_size: usize,
     /// Trained model weights (safetensors) to attack instead of training one (fashion/tiny presets; for
@@ -84,7 +101,7 @@ pub struct Args {
     /// Fashion-MNIST folder (gzipped IDX).
     #[arg(long, default_value = privsplit_data::fashion_mnist::DEBIAN_DIR)]
     pub data_dir: PathBuf,
-    /// Folder of the natural images (lite0 preset).
+    /// Folder of the natural images (lite0 preset, --onnx).
     #[arg(long, default_value = SKIMAGE_DATA_DIR)]
     pub images_dir: PathBuf,
     /// Folder under which the run folder is created.
@@ -113,8 +130,34 @@ pub enum SweepCommand {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let outcome = if let Some(SweepCommand::Merge { reports, out }) = &args.command {
         merge_job(reports, out)?
+    } else if let (Some(path), None) = (&args.onnx, &args.cut) {
+        let (model, cands) = onnx_candidates(path, Some(args.input_size))?;
+        println!(
+            "candidate cut nodes of {} (input {}, {} x {} pixels; --cut NAME,...):",
+            path.display(),
+            model.input_name(),
+            args.input_size,
+            args.input_size
+        );
+        println!("{:<28} {:<22} feature map [c, h, w]", "node", "op");
+        for c in &cands {
+            let shape = c
+                .shape
+                .as_ref()
+                .map_or("? (graph refuses this size)".into(), |s| format!("{s:?}"));
+            println!("{:<28} {:<22} {shape}", c.name, c.op);
+        }
+        return Ok(());
     } else {
-        let mut config = args.preset.config(Some(args.input_size));
+        let mut config = match (&args.onnx, &args.cut) {
+            (Some(path), Some(cuts)) => SweepConfig::onnx(OnnxSpec {
+                path: path.clone(),
+                cuts: cuts.clone(),
+                input_size: args.input_size,
+                batch: args.onnx_batch,
+            }),
+            _ => args.preset.config(Some(args.input_size)),
+        };
         if args.points.is_some() {
             config.points.clone_from(&args.points);
         }
@@ -137,7 +180,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (None, Some(s)) => vec![s],
             (None, None) => Vec::new(),
         };
-        let source = if args.preset.natural_images() {
+        let source = if args.onnx.is_some() {
+            SweepSource::Onnx {
+                images_dir: args.images_dir.clone(),
+            }
+        } else if args.preset.natural_images() {
             SweepSource::Natural {
                 images_dir: args.images_dir.clone(),
                 weights: args.weights.clone().unwrap_or_else(lite0_weights_path),

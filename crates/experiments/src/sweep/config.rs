@@ -111,16 +111,66 @@ pub struct SweepConfig {
     /// `None`: the preset's own seeds.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// The ONNX model attacked instead of `arch` (`privsplit sweep --onnx`); `arch` is then unused.
+    #[serde(default)]
+    pub onnx: Option<OnnxSpec>,
     /// Reconstructions kept per attack and point for the grid.
     pub grid_images: usize,
     /// Timed repetitions per partition for the latency (median reported).
     pub latency_reps: usize,
 }
 
+/// An ONNX model attacked black-box at chosen cut nodes (see `super::onnx`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnnxSpec {
+    /// The model file.
+    pub path: std::path::PathBuf,
+    /// The cut nodes in graph order: partition point `k` (from 1) exposes the output of `cuts[k - 1]`.
+    pub cuts: Vec<String>,
+    /// Input height and width (pixels) the graph is run at.
+    pub input_size: usize,
+    /// Images per runtime call.
+    pub batch: usize,
+}
+
 /// Default SSIM threshold of the threshold rule (`--rule threshold`; docs/SWEEP.md): 0.3.
 pub const DEFAULT_SSIM_THRESHOLD: f64 = 0.3;
 
 impl SweepConfig {
+    /// The attacked model's name for titles and messages: the ONNX file name, else the architecture.
+    pub fn model_name(&self) -> String {
+        match &self.onnx {
+            Some(o) => format!(
+                "ONNX {}",
+                o.path
+                    .file_name()
+                    .map_or(o.path.display().to_string(), |f| {
+                        f.to_string_lossy().into_owned()
+                    })
+            ),
+            None => format!("{:?}", self.arch.kind).to_lowercase(),
+        }
+    }
+
+    /// The black-box ONNX sweep: c-GAN and inverse network of the `tiny` preset's size on 3-channel
+    /// `size` x `size` natural-image crops (`spec.input_size`), pixels fed to the graph unnormalised
+    /// ([`InputNorm::default`]: identity).
+    pub fn onnx(spec: OnnxSpec) -> Self {
+        let mut c = Self::tiny();
+        c.arch = ArchConfig {
+            in_channels: 3,
+            input_size: spec.input_size,
+            ..c.arch
+        };
+        c.points = Some((1..=spec.cuts.len()).collect());
+        c.attacks = vec![ReconstructionAttack::Cgan, ReconstructionAttack::Inverse];
+        c.attacker_images = 256;
+        c.eval_images = 32;
+        c.rule.distractor_images = 64;
+        c.onnx = Some(spec);
+        c
+    }
+
     /// Whether any configured attack trains on attacker data.
     pub fn black_box(&self) -> bool {
         self.attacks.iter().any(|a| a.needs_attacker_data())
@@ -158,6 +208,7 @@ impl SweepConfig {
             rule: RuleConfig::default(),
             enclave: EnclaveConfig::default(),
             seed: None,
+            onnx: None,
             grid_images: 4,
             latency_reps: 20,
         }

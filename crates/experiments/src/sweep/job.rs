@@ -9,7 +9,8 @@ use privsplit_models::classifier::rgb_tensor;
 use privsplit_models::weights::{load_model, save_model};
 use privsplit_report::{read_json, RunDir};
 
-use super::run::{run_sweep, run_sweep_on, test_accuracy, SweepData};
+use super::onnx::{onnx_images, OnnxVictim};
+use super::run::{run_sweep, run_sweep_on, run_sweep_victim, test_accuracy, SweepData};
 use super::{merge_reports, summary, write_outputs, SweepConfig, SweepReport};
 use crate::datasets::load_fashion_mnist;
 use crate::{Error, Result, StepContext};
@@ -24,6 +25,12 @@ pub enum SweepSource {
         data_dir: PathBuf,
         /// Trained weights to attack instead of training.
         weights: Option<PathBuf>,
+    },
+    /// The ONNX model of the config's `onnx` section, attacked black-box at its cut nodes on crops of
+    /// natural photographs from `images_dir` ([`super::onnx::onnx_images`]).
+    Onnx {
+        /// Folder of scikit-image's sample photographs.
+        images_dir: PathBuf,
     },
     /// A pretrained model (`weights`) attacked on natural photographs from `images_dir`.
     Natural {
@@ -122,6 +129,19 @@ fn sweep_into(
 ) -> Result<SweepReport> {
     let dev = Device::flex();
     let report = match source {
+        SweepSource::Onnx { images_dir } => {
+            let spec = cfg.onnx.as_ref().ok_or_else(|| {
+                Error::invalid(
+                    "sweep config",
+                    "an `onnx` section (model file and cut nodes) for an ONNX sweep",
+                    "none",
+                )
+            })?;
+            let victim =
+                OnnxVictim::new(spec, &cfg.norm, progress).step("loading the ONNX model")?;
+            let data = onnx_images(cfg, images_dir, &dev)?;
+            run_sweep_victim(&victim, &data, cfg, progress).step("partition-point sweep")?
+        }
         SweepSource::Natural {
             images_dir,
             weights,

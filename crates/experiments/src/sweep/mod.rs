@@ -11,7 +11,9 @@
 //! over the prior-only baselines, identification), [`rule`] (safe points and the recommendation),
 //! [`enclave`] (TEE memory and latency model), [`seeds`] (repeated sweeps, mean +- std), [`merge`] (joining
 //! sweeps of disjoint point subsets run on different machines), [`report`] (the run folder: JSON, Markdown,
-//! HTML, CSV, plots, the reconstruction grid) and [`job`] (one call from a preset to a run folder).
+//! HTML, CSV, plots, the reconstruction grid), [`job`] (one call from a preset to a run folder),
+//! [`victim`] (what is attacked: a zoo model, white-box) and [`onnx`] (any ONNX model cut at chosen nodes,
+//! black-box).
 
 pub mod baselines;
 pub mod config;
@@ -19,13 +21,15 @@ pub mod enclave;
 pub mod job;
 pub mod leakage;
 pub mod merge;
+pub mod onnx;
 pub mod report;
 pub mod rule;
 pub mod run;
 pub mod seeds;
 pub mod tables;
+pub mod victim;
 
-pub use config::{SweepConfig, SweepPreset, DEFAULT_SSIM_THRESHOLD};
+pub use config::{OnnxSpec, SweepConfig, SweepPreset, DEFAULT_SSIM_THRESHOLD};
 pub use enclave::{EnclaveConfig, EnclaveCost, TeeTarget};
 pub use job::{merge_job, run_job, SweepJob, SweepSource};
 pub use leakage::{Leakage, PriorKind, PriorScore};
@@ -35,8 +39,9 @@ pub use rule::{
     assess, recommend, verdict, Assessment, LeakageFloor, Objective, Reference, RuleConfig,
     SafetyRule, Verdict,
 };
-pub use run::{run_sweep, run_sweep_on, SweepData, SweepRun};
+pub use run::{run_sweep, run_sweep_on, run_sweep_victim, SweepData, SweepRun};
 pub use seeds::RepeatSummary;
+pub use victim::Victim;
 
 use privsplit_attacks::ReconstructionAttack;
 use serde::{Deserialize, Serialize};

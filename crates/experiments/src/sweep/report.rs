@@ -175,7 +175,7 @@ fn write_plots(r: &SweepReport, dir: &Path) -> Result<()> {
             ssim.extend(level(r, "class-mean baseline".into(), cs));
         }
     }
-    let kind = format!("{:?}", r.config.arch.kind);
+    let kind = r.config.model_name();
     line_plot(
         &dir.join("ssim_per_point.png"),
         &LinePlot {
@@ -396,7 +396,7 @@ fn dir_has_gain(r: &SweepReport) -> bool {
 }
 
 fn human_report(r: &SweepReport, have_points: bool, grid: bool) -> Report {
-    let mut doc = Report::new(format!("Partition-point sweep: {:?}", r.config.arch.kind));
+    let mut doc = Report::new(format!("Partition-point sweep: {}", r.config.model_name()));
     let s = doc.section("Recommendation");
     s.paragraph(summary(r));
     if let Some(a) = r.model_accuracy {
