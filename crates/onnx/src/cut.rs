@@ -163,7 +163,7 @@ fn cost(m: &TypedModel) -> TractResult<(u64, usize)> {
         let inputs = m.node_input_facts(id)?;
         for (c, n) in node.op.cost(&inputs)? {
             if let Cost::FMA(_) = c {
-                fma += n.to_i64()?.max(0) as u64;
+                fma += n.to_i64().map_or(0, |v| v.max(0) as u64);
             }
         }
     }
@@ -245,7 +245,7 @@ impl Cut {
             detail: chain(&e),
         };
         let x = tract_onnx::prelude::Tensor::from_shape(&self.input, chunk).map_err(runtime)?;
-        let out = self.plan.run(tvec!(x.into())).map_err(runtime)?;
+        let out = self.plan.run(tvec!(x.into_tvalue())).map_err(runtime)?;
         let y = out.first().ok_or_else(|| Error::Runtime {
             path: self.path.clone(),
             step: "running".into(),

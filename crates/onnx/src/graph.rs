@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::{DimLike, Factoid};
 
 use crate::error::chain;
 use crate::{Error, Result};

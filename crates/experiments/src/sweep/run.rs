@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 use privsplit_attacks::cgan::train_cgan;
 use privsplit_attacks::inverse::{reconstruct, train_inverse};
 use privsplit_attacks::metrics::{ssim_psnr_batch, tensor_images};
-use privsplit_attacks::rmle::{rmle, InputNorm};
+use privsplit_attacks::rmle::rmle;
 use privsplit_attacks::ReconstructionAttack;
 use privsplit_data::Split;
 use privsplit_models::classifier::{image_accuracy, images_tensor, labels, train_classifier};
