@@ -14,7 +14,6 @@ use crate::{Error, Result};
 
 /// The graph up to one cut node (or the whole graph), compiled for input `[batch, channels, height,
 /// width]`.
-#[derive(Debug)]
 pub struct Cut {
     /// The cut node (`None`: the whole model up to its declared output).
     pub node: Option<CutNode>,
@@ -27,10 +26,22 @@ pub struct Cut {
     /// decluttered graph: convolutions and matrix products; element-wise work is not counted).
     pub flops: u64,
     /// Constant floating-point elements of the decluttered graph (weights, with batch normalisation
-    /// folded into them by the runtime), per cut.
+    /// folded into them by the runtime; single-element constants such as a ReLU's 0 are not counted).
     pub params: usize,
     plan: std::sync::Arc<TypedRunnableModel>,
     path: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cut")
+            .field("node", &self.node.as_ref().map(|n| &n.name))
+            .field("input", &self.input)
+            .field("output", &self.output)
+            .field("flops", &self.flops)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OnnxModel {
@@ -124,7 +135,7 @@ impl OnnxModel {
 
     /// [`Error::UnsupportedOps`] when `g` holds operators the runtime does not implement.
     fn check_ops(&self, g: &InferenceModel) -> Result<()> {
-        let bad: Vec<&InferenceNode> = g
+        let bad: Vec<&tract_onnx::tract_hir::infer::InferenceNode> = g
             .nodes()
             .iter()
             .filter(|n| n.op.name().starts_with("Unimplemented("))
@@ -155,7 +166,8 @@ fn cost(m: &TypedModel) -> TractResult<(u64, usize)> {
     for id in m.eval_order()? {
         let node = m.node(id);
         if let Some(k) = node.op_as::<tract_onnx::tract_core::ops::konst::Const>() {
-            if k.val().datum_type().is_float() && seen.insert(id) {
+            // Single-element constants are operator arguments (a ReLU's 0), not weights.
+            if k.val().datum_type().is_float() && k.val().len() > 1 && seen.insert(id) {
                 params += k.val().len();
             }
             continue;
@@ -210,7 +222,7 @@ impl Cut {
             .clone()
             .into_data()
             .convert::<f32>()
-            .into_vec::<f32>()
+            .try_into_vec::<f32>()
             .map_err(|e| Error::Invalid {
                 what: "images given to the ONNX model".into(),
                 expected: "f32 pixels".into(),

@@ -8,7 +8,7 @@
 //! point `k` (1..=m) exposes the output of `c_k`. Costs come from tract's cost model of each prefix
 //! (convolution and matrix-product multiply-adds; constant float elements as parameters); the untrusted
 //! latency is the whole model's minus the prefix's. When the whole graph does not run at the chosen input
-//! size (a fixed 7x7 average pool at a 64x64 input, say), the last stage is named `rest (not run at ...)`
+//! size (a reshape to a constant shape, say), the last stage is named `rest (not run at ...)`
 //! with no cost, there are no predictions (no accuracy on reconstructions, class-based priors see one
 //! class) and the untrusted latency is 0: the report says so in the stage name.
 
@@ -232,7 +232,7 @@ impl Victim for OnnxVictim {
         let [n, classes, ..] = scores.dims();
         let v = scores
             .into_data()
-            .into_vec::<f32>()
+            .try_into_vec::<f32>()
             .map_err(|e| Error::invalid("ONNX model output", "f32 scores", format!("{e:?}")))?;
         Ok(Some(
             (0..n)
