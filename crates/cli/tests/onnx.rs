@@ -37,6 +37,11 @@ fn bad_models_cut_nodes_and_white_box_attacks_are_usage_errors() {
     let truncated = tmp.path().join("truncated.onnx");
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
     let model = small_cnn().display().to_string();
+    // A reshape to a constant shape: the graph refuses any input size but 8x8.
+    let fixed = small_cnn()
+        .with_file_name("fixed_reshape.onnx")
+        .display()
+        .to_string();
     let cases: [(Vec<&str>, &str); 4] = [
         (
             vec!["sweep", "--onnx", truncated.to_str().unwrap()],
@@ -62,13 +67,13 @@ fn bad_models_cut_nodes_and_white_box_attacks_are_usage_errors() {
             vec![
                 "sweep",
                 "--onnx",
-                &model,
+                &fixed,
                 "--cut",
-                "pool",
+                "flat",
                 "--input-size",
-                "1",
+                "12",
             ],
-            "[1, 3, 1, 1]",
+            "[1, 3, 12, 12]",
         ),
     ];
     for (args, want) in cases {
