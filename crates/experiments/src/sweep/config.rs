@@ -148,7 +148,7 @@ impl SweepConfig {
                         f.to_string_lossy().into_owned()
                     })
             ),
-            None => format!("{:?}", self.arch.kind).to_lowercase(),
+            None => format!("{:?}", self.arch.kind),
         }
     }
 

@@ -132,7 +132,10 @@ fn check_inputs(victim: &dyn Victim, data: &SweepData, cfg: &SweepConfig) -> Res
     if let Some(&bad) = points.iter().find(|&&k| k > n) {
         return Err(Error::invalid(
             "partition point",
-            format!("0..={n} ({} has {n} stages)", cfg.model_name()),
+            format!(
+                "0..={n} ({} has {n} stages)",
+                cfg.model_name().to_lowercase()
+            ),
             bad.to_string(),
         ));
     }
