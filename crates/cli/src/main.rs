@@ -67,6 +67,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                     privsplit_models::Error::Invalid { .. }
                     | privsplit_models::Error::Device { .. },
                 ) => 3,
+                X::Onnx(_) => 3,
                 _ => 1,
             };
         }

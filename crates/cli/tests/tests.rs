@@ -5,6 +5,7 @@
 mod cli;
 mod defend;
 mod device;
+mod onnx;
 mod predict;
 mod run;
 mod sweep;

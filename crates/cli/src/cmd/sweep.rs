@@ -1,14 +1,16 @@
 //! `privsplit sweep`: partition-point sweep with reconstruction attacks (c-GAN, inverse network, white-box
 //! rMLE) and an enclave cost model; recommends the earliest (or cheapest) safe partition point. `privsplit
-//! sweep merge` joins reports of subsets.
+//! sweep merge` joins reports of subsets; `privsplit sweep --onnx FILE [--cut NODE,...]` attacks any ONNX
+//! model black-box.
 
 use std::path::PathBuf;
 
 use privsplit_attacks::ReconstructionAttack;
 use privsplit_experiments::sweep::config::LITE0_DEFAULT_SIZE;
+use privsplit_experiments::sweep::onnx::onnx_listing;
 use privsplit_experiments::sweep::{
-    merge_job, run_job, ImageSource, Objective, Reference, SafetyRule, SweepConfig, SweepJob,
-    SweepPreset, SweepSource, TeeTarget,
+    merge_job, run_job, ImageSource, Objective, OnnxSpec, Reference, SafetyRule, SweepConfig,
+    SweepJob, SweepPreset, SweepSource, TeeTarget,
 };
 use privsplit_models::weights::lite0_weights_path;
 
@@ -67,6 +69,15 @@ pub struct Args {
     /// weights, labelled UNTRAINED in every output. `small-cnn` is the `fashion` preset.
     #[arg(long, value_enum, conflicts_with = "preset")]
     pub arch: Option<Arch>,
+    /// Any ONNX model instead of a preset, attacked black-box: its graph runs on the CPU (tract) up to
+    /// each --cut node and the c-GAN and inverse network train on those feature maps (crops of --images at
+    /// --size). Without --cut: list the candidate cut nodes. White-box rMLE is NOT available for ONNX
+    /// models (it needs gradients through the trusted partition): it stays with --arch and --preset.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "arch"])]
+    pub onnx: Option<PathBuf>,
+    /// Cut nodes of the --onnx model, comma-separated (node or output-tensor names from the listing).
+    #[arg(long, value_delimiter = ',', requires = "onnx", value_name = "NODE")]
+    pub cut: Option<Vec<String>>,
     /// Partition points, comma-separated: integers, `coarse` (input, stem, each stage, head) or `all`
     /// (default: the preset's, i.e. all for the small CNN, coarse for the ImageNet models).
     #[arg(long, value_delimiter = ',')]
@@ -129,8 +140,8 @@ pub struct Args {
     /// rMLE optimisation steps.
     #[arg(long)]
     pub rmle_steps: Option<usize>,
-    /// Input size of the ImageNet models (pixels; 224 = the pretrained resolution; VGG-16: a multiple of
-    /// 32).
+    /// Input size of the ImageNet and --onnx models (pixels; 224 = the pretrained resolution; VGG-16: a
+    /// multiple of 32).
     #[arg(long, visible_alias = "size", default_value_t = LITE0_DEFAULT_SIZE)]
     pub input_size: usize,
     /// Model weights to attack: for fashion/tiny, safetensors instead of training; for --arch, privsplit
@@ -177,11 +188,17 @@ pub enum SweepCommand {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let outcome = if let Some(SweepCommand::Merge { reports, out }) = &args.command {
         merge_job(reports, out)?
+    } else if let (Some(path), None) = (&args.onnx, &args.cut) {
+        print!("{}", onnx_listing(path, Some(args.input_size))?);
+        return Ok(());
     } else {
         let imagenet = args.arch.filter(|a| *a != Arch::SmallCnn);
-        let mut config = match imagenet {
-            Some(a) => SweepConfig::imagenet(a.config(args.input_size)),
-            None => args.preset.config(Some(args.input_size)),
+        let mut config = match (imagenet, &args.onnx, &args.cut) {
+            (_, Some(f), Some(c)) => {
+                SweepConfig::onnx(OnnxSpec::new(f.clone(), c.clone(), args.input_size))
+            }
+            (Some(a), ..) => SweepConfig::imagenet(a.config(args.input_size)),
+            _ => args.preset.config(Some(args.input_size)),
         };
         if let Some(p) = &args.points {
             config.points = resolve_points(p, &config);
@@ -217,7 +234,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .images
             .clone()
             .map_or_else(ImageSource::packaged, ImageSource::Folder);
-        let source = if imagenet.is_some() {
+        let source = if args.onnx.is_some() {
+            SweepSource::Onnx { images }
+        } else if imagenet.is_some() {
             SweepSource::Images {
                 images,
                 weights: args.weights.clone(),
