@@ -97,6 +97,8 @@ fn feature_maps_match_the_numpy_reference_at_the_declared_and_an_overridden_size
 #[test]
 fn the_tensor_name_selects_the_same_cut_and_costs_are_counted() {
     let m = OnnxModel::load(&fixture("small_cnn.onnx")).expect("load");
+    // Seeded normal weights (make_small_cnn.py): not synthetic.
+    assert!(!m.synthetic_weights());
     let input = [3, 8, 8];
     let a = m.cut_node("t_pool", input).expect("by tensor name");
     assert_eq!(a.name, "pool");
@@ -250,6 +252,7 @@ fn light_resnet50_runs_up_to_its_cut_nodes() {
         return;
     };
     let m = OnnxModel::load(&path).expect("load");
+    assert!(m.synthetic_weights(), "ConstantOfShape-filled weights");
     assert_eq!(m.input_shape(None).expect("declared"), [3, 224, 224]);
     let input = m.input_shape(Some(32)).expect("override");
     let c = m.candidates(input).expect("candidates");
@@ -326,6 +329,7 @@ fn light_graphs_load_and_list_cut_nodes() {
             return;
         };
         let m = OnnxModel::load(&path).expect("load");
+        assert!(m.synthetic_weights(), "{name}: synthetic weights");
         let input = m.input_shape(None).expect("declared");
         let c = m.candidates(input).expect("candidates");
         assert!(!c.is_empty(), "{name}: no cut node");

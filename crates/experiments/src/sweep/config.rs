@@ -123,6 +123,14 @@ pub struct SweepConfig {
     /// The ONNX model attacked instead of `arch` (`privsplit sweep --onnx`); `arch` is then unused.
     #[serde(default)]
     pub onnx: Option<OnnxSpec>,
+    /// Whether the black-box attacks (c-GAN, inverse network) standardise the feature maps first: per
+    /// channel, `(x - mean) / std` with the mean and standard deviation of the attacker's own feature maps
+    /// (an invertible affine map the attacker can compute, so the information is unchanged). On for ONNX
+    /// sweeps ([`SweepConfig::onnx`]: an arbitrary graph's activations can be of any scale; the `onnx`
+    /// wheel's constant-weight light graphs reach 1e7 and beyond, where the decoders' training diverges),
+    /// off for the zoo presets (batch-normalised features; their recorded results were measured without).
+    #[serde(default)]
+    pub standardise_features: bool,
     /// Reconstructions kept per attack and point for the grid.
     pub grid_images: usize,
     /// Timed repetitions per partition for the latency (median reported).
@@ -263,7 +271,8 @@ impl SweepConfig {
     /// The black-box ONNX sweep of `spec`: [`SweepConfig::imagenet`]'s sizes, images (attacker and
     /// evaluation crops of disjoint photographs) and ImageNet input normalisation (applied to the pixels
     /// before the graph, as torchvision-exported classifiers expect), with the c-GAN and the inverse network
-    /// only (white-box rMLE needs gradients the ONNX runtime does not give) at the cut points `1..=m`. `arch`
+    /// only (white-box rMLE needs gradients the ONNX runtime does not give) at the cut points `1..=m`, on
+    /// standardised feature maps ([`SweepConfig::standardise_features`]). `arch`
     /// only records the input (3 x `spec.input_size` px; its `classes` are set from the graph's output by
     /// `super::onnx::onnx_victim`).
     pub fn onnx(spec: OnnxSpec) -> Self {
@@ -275,6 +284,7 @@ impl SweepConfig {
         });
         c.points = Some((1..=spec.cuts.len()).collect());
         c.attacks = vec![ReconstructionAttack::Cgan, ReconstructionAttack::Inverse];
+        c.standardise_features = true;
         c.onnx = Some(spec);
         c
     }
@@ -318,6 +328,7 @@ impl SweepConfig {
             weights: None,
             seed: None,
             onnx: None,
+            standardise_features: false,
             grid_images: 4,
             latency_reps: 20,
             device: DeviceChoice::Flex,

@@ -316,12 +316,17 @@ impl PointRunner<'_> {
                 let (Some(afm), Some(a)) = (attacker_fm, self.attacker) else {
                     return Ok(None);
                 };
-                let dec = if attack == ReconstructionAttack::Inverse {
-                    train_inverse(afm, a, &cfg.inverse, &mut prog)?
+                let (afm, efm) = if cfg.standardise_features {
+                    standardise(afm, eval_fm)
                 } else {
-                    train_cgan(afm, a, &cfg.cgan, &mut prog)?
+                    (afm.clone(), eval_fm.clone())
                 };
-                (self.eval.clone(), reconstruct(&dec, eval_fm, 256))
+                let dec = if attack == ReconstructionAttack::Inverse {
+                    train_inverse(&afm, a, &cfg.inverse, &mut prog)?
+                } else {
+                    train_cgan(&afm, a, &cfg.cgan, &mut prog)?
+                };
+                (self.eval.clone(), reconstruct(&dec, &efm, 256))
             }
             ReconstructionAttack::Rmle => {
                 let r = cfg.rmle_images.min(self.eval.dims()[0]).max(1);
@@ -455,10 +460,45 @@ pub fn test_accuracy(model: &StagedModel, cfg: &SweepConfig, split: &Split) -> R
     )?)
 }
 
+/// The attacker's per-channel standardisation of feature maps `[n, c, h, w]`
+/// ([`SweepConfig::standardise_features`]): `(x - mean_c) / std_c` with the mean and (population)
+/// standard deviation of channel `c` over the attacker's maps (images and positions), applied to the
+/// attacker's and the evaluation maps alike; a constant channel (std 0) is only centred.
+fn standardise(attacker: &Tensor<4>, eval: &Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let per_channel = |t: Tensor<4>| t.mean_dim(0).mean_dim(2).mean_dim(3);
+    let mean = per_channel(attacker.clone());
+    let centred = attacker.clone() - mean.clone();
+    let std = per_channel(centred.clone().powi_scalar(2)).sqrt();
+    let std = std.clone().mask_fill(std.equal_elem(0.0), 1.0);
+    (centred / std.clone(), (eval.clone() - mean) / std)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
+
+    /// Standardised attacker maps have mean 0 and standard deviation 1 per channel (a constant channel
+    /// is 0), and the evaluation maps go through the same affine map.
+    #[test]
+    fn standardise_uses_the_attackers_statistics_per_channel() {
+        let dev = Device::flex();
+        // Channel 0: 1e9 * [1, 3] over two images; channel 1: constant 7.
+        let a = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(vec![1e9f32, 7.0, 3e9, 7.0], [2, 2, 1, 1]),
+            &dev,
+        );
+        let e = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(vec![5e9f32, 8.0], [1, 2, 1, 1]),
+            &dev,
+        );
+        let (sa, se) = standardise(&a, &e);
+        let v = |t: Tensor<4>| t.into_data().to_vec::<f32>().expect("f32");
+        assert_eq!(v(sa), vec![-1.0, 0.0, 1.0, 0.0]);
+        let se = v(se);
+        // (5e9 - 2e9) / 1e9 = 3; the constant channel is only centred: 8 - 7.
+        assert_eq!(se, vec![3.0, 1.0]);
+    }
 
     #[test]
     fn bad_config_and_bad_points_are_rejected() {
