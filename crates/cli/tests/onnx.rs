@@ -28,6 +28,13 @@ fn without_cut_the_candidate_cut_nodes_are_listed() {
     assert!(s.contains("[4, 6, 6]"), "pool at 12x12:\n{s}");
     // Nothing was run: no run folder.
     assert!(!tmp.path().join("runs").exists());
+    // The help says white-box rMLE is not available for ONNX models.
+    let help = privsplit(&["sweep", "--help"], tmp.path());
+    assert!(
+        String::from_utf8_lossy(&help.stdout).contains("White-box rMLE is NOT available for ONNX"),
+        "{}",
+        text(&help)
+    );
 }
 
 #[test]

@@ -154,7 +154,7 @@ pub struct Args {
     /// Fashion-MNIST folder (gzipped IDX).
     #[arg(long, default_value = privsplit_data::fashion_mnist::DEBIAN_DIR)]
     pub data_dir: PathBuf,
-    /// Folder of PNG/JPEG photographs for the ImageNet models, flat or ImageNet's class/image layout (a
+    /// Folder of PNG/JPEG photographs for the ImageNet and --onnx models, flat or class/image (a
     /// quarter of the photos for evaluation, the rest cut into the attacker's crops); default: the
     /// packaged scikit-image / scikit-learn photos.
     #[arg(long, visible_alias = "images-dir")]

@@ -289,3 +289,66 @@ impl Victim for OnnxVictim {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{run_job, ImageSource, SweepJob, SweepSource};
+    use super::*;
+    use privsplit_attacks::ReconstructionAttack;
+
+    /// A black-box sweep of the `onnx` wheel's light ResNet-50 (constant-filled weights) at 64 px, two cut
+    /// nodes, tiny sizes: the weights are detected as synthetic and every output says SYNTHETIC; rMLE is
+    /// refused. Needs the wheel and the packaged photographs (fails under CI=1 without them).
+    #[test]
+    fn light_resnet50_sweep_is_labelled_synthetic_everywhere() {
+        let model = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../data-cache/onnx/onnx/backend/test/data/light/light_resnet50.onnx");
+        let photos = Path::new(privsplit_data::natural::SKIMAGE_DATA_DIR).join("chelsea.png");
+        let sklearn = Path::new(privsplit_data::rgb::SKLEARN_IMAGES_DIR).join("china.jpg");
+        if !privsplit_data::installed_or_skip(
+            "the onnx wheel (bash scripts/install-deps.sh) and the packaged photographs",
+            &[&model, &photos, &sklearn],
+        ) {
+            return;
+        }
+        let mut cfg = SweepConfig::onnx(OnnxSpec::new(
+            model.clone(),
+            vec!["n35".into(), "n3".into()],
+            64,
+        ));
+        cfg.attacker_images = 8;
+        cfg.eval_images = 3;
+        cfg.rule.distractor_images = 2;
+        cfg.rule.label_decoder_steps = 2;
+        cfg.rule.bootstrap_resamples = 50;
+        cfg.inverse.epochs = 1;
+        cfg.cgan.train.epochs = 1;
+        cfg.latency_reps = 1;
+        cfg.grid_images = 1;
+        let out = tempfile::tempdir().expect("out");
+        let mut job = SweepJob {
+            config: cfg,
+            source: SweepSource::Onnx {
+                images: ImageSource::packaged(),
+            },
+            out: out.path().into(),
+            name: "light".into(),
+            seeds: Vec::new(),
+        };
+        let o = run_job(&job, &mut |_| {}).expect("sweep");
+        assert!(o.summary.starts_with("SYNTHETIC weights"), "{}", o.summary);
+        // Cuts sorted into graph order, then the rest of the graph.
+        assert_eq!(o.report.stage_names, ["n3", "n35", "output"]);
+        assert_eq!(o.report.points.len(), 2);
+        assert_eq!(o.report.points[0].feature_shape, [64, 16, 16]);
+        assert!(o.report.points.iter().all(|p| p.attacks.len() == 2));
+        assert!(o.report.config.standardise_features);
+        for f in ["report.md", "report.html", "report.json", "points.csv"] {
+            let text = std::fs::read_to_string(o.folder.join(f)).expect(f);
+            assert!(text.contains("SYNTHETIC"), "{f}");
+        }
+        job.config.attacks.push(ReconstructionAttack::Rmle);
+        let e = run_job(&job, &mut |_| {}).expect_err("rMLE").to_string();
+        assert!(e.contains("white-box rMLE"), "{e}");
+    }
+}
