@@ -118,7 +118,7 @@ fn an_onnx_sweep_writes_the_usual_report() {
         "--attacker-images",
         "32",
         "--distractors",
-        "8",
+        "12",
         "--attack-epochs",
         "1",
         "--seed",

@@ -320,7 +320,7 @@ mod tests {
         cfg.eval_images = 3;
         cfg.rule.distractor_images = 2;
         cfg.rule.label_decoder_steps = 2;
-        cfg.rule.bootstrap_resamples = 50;
+        cfg.rule.bootstrap_resamples = 100;
         cfg.inverse.epochs = 1;
         cfg.cgan.train.epochs = 1;
         cfg.latency_reps = 1;
@@ -343,10 +343,23 @@ mod tests {
         assert_eq!(o.report.points[0].feature_shape, [64, 16, 16]);
         assert!(o.report.points.iter().all(|p| p.attacks.len() == 2));
         assert!(o.report.config.standardise_features);
-        for f in ["report.md", "report.html", "report.json", "points.csv"] {
+        for f in ["report.md", "report.html", "points.csv"] {
             let text = std::fs::read_to_string(o.folder.join(f)).expect(f);
             assert!(text.contains("SYNTHETIC"), "{f}");
         }
+        let json: super::super::SweepReport =
+            privsplit_report::read_json(&o.folder.join("report.json")).expect("report.json");
+        assert!(
+            matches!(
+                json.config.weights,
+                Some(ModelWeights::Onnx {
+                    synthetic: true,
+                    ..
+                })
+            ),
+            "{:?}",
+            json.config.weights
+        );
         job.config.attacks.push(ReconstructionAttack::Rmle);
         let e = run_job(&job, &mut |_| {}).expect_err("rMLE").to_string();
         assert!(e.contains("white-box rMLE"), "{e}");

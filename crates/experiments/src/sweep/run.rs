@@ -493,7 +493,7 @@ mod tests {
             &dev,
         );
         let (sa, se) = standardise(&a, &e);
-        let v = |t: Tensor<4>| t.into_data().to_vec::<f32>().expect("f32");
+        let v = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().expect("f32");
         assert_eq!(v(sa), vec![-1.0, 0.0, 1.0, 0.0]);
         let se = v(se);
         // (5e9 - 2e9) / 1e9 = 3; the constant channel is only centred: 8 - 7.
