@@ -111,6 +111,9 @@ fn an_onnx_sweep_writes_the_usual_report() {
         &model,
         "--cut",
         "pool,relu_a",
+        // `coarse` of an ONNX sweep: every cut point.
+        "--points",
+        "coarse",
         "--input-size",
         "16",
         "--eval-images",
@@ -135,8 +138,12 @@ fn an_onnx_sweep_writes_the_usual_report() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
+    // Every file of a sweep's run folder but the model the sweep would have trained.
     for f in privsplit_experiments::sweep::report::FILES {
-        assert!(runs[0].join(f).is_file(), "missing {f}");
+        assert!(
+            f == "model.safetensors" || runs[0].join(f).is_file(),
+            "missing {f}"
+        );
     }
     let r: serde_json::Value =
         serde_json::from_slice(&std::fs::read(runs[0].join("report.json")).unwrap()).unwrap();
@@ -172,6 +179,10 @@ fn an_onnx_sweep_writes_the_usual_report() {
         serde_json::json!(false)
     );
     let md = std::fs::read_to_string(runs[0].join("report.md")).unwrap();
-    assert!(md.contains("ONNX small_cnn.onnx"), "{md}");
+    // Titled by the file (Markdown escapes the underscore).
+    assert!(
+        md.contains(r"# Partition-point sweep: ONNX small\_cnn.onnx"),
+        "{md}"
+    );
     assert!(!md.contains("SYNTHETIC"), "{md}");
 }

@@ -21,7 +21,7 @@ use super::arch::Arch;
 pub enum PointArg {
     /// Partition point `k`.
     K(usize),
-    /// The architecture's coarse points (`ArchConfig::coarse_points`).
+    /// The coarse points (`SweepConfig::coarse_points`: the architecture's, or every ONNX cut).
     Coarse,
     /// Every point `0..=n`.
     All,
@@ -46,7 +46,7 @@ fn resolve_points(args: &[PointArg], config: &SweepConfig) -> Option<Vec<usize>>
     for a in args {
         match a {
             PointArg::All => return None,
-            PointArg::Coarse => out.extend(config.arch.coarse_points()),
+            PointArg::Coarse => out.extend(config.coarse_points()),
             PointArg::K(k) => out.push(*k),
         }
     }

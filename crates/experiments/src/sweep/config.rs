@@ -282,11 +282,20 @@ impl SweepConfig {
             classes: 1,
             ..ArchConfig::small_cnn()
         });
-        c.points = Some((1..=spec.cuts.len()).collect());
         c.attacks = vec![ReconstructionAttack::Cgan, ReconstructionAttack::Inverse];
         c.standardise_features = true;
         c.onnx = Some(spec);
+        c.points = Some(c.coarse_points());
         c
+    }
+
+    /// The coarse partition points (`--points coarse`): the architecture's ([`ArchConfig::coarse_points`]),
+    /// or every cut point `1..=m` of an ONNX sweep.
+    pub fn coarse_points(&self) -> Vec<usize> {
+        match &self.onnx {
+            Some(o) => (1..=o.cuts.len()).collect(),
+            None => self.arch.coarse_points(),
+        }
     }
 
     /// Whether any configured attack trains on attacker data.

@@ -361,7 +361,14 @@ mod tests {
             json.config.weights
         );
         job.config.attacks.push(ReconstructionAttack::Rmle);
-        let e = run_job(&job, &mut |_| {}).expect_err("rMLE").to_string();
-        assert!(e.contains("white-box rMLE"), "{e}");
+        let e = run_job(&job, &mut |_| {}).expect_err("rMLE");
+        let chain: Vec<String> =
+            std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                .map(ToString::to_string)
+                .collect();
+        assert!(
+            chain.iter().any(|m| m.contains("white-box rMLE")),
+            "{chain:?}"
+        );
     }
 }
