@@ -53,42 +53,12 @@ enum Command {
 
 /// The exit code of an error: the class of the first error in its chain that has one.
 fn exit_code(e: &anyhow::Error) -> u8 {
-    use privsplit_experiments::Error as X;
-    for cause in e.chain() {
-        if let Some(x) = cause.downcast_ref::<X>() {
-            return match x.root() {
-                X::NotInstalled { .. } | X::Data(privsplit_data::Error::NotInstalled { .. }) => 4,
-                X::Invalid { .. } | X::Config { .. } => 3,
-                X::Data(
-                    privsplit_data::Error::Invalid { .. } | privsplit_data::Error::Io { .. },
-                ) => 3,
-                X::Defense(_)
-                | X::Model(
-                    privsplit_models::Error::Invalid { .. }
-                    | privsplit_models::Error::Device { .. },
-                ) => 3,
-                X::Onnx(_) => 3,
-                _ => 1,
-            };
-        }
-        if let Some(d) = cause.downcast_ref::<privsplit_data::Error>() {
-            return match d {
-                privsplit_data::Error::NotInstalled { .. } => 4,
-                privsplit_data::Error::Invalid { .. } | privsplit_data::Error::Io { .. } => 3,
-                _ => 1,
-            };
-        }
-        if let Some(
-            privsplit_models::Error::Invalid { .. } | privsplit_models::Error::Device { .. },
-        ) = cause.downcast_ref()
-        {
-            return 3;
-        }
-        if cause.downcast_ref::<cmd::UsageError>().is_some() {
-            return 3;
-        }
+    use privsplit_experiments::{failure_class, FailureClass};
+    match e.chain().find_map(failure_class) {
+        Some(FailureClass::NotInstalled) => 4,
+        Some(FailureClass::InvalidInput) => 3,
+        _ => 1,
     }
-    1
 }
 
 fn main() -> ExitCode {

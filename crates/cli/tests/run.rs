@@ -11,12 +11,6 @@ const TINY: &[&str] = &[
     "--set",
     "fonts.test=200",
     "--set",
-    "collateral.plain_epochs=1",
-    "--set",
-    "collateral.defence_epochs=1",
-    "--set",
-    "collateral.recovery_epochs=1",
-    "--set",
     "collateral.alphas=[0, 2]",
     "--set",
     "collateral.attackers=['mlp', 'logistic']",
@@ -26,6 +20,16 @@ const TINY: &[&str] = &[
     "encryption.dlog_table_bits=16",
     "--set",
     "sweep.points=[1]",
+];
+
+/// One epoch of plain training, defence and recovery.
+const ONE_EPOCH_EACH: [&str; 6] = [
+    "--set",
+    "collateral.plain_epochs=1",
+    "--set",
+    "collateral.defence_epochs=1",
+    "--set",
+    "collateral.recovery_epochs=1",
 ];
 
 /// Whether the authors' packaged fonts of the default dataset are installed (skips with a message
@@ -46,6 +50,7 @@ fn run_on_a_tiny_config_writes_a_complete_run_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let mut args = vec!["run", "--quiet", "--name", "tiny", "--out", "runs"];
     args.extend_from_slice(TINY);
+    args.extend_from_slice(&ONE_EPOCH_EACH);
     let out = privsplit(&args, tmp.path());
     assert!(
         out.status.success(),
@@ -297,12 +302,6 @@ fn authors_config_runs_at_a_tiny_size_and_reports_mean_and_std() {
         "--set",
         "collateral.seeds=[0, 1]",
         "--set",
-        "collateral.plain_epochs=1",
-        "--set",
-        "collateral.defence_epochs=1",
-        "--set",
-        "collateral.recovery_epochs=1",
-        "--set",
         "collateral.defence_adversary='authors_ffn'",
         "--set",
         "collateral.attackers=['authors_ffn', 'random_forest']",
@@ -313,7 +312,7 @@ fn authors_config_runs_at_a_tiny_size_and_reports_mean_and_std() {
         "--set",
         "collateral.classic.forest.trees=10",
     ];
-    let out = privsplit(&args, tmp.path());
+    let out = privsplit(&[&args[..], &ONE_EPOCH_EACH].concat(), tmp.path());
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("collateral learning (2 seed(s))"), "{t}");

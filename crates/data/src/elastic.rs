@@ -171,11 +171,23 @@ pub fn upsample_bilinear(field: &[f32], rows: usize, cols: usize, factor: usize)
 ///
 /// `dx` and `dy` must have `rows * cols` values (pixels); a zero field returns the image unchanged.
 pub fn deform(img: &[f32], rows: usize, cols: usize, dx: &[f32], dy: &[f32]) -> Vec<f32> {
+    deform_with(bilinear_zero, img, rows, cols, dx, dy)
+}
+
+/// `out(x, y) = sample(img, x + Δx(x, y), y + Δy(x, y))` for every pixel of a `[rows, cols]` image.
+fn deform_with(
+    sample: fn(&[f32], usize, usize, f32, f32) -> f32,
+    img: &[f32],
+    rows: usize,
+    cols: usize,
+    dx: &[f32],
+    dy: &[f32],
+) -> Vec<f32> {
     let mut out = vec![0.0; rows * cols];
     for y in 0..rows {
         for x in 0..cols {
             let i = y * cols + x;
-            out[i] = bilinear_zero(img, rows, cols, x as f32 + dx[i], y as f32 + dy[i]);
+            out[i] = sample(img, rows, cols, x as f32 + dx[i], y as f32 + dy[i]);
         }
     }
     out
@@ -209,14 +221,7 @@ pub fn bilinear_reflect(img: &[f32], rows: usize, cols: usize, x: f32, y: f32) -
 /// image continued by reflection outside (the `map_coordinates(..., order=1, mode='reflect')` of the
 /// elastic deformation in Ryffel et al.'s public repository, tutorial part 1).
 pub fn deform_reflect(img: &[f32], rows: usize, cols: usize, dx: &[f32], dy: &[f32]) -> Vec<f32> {
-    let mut out = vec![0.0; rows * cols];
-    for y in 0..rows {
-        for x in 0..cols {
-            let i = y * cols + x;
-            out[i] = bilinear_reflect(img, rows, cols, x as f32 + dx[i], y as f32 + dy[i]);
-        }
-    }
-    out
+    deform_with(bilinear_reflect, img, rows, cols, dx, dy)
 }
 
 /// The 2-D elastic `α` equivalent to smoothing a `[rows, cols, channels]` noise array with an isotropic

@@ -29,7 +29,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use crate::elastic::{bilinear_zero, deform_reflect, displacement_field};
-use crate::fonts::{Prototype, IMAGE_SIZE};
+use crate::font_config::IMAGE_SIZE;
+use crate::glyph::Prototype;
 use crate::FontCharConfig;
 
 /// Pixels per em of the prototypes: the mean text size at twice the render resolution.

@@ -9,9 +9,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::elastic::channel_equivalent_alpha;
-use crate::fonts::IMAGE_SIZE;
 use crate::image_set::InputScaling;
 use crate::{Error, Result};
+
+/// Side of the generated images, pixels (MNIST's 28).
+pub const IMAGE_SIZE: usize = 28;
 
 /// How the images are generated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

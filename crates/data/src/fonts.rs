@@ -50,10 +50,10 @@ use rayon::prelude::*;
 use crate::elastic::{bilinear_zero, displacement_field, upsample_bilinear};
 use crate::figure_glyphs;
 pub use crate::font_config::{authors_elastic_alpha, FontCharConfig, FontMode};
+use crate::glyph::Prototype;
 use crate::{Error, ImageSet, Result, Split};
 
-/// Side of the generated images, pixels (MNIST's 28).
-pub const IMAGE_SIZE: usize = 28;
+pub use crate::font_config::IMAGE_SIZE;
 
 /// Names of the built-in DejaVu 2.37 fonts (embedded by the `dejavu` crate; Bitstream Vera licence).
 pub const BUILTIN_FONTS: [&str; 12] = [
@@ -153,16 +153,6 @@ pub fn load_font(spec: &str) -> Result<LoadedFont> {
         .file_stem()
         .map_or_else(|| spec.to_string(), |s| s.to_string_lossy().into_owned());
     Ok(LoadedFont { name, font })
-}
-
-/// An anti-aliased glyph rasterised once per (character, font): coverage `[h, w]` in `[0, 1]`.
-#[derive(Clone, Debug)]
-pub(crate) struct Prototype {
-    pub(crate) w: usize,
-    pub(crate) h: usize,
-    pub(crate) coverage: Vec<f32>,
-    /// Centre of mass, index coordinates (x = column, y = row).
-    pub(crate) com: (f32, f32),
 }
 
 /// Rasterises `c` at `em_px` pixels per em (the font's natural size: a text size of `s` points at `d`

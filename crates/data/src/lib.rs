@@ -14,6 +14,7 @@ pub mod figure_glyphs;
 mod font_config;
 pub mod font_packages;
 pub mod fonts;
+mod glyph;
 pub mod idx;
 mod mnist;
 pub mod natural;

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use image::imageops::FilterType;
+use image::RgbImage;
 
 use crate::{Error, Result};
 
@@ -45,13 +46,13 @@ pub fn load_rgb(path: &Path, size: usize) -> Result<Vec<f32>> {
             got: "0".into(),
         });
     }
-    let img = crate::rgb::load_photo(path)?;
+    let img = load_photo(path)?;
     let (w, h) = (img.width(), img.height());
     let side = w.min(h);
     let square =
         image::imageops::crop_imm(&img, (w - side) / 2, (h - side) / 2, side, side).to_image();
     let s = size as u32;
-    Ok(crate::rgb::planar(&image::imageops::resize(
+    Ok(planar(&image::imageops::resize(
         &square,
         s,
         s,
@@ -86,6 +87,47 @@ pub fn load_natural_images(dir: &Path, size: usize) -> Result<RgbImages> {
         pixels,
         names,
     })
+}
+
+/// Decodes `path` (PNG or JPEG, any colour type) into 8-bit RGB (grey replicated to three channels, alpha
+/// dropped).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::Invalid`] naming the file when it cannot be decoded
+/// (not an image, truncated) or is empty.
+pub fn load_photo(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let img = image::load_from_memory(&bytes)
+        .map_err(|e| Error::Invalid {
+            what: path.display().to_string(),
+            expected: "a decodable PNG or JPEG image".into(),
+            got: e.to_string(),
+        })?
+        .to_rgb8();
+    if img.width() == 0 || img.height() == 0 {
+        return Err(Error::Invalid {
+            what: path.display().to_string(),
+            expected: "a non-empty image".into(),
+            got: format!("{} x {} pixels", img.width(), img.height()),
+        });
+    }
+    Ok(img)
+}
+
+/// `img` as planar floats `[3, height, width]` (row-major), pixels `/ 255` in `[0, 1]` (torchvision's
+/// `ToTensor`).
+pub fn planar(img: &RgbImage) -> Vec<f32> {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut v = vec![0.0f32; 3 * w * h];
+    for (x, y, p) in img.enumerate_pixels() {
+        for c in 0..3 {
+            v[c * w * h + y as usize * w + x as usize] = f32::from(p[c]) / 255.0;
+        }
+    }
+    v
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use crate::natural::{load_photo, planar};
 use crate::natural::{RgbImages, SKIMAGE_DATA_DIR};
 use crate::{Error, Result};
 
@@ -179,47 +180,6 @@ impl ImageFolder {
             }),
         }
     }
-}
-
-/// Decodes `path` (PNG or JPEG, any colour type) into 8-bit RGB (grey replicated to three channels, alpha
-/// dropped).
-///
-/// # Errors
-/// [`Error::Io`] when the file cannot be read; [`Error::Invalid`] naming the file when it cannot be decoded
-/// (not an image, truncated) or is empty.
-pub fn load_photo(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let img = image::load_from_memory(&bytes)
-        .map_err(|e| Error::Invalid {
-            what: path.display().to_string(),
-            expected: "a decodable PNG or JPEG image".into(),
-            got: e.to_string(),
-        })?
-        .to_rgb8();
-    if img.width() == 0 || img.height() == 0 {
-        return Err(Error::Invalid {
-            what: path.display().to_string(),
-            expected: "a non-empty image".into(),
-            got: format!("{} x {} pixels", img.width(), img.height()),
-        });
-    }
-    Ok(img)
-}
-
-/// `img` as planar floats `[3, height, width]` (row-major), pixels `/ 255` in `[0, 1]` (torchvision's
-/// `ToTensor`).
-pub fn planar(img: &RgbImage) -> Vec<f32> {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut v = vec![0.0f32; 3 * w * h];
-    for (x, y, p) in img.enumerate_pixels() {
-        for c in 0..3 {
-            v[c * w * h + y as usize * w + x as usize] = f32::from(p[c]) / 255.0;
-        }
-    }
-    v
 }
 
 /// torchvision's evaluation preprocessing without the normalisation (see the module docs): shorter side

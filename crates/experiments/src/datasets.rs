@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use privsplit_data::{fashion_mnist, fonts, idx, FontCharConfig, ImageSet, Split};
+use privsplit_data::{fashion_mnist, fonts, idx, FontCharConfig, FontMode, ImageSet, Split};
 use privsplit_report::{image_grid, write_json, GridImage};
 
 use crate::{Error, Result, StepContext};
@@ -29,6 +29,80 @@ pub struct DatasetOutcome {
     pub summary: String,
     /// The contact sheet (`None` when there was no image to show).
     pub contact_sheet: Option<PathBuf>,
+}
+
+impl std::fmt::Display for DatasetOutcome {
+    /// The summary and where the contact sheet is (or that there was none).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.contact_sheet {
+            Some(p) => write!(f, "{}; contact sheet {}", self.summary, p.display()),
+            None => write!(f, "{}; no images, so no contact sheet", self.summary),
+        }
+    }
+}
+
+/// A font-character dataset to render into a folder (the flags of `privsplit data fonts`): the settings
+/// that differ from the defaults of the generation `mode` ([`FontCharConfig::for_mode`]).
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct FontsJob {
+    /// Output folder (created if missing); files are prefixed `fonts-`.
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub out: PathBuf,
+    /// Number of training images.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 60_000))]
+    pub train: usize,
+    /// Number of test images.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 10_000))]
+    pub test: usize,
+    /// The characters, one class each (e.g. 0123456789 or ABCDEFGHIJKLMNOPQRSTUVWXYZ).
+    #[cfg_attr(feature = "clap", arg(long, default_value = "0123456789"))]
+    pub chars: String,
+    /// A font: built-in name (dejavu-sans, dejavu-serif, dejavu-sans-mono, ...), packaged font (urw-z003,
+    /// vollkorn) or a .ttf/.otf path. Repeat for several; default dejavu-sans and dejavu-serif
+    /// (privsplit), urw-z003 and vollkorn (authors).
+    #[cfg_attr(feature = "clap", arg(long = "font"))]
+    pub fonts: Vec<String>,
+    /// Seed of every random step.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 0))]
+    pub seed: u64,
+    /// Generation: `privsplit` (MNIST-like size normalisation and centring) or `authors` (Ryffel et
+    /// al.'s repository: natural size, centre-of-mass crop, packaged fonts urw-z003 and vollkorn,
+    /// per-image standardisation at training time).
+    #[cfg_attr(feature = "clap", arg(long, default_value = "privsplit"))]
+    pub mode: FontMode,
+    /// Elastic-deformation alpha, 28x28 output pixels (Simard et al. 2003); 0 disables it.
+    /// Default 34 (privsplit), 75.3 (authors).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub elastic_alpha: Option<f32>,
+    /// Elastic-deformation sigma, 28x28 output pixels. Default 4 (privsplit), 9 (authors).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub elastic_sigma: Option<f32>,
+    /// Samples per (font, character) on the contact sheet.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 3))]
+    pub samples: usize,
+}
+
+impl FontsJob {
+    /// The generator settings: the defaults of `mode` with the characters, sizes and seed of this job,
+    /// and its fonts and elastic deformation where given.
+    pub fn config(&self) -> FontCharConfig {
+        let d = FontCharConfig::for_mode(self.mode);
+        FontCharConfig {
+            chars: self.chars.clone(),
+            fonts: if self.fonts.is_empty() {
+                d.fonts.clone()
+            } else {
+                self.fonts.clone()
+            },
+            train: self.train,
+            test: self.test,
+            seed: self.seed,
+            elastic_alpha: self.elastic_alpha.unwrap_or(d.elastic_alpha),
+            elastic_sigma: self.elastic_sigma.unwrap_or(d.elastic_sigma),
+            ..d
+        }
+    }
 }
 
 /// Renders the font-character dataset of `cfg` (progress: images done, total) and writes it to `out` as
@@ -150,4 +224,55 @@ fn contact_sheet(
     let labels: Vec<String> = picks.iter().map(|(_, l)| l.clone()).collect();
     image_grid(path, &images, cols.max(1), 2, Some(&labels))?;
     Ok(Some(path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fonts_job_keeps_the_modes_defaults_unless_given() {
+        let mut job = FontsJob {
+            out: "out".into(),
+            train: 10,
+            test: 4,
+            chars: "AB".into(),
+            fonts: Vec::new(),
+            seed: 3,
+            mode: FontMode::Authors,
+            elastic_alpha: None,
+            elastic_sigma: Some(1.5),
+            samples: 1,
+        };
+        let d = FontCharConfig::for_mode(FontMode::Authors);
+        let c = job.config();
+        assert_eq!(
+            (c.train, c.test, c.seed, c.chars.as_str()),
+            (10, 4, 3, "AB")
+        );
+        assert_eq!(
+            (c.fonts.clone(), c.elastic_alpha),
+            (d.fonts.clone(), d.elastic_alpha)
+        );
+        assert_eq!((c.elastic_sigma, c.supersample), (1.5, d.supersample));
+        job.fonts = vec!["dejavu-sans".into()];
+        assert_eq!(job.config().fonts, ["dejavu-sans"]);
+    }
+
+    #[test]
+    fn the_outcome_line_names_the_contact_sheet_or_its_absence() {
+        let mut o = DatasetOutcome {
+            summary: "wrote 2 images".into(),
+            contact_sheet: Some(PathBuf::from("out/contact-sheet.png")),
+        };
+        assert_eq!(
+            o.to_string(),
+            "wrote 2 images; contact sheet out/contact-sheet.png"
+        );
+        o.contact_sheet = None;
+        assert_eq!(
+            o.to_string(),
+            "wrote 2 images; no images, so no contact sheet"
+        );
+    }
 }

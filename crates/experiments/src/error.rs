@@ -87,6 +87,50 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The class of a failure, which a front end maps to its exit code (`privsplit`: 1, 3, 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureClass {
+    /// A step failed (training, an attack, encryption, the network, writing a file).
+    StepFailed,
+    /// A config, a command-line value or an input file is invalid or unreadable.
+    InvalidInput,
+    /// Installed data (a dataset, photographs, pretrained weights) is missing: [`INSTALL_STEP`].
+    NotInstalled,
+}
+
+/// The class of `e` when it is an error of this crate, of `privsplit-data` or an invalid-input / device
+/// error of `privsplit-models`; `None` for anything else (a front end then looks further down the chain
+/// of causes).
+pub fn failure_class(e: &(dyn std::error::Error + 'static)) -> Option<FailureClass> {
+    if let Some(x) = e.downcast_ref::<Error>() {
+        return Some(x.class());
+    }
+    if let Some(d) = e.downcast_ref::<privsplit_data::Error>() {
+        return Some(data_class(d));
+    }
+    e.downcast_ref::<privsplit_models::Error>()
+        .and_then(model_class)
+}
+
+fn data_class(e: &privsplit_data::Error) -> FailureClass {
+    match e {
+        privsplit_data::Error::NotInstalled { .. } => FailureClass::NotInstalled,
+        privsplit_data::Error::Invalid { .. } | privsplit_data::Error::Io { .. } => {
+            FailureClass::InvalidInput
+        }
+        _ => FailureClass::StepFailed,
+    }
+}
+
+fn model_class(e: &privsplit_models::Error) -> Option<FailureClass> {
+    match e {
+        privsplit_models::Error::Invalid { .. } | privsplit_models::Error::Device { .. } => {
+            Some(FailureClass::InvalidInput)
+        }
+        _ => None,
+    }
+}
+
 /// Names the step a failure happened in.
 pub trait StepContext<T> {
     /// Wraps an error in [`Error::Step`] with `step` as its message.
@@ -114,6 +158,20 @@ impl Error {
         }
     }
 
+    /// The class of the innermost error ([`Error::root`]): missing installed data, invalid input (a bad
+    /// setting, config, input file, model file or device; a defence's rejected settings), or a failed step.
+    pub fn class(&self) -> FailureClass {
+        match self.root() {
+            Error::NotInstalled { .. } => FailureClass::NotInstalled,
+            Error::Invalid { .. } | Error::Config { .. } | Error::Defense(_) | Error::Onnx(_) => {
+                FailureClass::InvalidInput
+            }
+            Error::Data(d) => data_class(d),
+            Error::Model(m) => model_class(m).unwrap_or(FailureClass::StepFailed),
+            _ => FailureClass::StepFailed,
+        }
+    }
+
     /// Shorthand for [`Error::Invalid`].
     pub(crate) fn invalid(
         what: impl Into<String>,
@@ -125,5 +183,40 @@ impl Error {
             expected: expected.into(),
             got: got.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_class_is_the_innermost_errors_and_foreign_errors_have_none() {
+        let missing = Error::NotInstalled {
+            what: "Fashion-MNIST".into(),
+            path: "/nowhere".into(),
+            detail: "no such file".into(),
+        };
+        let wrapped = Err::<(), _>(missing).step("sweep").step("run");
+        assert_eq!(
+            wrapped.map_err(|e| e.class()),
+            Err(FailureClass::NotInstalled)
+        );
+        let bad = Error::invalid("--points", "an integer", "two");
+        assert_eq!(failure_class(&bad), Some(FailureClass::InvalidInput));
+        let device = privsplit_models::Error::Device {
+            device: "cuda".into(),
+            reason: "not compiled in".into(),
+        };
+        assert_eq!(failure_class(&device), Some(FailureClass::InvalidInput));
+        assert_eq!(Error::Model(device).class(), FailureClass::InvalidInput);
+        let diverged = Error::Model(privsplit_models::Error::Diverged {
+            phase: "plain".into(),
+            epoch: 3,
+            loss: f32::NAN,
+        });
+        assert_eq!(diverged.class(), FailureClass::StepFailed);
+        let io = std::io::Error::other("disk full");
+        assert_eq!(failure_class(&io), None);
     }
 }

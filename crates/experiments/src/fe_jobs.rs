@@ -221,6 +221,28 @@ impl fmt::Display for OpenedTable {
     }
 }
 
+/// The discrete-log table of `privsplit fe infer` and `fe bench`: its file and size ([`TableFile::open`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct TableFile {
+    /// Discrete-log table file (built and saved there if missing).
+    #[cfg_attr(feature = "clap", arg(long, default_value = "fe-keys/dlog-2p22.tbl"))]
+    pub table: PathBuf,
+    /// log2 of the table size (memory/time trade-off: 12 * 2^bits bytes).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 22))]
+    pub table_bits: u32,
+}
+
+impl TableFile {
+    /// [`open_table`] on this file and size.
+    ///
+    /// # Errors
+    /// As [`open_table`].
+    pub fn open(&self) -> Result<OpenedTable> {
+        open_table(&self.table, self.table_bits)
+    }
+}
+
 /// Memory-maps the discrete-log table in `path`, or builds it with `2^bits` entries (`12 * 2^bits` bytes)
 /// and saves it there (creating the folder).
 ///

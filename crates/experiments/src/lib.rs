@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
-pub use error::{Error, Result, StepContext, INSTALL_STEP};
+pub use error::{failure_class, Error, FailureClass, Result, StepContext, INSTALL_STEP};
 
 // The main job: config -> run folder with the leakage report across both protections.
 pub mod run;

@@ -24,6 +24,16 @@ pub fn spinner(quiet: bool, msg: &str) -> ProgressBar {
     pb
 }
 
+/// A bar for [`training`]: the phase, its steps and the last loss.
+pub fn training_bar() -> ProgressBar {
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:28} [{bar:30}] {pos}/{len} loss {prefix}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
 /// A callback for training progress that moves `pb` through every phase (one bar length per phase).
 pub fn training(pb: &ProgressBar) -> impl FnMut(Progress) + '_ {
     let mut phase = String::new();

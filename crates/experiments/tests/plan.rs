@@ -386,3 +386,45 @@ fn a_failing_shard_binary_and_a_missing_shard_make_the_merge_fail_by_index_and_l
         .count();
     assert_eq!(merged, 0, "a failed merge left a run folder");
 }
+
+/// `PlanSpec::new` makes a sweep grid's weights absolute (every node reads the same file) and refuses
+/// weights it cannot read, naming the flag and the file.
+#[test]
+fn plan_spec_resolves_the_weights_or_names_the_missing_file() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(tmp.path().join("sub")).expect("mkdir");
+    let w = tmp.path().join("model.safetensors");
+    std::fs::write(&w, b"weights").expect("write");
+    let dotted = tmp.path().join("sub").join("..").join("model.safetensors");
+    let grid = PlanGrid::Sweep(sweep_grid(&[1], Some(dotted)));
+    let dir = tmp.path().join("plan");
+    let s = PlanSpec::new(
+        "p",
+        &dir,
+        Some("privsplit".into()),
+        grid,
+        Resources::default(),
+    )
+    .expect("spec");
+    let PlanGrid::Sweep(g) = &s.grid else {
+        panic!("a sweep grid stays a sweep grid")
+    };
+    assert_eq!(
+        g.weights.as_deref(),
+        Some(w.canonicalize().expect("canon").as_path())
+    );
+    let missing = PlanGrid::Sweep(sweep_grid(&[1], Some(tmp.path().join("nope.safetensors"))));
+    let e = PlanSpec::new(
+        "p",
+        &dir,
+        Some("privsplit".into()),
+        missing,
+        Resources::default(),
+    )
+    .expect_err("missing weights")
+    .to_string();
+    assert!(
+        e.contains("--weights") && e.contains("nope.safetensors"),
+        "{e}"
+    );
+}

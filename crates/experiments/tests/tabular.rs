@@ -13,10 +13,14 @@ use privsplit_models::train::majority_rate;
 #[test]
 fn train_into_a_folder_then_sweep_every_partition_point_of_that_model() {
     let tmp = tempfile::tempdir().unwrap();
-    let source = TabularSource::Synthetic {
-        rows: 3_000,
-        seed: 21,
-    };
+    let source = TabularSource::new(None, Some(3_000), 21);
+    assert_eq!(
+        source,
+        TabularSource::Synthetic {
+            rows: 3_000,
+            seed: 21
+        }
+    );
     let mut cfg = TabularSweepConfig::tiny();
     cfg.train.epochs = 5;
     let trained = train_job(
@@ -35,6 +39,12 @@ fn train_into_a_folder_then_sweep_every_partition_point_of_that_model() {
     assert_eq!(trained.preprocess, preprocess_path(&trained.weights));
     let train_md = std::fs::read_to_string(tmp.path().join("model/train.md")).unwrap();
     assert!(train_md.contains("SYNTHETIC") && train_md.contains("macro-F1"));
+    let summary = trained.summary();
+    assert!(
+        summary.contains(&format!("{:.4}", r.test.accuracy))
+            && summary.contains(&trained.weights.display().to_string()),
+        "{summary}"
+    );
     // The scores are those of the saved model on the test split, recomputed independently here.
     let (model, pre) = load_tabular(
         &cfg.train.arch(r.features),

@@ -23,6 +23,7 @@ use crate::{Error, Result};
 
 /// Which collateral adversary network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum AdversaryKind {
     /// The authors' CNN with a ReLU added after the `k -> 784` expansion (privsplit's variant).

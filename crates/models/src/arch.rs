@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Which architecture.
+/// Which architecture (`--arch` on the command line: `small-cnn`, `vgg16`, `resnet50`, `efficientnet-b0`,
+/// `efficientnet-lite0`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ArchKind {
     /// Small CNN for 28x28 grey images: conv1, pool1, conv2, pool2, fc1, fc2 (6 stages).
@@ -14,16 +16,23 @@ pub enum ArchKind {
     /// VGG-16: 13 conv stages, 5 pool stages, fc6, fc7, fc8 (21 stages).
     Vgg16,
     /// ResNet-50: stem, 16 bottleneck blocks, head (18 stages).
+    #[cfg_attr(feature = "clap", value(name = "resnet50"))]
     ResNet50,
     /// EfficientNet-B0: stem, 16 MBConv blocks, head (18 stages).
+    #[cfg_attr(feature = "clap", value(name = "efficientnet-b0"))]
     EfficientNetB0,
     /// EfficientNet-Lite0: stem, 16 MBConv blocks, head (18 stages).
+    #[cfg_attr(feature = "clap", value(name = "efficientnet-lite0"))]
     EfficientNetLite0,
     /// Tabular MLP (intrusion detection on TON_IoT rows): input `[features, 1, 1]` (`in_channels` =
-    /// features, `input_size` = 1), hidden fc1..fc4 of [`crate::tabular::HIDDEN`] units (x width) with
+    /// features, `input_size` = 1), hidden fc1..fc4 of [`TABULAR_HIDDEN`] units (x width) with
     /// ReLU, then the output layer (5 stages; see [`crate::tabular`]).
+    #[cfg_attr(feature = "clap", value(skip))]
     TabularMlp,
 }
+
+/// Hidden-layer widths of the tabular MLP at width multiplier 1.
+pub const TABULAR_HIDDEN: [usize; 4] = [256, 128, 64, 32];
 
 /// An architecture with its input size, class count and width multiplier (serde; named constructors).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,7 +125,7 @@ impl ArchConfig {
                 vec![0, 1, 2, 4, 6, 9, 12, 16, 17, 18]
             }
             ArchKind::SmallCnn => (0..=6).collect(),
-            ArchKind::TabularMlp => (0..=crate::tabular::HIDDEN.len() + 1).collect(),
+            ArchKind::TabularMlp => (0..=TABULAR_HIDDEN.len() + 1).collect(),
         }
     }
 

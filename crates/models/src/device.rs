@@ -212,6 +212,39 @@ pub fn set_threads(threads: usize) -> Result<()> {
         })
 }
 
+/// `--device` and `--threads`, the argument group every training command and `serve untrusted` flattens.
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct DeviceArgs {
+    /// Where training (or the untrusted partition) runs: `flex` (burn's CPU backend, the default), `cpu`
+    /// (CubeCL CPU, cargo feature `cpu`), `cuda` (feature `cuda`) or `wgpu` (feature `wgpu`). A backend
+    /// that is not compiled in or has no driver is an error, never a fallback.
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    pub device: Option<DeviceChoice>,
+    /// CPU threads of the `flex` backend (default: `RAYON_NUM_THREADS`, else one per logical CPU).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub threads: Option<usize>,
+}
+
+impl DeviceArgs {
+    /// Sets the thread count ([`set_threads`]) and checks that the device can run
+    /// ([`DeviceChoice::resolve`]) before any data is loaded; returns the device asked for, `None` to keep
+    /// the config's.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for `threads == 0` or a pool already started; [`Error::Device`] for a device not
+    /// compiled in or without its driver.
+    pub fn apply(&self) -> Result<Option<DeviceChoice>> {
+        if let Some(n) = self.threads {
+            set_threads(n)?;
+        }
+        if let Some(d) = self.device {
+            d.resolve()?;
+        }
+        Ok(self.device)
+    }
+}
+
 /// Worker threads of the CPU backend (the rayon global pool).
 pub fn threads() -> usize {
     rayon::current_num_threads()
@@ -221,6 +254,25 @@ pub fn threads() -> usize {
 #[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_args_reject_zero_threads_and_return_the_device_asked_for() {
+        let zero = DeviceArgs {
+            device: None,
+            threads: Some(0),
+        };
+        let err = zero.apply().unwrap_err().to_string();
+        assert!(
+            err.contains("--threads") && err.contains("at least 1"),
+            "{err}"
+        );
+        let flex = DeviceArgs {
+            device: Some(DeviceChoice::Flex),
+            threads: None,
+        };
+        assert_eq!(flex.apply().unwrap(), Some(DeviceChoice::Flex));
+        assert_eq!(DeviceArgs::default().apply().unwrap(), None);
+    }
 
     #[test]
     fn flex_resolves_and_reports_its_name() {

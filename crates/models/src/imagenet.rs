@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::arch::ArchConfig;
+use crate::arch::{ArchConfig, ArchKind};
 use crate::{Error, Result};
 
 /// Per-channel mean of ImageNet training images (RGB, pixels in [0, 1]); torchvision's
@@ -122,9 +122,55 @@ pub fn predict_files(
         .collect()
 }
 
+impl ArchConfig {
+    /// The image architecture `kind` at `input_size` x `input_size` px with the 1000 ImageNet classes;
+    /// the small CNN keeps its own 28 px and 10 classes.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for [`ArchKind::TabularMlp`], which is not an image model
+    /// ([`ArchConfig::tabular_mlp`]).
+    pub fn image(kind: ArchKind, input_size: usize) -> Result<Self> {
+        let classes = NUM_CLASSES;
+        Ok(match kind {
+            ArchKind::SmallCnn => Self::small_cnn(),
+            ArchKind::Vgg16 => Self::vgg16(input_size, classes),
+            ArchKind::ResNet50 => Self::resnet50(input_size, classes),
+            ArchKind::EfficientNetB0 => Self::efficientnet_b0(input_size, classes),
+            ArchKind::EfficientNetLite0 => Self::efficientnet_lite0(input_size, classes),
+            ArchKind::TabularMlp => {
+                return Err(Error::Invalid {
+                    what: "--arch".into(),
+                    expected: "an image model (small-cnn, vgg16, resnet50, efficientnet-b0, efficientnet-lite0)".into(),
+                    got: "tabular_mlp".into(),
+                })
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_configs_take_the_size_and_imagenet_classes_except_the_small_cnn() {
+        let r = ArchConfig::image(ArchKind::ResNet50, 64).expect("resnet50");
+        assert_eq!(
+            (r.kind, r.input_size, r.classes, r.in_channels),
+            (ArchKind::ResNet50, 64, 1000, 3)
+        );
+        assert_eq!(
+            ArchConfig::image(ArchKind::SmallCnn, 64).expect("small cnn"),
+            ArchConfig::small_cnn()
+        );
+        let err = ArchConfig::image(ArchKind::TabularMlp, 1)
+            .expect_err("not an image model")
+            .to_string();
+        assert!(
+            err.contains("--arch") && err.contains("image model"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn the_packaged_list_has_the_1000_torchvision_names_in_order() {

@@ -24,14 +24,16 @@ use crate::weights::{load_model, save_model};
 use crate::zoo::{build, ArchConfig, ArchKind};
 use crate::{Error, Result};
 
-/// Hidden-layer widths of the tabular MLP at width multiplier 1.
-pub const HIDDEN: [usize; 4] = [256, 128, 64, 32];
+/// Hidden widths of the tabular MLP ([`crate::arch::TABULAR_HIDDEN`], defined with the architectures).
+pub use crate::arch::TABULAR_HIDDEN as HIDDEN;
 
-/// Which TON_IoT target a model predicts.
+/// Which TON_IoT target a model predicts (`--target type|label` on the command line).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum TabularTask {
     /// `label`: 0 normal, 1 attack (2 classes).
+    #[cfg_attr(feature = "clap", value(name = "label"))]
     Binary,
     /// `type`: the ten traffic classes.
     Type,

@@ -193,7 +193,7 @@ pub fn build(arch: &ArchConfig, device: &Device) -> Result<StagedModel> {
     };
     match arch.kind {
         ArchKind::TabularMlp => {
-            for (i, &h) in crate::tabular::HIDDEN.iter().enumerate() {
+            for (i, &h) in crate::arch::TABULAR_HIDDEN.iter().enumerate() {
                 b.dense(&format!("fc{}", i + 1), arch.ch(h), Act::Relu);
             }
             b.dense("out", arch.classes, Act::None);

@@ -93,15 +93,22 @@ pub struct Report {
 
 /// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and attribute values.
 pub fn escape_html(s: &str) -> String {
+    escape_with(s, |c, out| match c {
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        _ => out.push(c),
+    })
+}
+
+/// `s` with `&`, `<`, `>` as HTML entities and every other character passed to `other`.
+fn escape_with(s: &str, other: impl Fn(char, &mut String)) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
+            _ => other(c, &mut out),
         }
     }
     out
@@ -110,20 +117,12 @@ pub fn escape_html(s: &str) -> String {
 /// Escapes text for Markdown: HTML-significant `&`, `<`, `>` become entities (so text never turns into
 /// raw HTML), and `\`, `*`, `_`, `` ` ``, `[`, `]` get a backslash.
 fn escape_md(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\\' | '*' | '_' | '`' | '[' | ']' => {
-                out.push('\\');
-                out.push(c);
-            }
-            _ => out.push(c),
+    escape_with(s, |c, out| {
+        if matches!(c, '\\' | '*' | '_' | '`' | '[' | ']') {
+            out.push('\\');
         }
-    }
-    out
+        out.push(c);
+    })
 }
 
 /// A Markdown table cell: escaped, `|` escaped, newlines as spaces.

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod channel;
 pub mod exec;
 pub mod fuzzing;
+pub mod launch;
 pub mod link;
 pub mod model;
 pub mod service;

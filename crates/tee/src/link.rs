@@ -91,37 +91,11 @@ fn params() -> Result<snow::params::NoiseParams> {
         .map_err(|e: snow::Error| channel(ChannelReason::Handshake(e.to_string())))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory created with `mode`,
-/// fsync, rename, fsync of the directory.
+/// Writes `bytes` to `path` atomically with `mode` ([`privsplit_io::write_atomic_with_mode`]: unique
+/// temporary file in the same folder created with the mode, fsync, rename).
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| key_err(path, "not a file name"))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = opts.open(&tmp).map_err(|e| io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| io(&tmp, e))?;
-    f.sync_all().map_err(|e| io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    privsplit_io::write_atomic_with_mode(path, bytes, Some(mode))
+        .map_err(|e| io(path, std::io::Error::other(e)))
 }
 
 impl StaticKeypair {

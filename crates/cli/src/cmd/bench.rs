@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use privsplit_experiments::bench::sweep::BenchSweepConfig;
 use privsplit_experiments::bench::train::BenchTrainConfig;
 use privsplit_tee::bench::{run_bench, BenchConfig};
+use privsplit_tee::launch::runtime;
 use privsplit_tee::model::ModelSpec;
 
 /// Arguments of `privsplit bench`.
@@ -29,27 +29,8 @@ enum What {
 
 #[derive(Debug, clap::Args)]
 struct TrainArgs {
-    /// Images per step.
-    #[arg(long, default_value_t = 128)]
-    batch: usize,
-    /// Size k of the private output (the adversary's input).
-    #[arg(long, default_value_t = 4)]
-    k: usize,
-    /// Sensitive classes (the adversary's outputs).
-    #[arg(long, default_value_t = 2)]
-    classes: usize,
-    /// Timed steps (the median is reported).
-    #[arg(long, default_value_t = 20)]
-    steps: usize,
-    /// Untimed warm-up steps.
-    #[arg(long, default_value_t = 3)]
-    warmup: usize,
-    /// The PyTorch script.
-    #[arg(long, default_value = "bench/pytorch_train_step.py")]
-    script: PathBuf,
-    /// Skip PyTorch even when it is installed.
-    #[arg(long)]
-    no_pytorch: bool,
+    #[command(flatten)]
+    config: BenchTrainConfig,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -59,15 +40,8 @@ struct TrainArgs {
 
 #[derive(Debug, clap::Args)]
 struct SweepArgs {
-    /// Timed steps per measurement.
-    #[arg(long, default_value_t = 10)]
-    steps: usize,
-    /// Also run the full Fashion-MNIST sweep (all points, all attacks) and report its time split.
-    #[arg(long)]
-    full: bool,
-    /// Fashion-MNIST folder (for `--full`).
-    #[arg(long, default_value = privsplit_data::fashion_mnist::DEBIAN_DIR)]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    config: BenchSweepConfig,
     #[command(flatten)]
     device: super::DeviceArgs,
 }
@@ -108,16 +82,11 @@ struct ServeArgs {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Train(a) => {
-            let r = privsplit_experiments::bench::train::run(&BenchTrainConfig {
-                batch: a.batch,
-                k: a.k,
-                classes: a.classes,
-                steps: a.steps,
-                warmup: a.warmup,
-                script: a.script,
-                no_pytorch: a.no_pytorch,
+            let cfg = BenchTrainConfig {
                 device: a.device.apply()?.unwrap_or_default(),
-            })?;
+                ..a.config
+            };
+            let r = privsplit_experiments::bench::train::run(&cfg)?;
             if a.json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -126,14 +95,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         What::Sweep(a) => {
             let cfg = BenchSweepConfig {
-                steps: a.steps,
-                full: a.full,
-                data_dir: a.data_dir,
                 device: a.device.apply()?.unwrap_or_default(),
+                ..a.config
             };
+            let progress = &mut |s: &str| eprintln!("{s}");
             print!(
                 "{}",
-                privsplit_experiments::bench::sweep::run(&cfg, &mut |s| eprintln!("{s}"))?
+                privsplit_experiments::bench::sweep::run(&cfg, progress)?
             );
         }
         What::Serve(a) => {
@@ -146,11 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 handshakes: a.handshakes,
                 seed: a.seed,
             };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the tokio runtime")?;
-            let report = rt.block_on(run_bench(&cfg))?;
+            let report = runtime()?.block_on(run_bench(&cfg))?;
             println!("{}", report.to_markdown());
             if let Some(p) = a.json {
                 privsplit_report::write_json(&p, &report)?;

@@ -4,33 +4,11 @@
 
 use std::path::PathBuf;
 
-use privsplit_attacks::AttributeAttacker;
 use privsplit_experiments::collateral::{
     main_task_fashion_mnist, outcome_table, run_job, CollateralConfig, CollateralData,
     CollateralOverrides,
 };
-use privsplit_experiments::progress::training;
-use privsplit_models::adversary::AdversaryKind;
-
-use super::UsageError;
-
-/// The adversary inside the defence.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum DefenceAdversary {
-    /// The authors' CNN.
-    Cnn,
-    /// The MLP.
-    Mlp,
-}
-
-impl From<DefenceAdversary> for AdversaryKind {
-    fn from(a: DefenceAdversary) -> Self {
-        match a {
-            DefenceAdversary::Cnn => AdversaryKind::Cnn,
-            DefenceAdversary::Mlp => AdversaryKind::Mlp,
-        }
-    }
-}
+use privsplit_experiments::progress::{training, training_bar};
 
 /// Images to generate, shared by `privsplit collateral` and `privsplit plan collateral`.
 #[derive(Debug, clap::Args)]
@@ -41,45 +19,6 @@ pub struct SizeArgs {
     /// Test images to generate (--fonts-default, --synthetic).
     #[arg(long, default_value_t = 1000)]
     pub test: usize,
-}
-
-/// Training and attack settings shared by `privsplit collateral` and `privsplit plan collateral`.
-#[derive(Debug, clap::Args)]
-pub struct TrainingArgs {
-    /// Epochs of every phase (plain, defence, recovery) unless set separately.
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Attackers, comma-separated.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "cnn,mlp,logistic,knn"
-    )]
-    attackers: Vec<AttributeAttacker>,
-    /// Adversary inside the defence.
-    #[arg(long, value_enum, default_value = "cnn")]
-    defence_adversary: DefenceAdversary,
-    /// Images per batch.
-    #[arg(long)]
-    batch: Option<usize>,
-    /// Learning rate (SGD with momentum).
-    #[arg(long)]
-    lr: Option<f64>,
-}
-
-impl TrainingArgs {
-    /// The overrides of a collateral config these arguments make.
-    pub fn overrides(&self) -> CollateralOverrides {
-        CollateralOverrides {
-            epochs: self.epochs,
-            attackers: Some(self.attackers.clone()),
-            defence_adversary: Some(self.defence_adversary.into()),
-            batch_size: self.batch,
-            lr: self.lr,
-            ..CollateralOverrides::default()
-        }
-    }
 }
 
 /// Arguments of `privsplit collateral`.
@@ -103,18 +42,9 @@ pub struct Args {
     /// Defence strengths, comma-separated (0 = no defence).
     #[arg(long, value_delimiter = ',', default_value = "0,1.5,3")]
     alpha: Vec<f32>,
-    /// Epochs, attackers, defence adversary, batch size and learning rate.
+    /// Epochs (of every phase or each), attackers, defence adversary, batch size and learning rate.
     #[command(flatten)]
-    training: TrainingArgs,
-    /// Epochs of plain training.
-    #[arg(long)]
-    plain_epochs: Option<usize>,
-    /// Epochs of semi-adversarial training.
-    #[arg(long)]
-    defence_epochs: Option<usize>,
-    /// Epochs of recovery (head and fresh attackers, private part fixed).
-    #[arg(long)]
-    recovery_epochs: Option<usize>,
+    training: CollateralOverrides,
     /// Use the paper's schedule (10 / 10 / 10 epochs) as the starting point.
     #[arg(long)]
     paper: bool,
@@ -141,37 +71,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         CollateralConfig::default()
     };
+    let device = args.device.apply()?;
     let mut cfg = base.with_overrides(&CollateralOverrides {
-        plain_epochs: args.plain_epochs,
-        defence_epochs: args.defence_epochs,
-        recovery_epochs: args.recovery_epochs,
-        device: args.device.apply()?,
-        ..args.training.overrides()
+        device,
+        ..args.training
     });
     cfg.alphas.clone_from(&args.alpha);
     cfg.seed = args.seed;
-
     if let Some(dir) = &args.fashion_mnist {
         println!("{}", main_task_fashion_mnist(&cfg, dir)?);
         return Ok(());
     }
-    let (train, test, seed) = (args.sizes.train, args.sizes.test, args.seed);
-    let data = match (&args.data, args.synthetic, args.fonts_default) {
-        (Some(dir), _, _) => CollateralData::Idx {
-            dir: dir.clone(),
-            prefix: args.prefix.clone(),
-        },
-        (None, true, _) => CollateralData::Synthetic { train, test, seed },
-        (None, false, true) => CollateralData::Fonts { train, test, seed },
-        (None, false, false) => Err(UsageError(
-            "choose the data: --data DIR, --fonts-default or --synthetic".into(),
-        ))?,
-    };
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:28} [{bar:30}] {pos}/{len} loss {prefix}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let idx = args.data.map(|d| (d, args.prefix));
+    let sizes = [args.sizes.train, args.sizes.test];
+    let data = CollateralData::choose(idx, args.synthetic, args.fonts_default, sizes, args.seed)?;
+    let bar = training_bar();
     let outcome = run_job(&cfg, &data, args.json.as_deref(), &mut training(&bar))?;
     bar.finish_and_clear();
     print!("{}", outcome_table(&outcome));

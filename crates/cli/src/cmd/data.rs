@@ -4,8 +4,9 @@
 
 use std::path::PathBuf;
 
-use privsplit_data::{fashion_mnist, FontCharConfig};
-use privsplit_experiments::datasets::{convert_fashion_mnist, write_fonts, DatasetOutcome};
+use privsplit_data::fashion_mnist;
+use privsplit_experiments::datasets::{convert_fashion_mnist, write_fonts, FontsJob};
+use privsplit_experiments::progress::bar;
 
 /// Arguments of `privsplit data`.
 #[derive(Debug, clap::Args)]
@@ -17,7 +18,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum DataCommand {
     /// Render characters from TrueType fonts (label = character, sensitive attribute = font).
-    Fonts(FontsArgs),
+    Fonts(FontsJob),
     /// Convert Fashion-MNIST (Debian package dataset-fashion-mnist) into the same layout.
     FashionMnist(FashionArgs),
     /// Write SYNTHETIC network-traffic rows in the exact layout of TON_IoT's train_test_network.csv
@@ -39,45 +40,6 @@ struct TonIotArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct FontsArgs {
-    /// Output folder (created if missing); files are prefixed `fonts-`.
-    #[arg(long)]
-    out: PathBuf,
-    /// Number of training images.
-    #[arg(long, default_value_t = 60_000)]
-    train: usize,
-    /// Number of test images.
-    #[arg(long, default_value_t = 10_000)]
-    test: usize,
-    /// The characters, one class each (e.g. 0123456789 or ABCDEFGHIJKLMNOPQRSTUVWXYZ).
-    #[arg(long, default_value = "0123456789")]
-    chars: String,
-    /// A font: built-in name (dejavu-sans, dejavu-serif, dejavu-sans-mono, ...), packaged font (urw-z003,
-    /// vollkorn) or a .ttf/.otf path. Repeat for several; default dejavu-sans and dejavu-serif
-    /// (privsplit), urw-z003 and vollkorn (authors).
-    #[arg(long = "font")]
-    fonts: Vec<String>,
-    /// Seed of every random step.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Generation: `privsplit` (MNIST-like size normalisation and centring) or `authors` (Ryffel et
-    /// al.'s repository: natural size, centre-of-mass crop, packaged fonts urw-z003 and vollkorn,
-    /// per-image standardisation at training time).
-    #[arg(long, default_value = "privsplit")]
-    mode: privsplit_data::FontMode,
-    /// Elastic-deformation alpha, 28x28 output pixels (Simard et al. 2003); 0 disables it.
-    /// Default 34 (privsplit), 75.3 (authors).
-    #[arg(long)]
-    elastic_alpha: Option<f32>,
-    /// Elastic-deformation sigma, 28x28 output pixels. Default 4 (privsplit), 9 (authors).
-    #[arg(long)]
-    elastic_sigma: Option<f32>,
-    /// Samples per (font, character) on the contact sheet.
-    #[arg(long, default_value_t = 3)]
-    samples: usize,
-}
-
-#[derive(Debug, clap::Args)]
 struct FashionArgs {
     /// Folder with the four Fashion-MNIST IDX files.
     #[arg(long, default_value = fashion_mnist::DEBIAN_DIR)]
@@ -94,7 +56,10 @@ struct FashionArgs {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         DataCommand::Fonts(a) => run_fonts(a),
-        DataCommand::FashionMnist(a) => run_fashion(a),
+        DataCommand::FashionMnist(a) => {
+            println!("{}", convert_fashion_mnist(&a.dir, &a.out, a.samples)?);
+            Ok(())
+        }
         DataCommand::TonIot(a) => {
             let cfg = privsplit_data::tabular::TonIotGenConfig {
                 rows: a.rows,
@@ -112,44 +77,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn run_fonts(a: FontsArgs) -> anyhow::Result<()> {
-    let defaults = FontCharConfig::for_mode(a.mode);
-    let cfg = FontCharConfig {
-        chars: a.chars,
-        fonts: if a.fonts.is_empty() {
-            defaults.fonts.clone()
-        } else {
-            a.fonts
-        },
-        train: a.train,
-        test: a.test,
-        seed: a.seed,
-        elastic_alpha: a.elastic_alpha.unwrap_or(defaults.elastic_alpha),
-        elastic_sigma: a.elastic_sigma.unwrap_or(defaults.elastic_sigma),
-        ..defaults
-    };
-    let bar = indicatif::ProgressBar::new((cfg.train + cfg.test) as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_message("rendering");
+fn run_fonts(a: FontsJob) -> anyhow::Result<()> {
+    let cfg = a.config();
+    let bar = bar(false, (cfg.train + cfg.test) as u64, "rendering");
     let done = write_fonts(&cfg, &a.out, a.samples, &|n, _| bar.set_position(n as u64))?;
     bar.finish_and_clear();
-    print_outcome(&done);
-    Ok(())
-}
-
-fn print_outcome(done: &DatasetOutcome) {
-    match &done.contact_sheet {
-        Some(p) => println!("{}; contact sheet {}", done.summary, p.display()),
-        None => println!("{}; no images, so no contact sheet", done.summary),
-    }
-}
-
-fn run_fashion(a: FashionArgs) -> anyhow::Result<()> {
-    print_outcome(&convert_fashion_mnist(&a.dir, &a.out, a.samples)?);
+    println!("{done}");
     Ok(())
 }

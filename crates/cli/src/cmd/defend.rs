@@ -5,8 +5,7 @@
 use std::path::PathBuf;
 
 use privsplit_experiments::defend::{run_job, DefenceKind, DefendConfig};
-
-use super::UsageError;
+use privsplit_experiments::Error;
 
 /// Size presets of `privsplit defend`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -73,10 +72,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     cfg.defence_images = args.defence_images.unwrap_or(cfg.defence_images);
     if let Some(p) = args.max_accuracy_drop {
         if !(0.0..=100.0).contains(&p) {
-            return Err(UsageError(format!(
-                "--max-accuracy-drop: expected points in [0, 100], got {p}"
-            ))
-            .into());
+            Err(Error::Invalid {
+                what: "--max-accuracy-drop".into(),
+                expected: "points in [0, 100]".into(),
+                got: p.to_string(),
+            })?;
         }
         cfg.max_accuracy_drop = p / 100.0;
     }

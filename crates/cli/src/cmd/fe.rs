@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use privsplit_experiments::fe_jobs::{self, ImageFile};
+use privsplit_experiments::fe_jobs::{self, ImageFile, TableFile};
 
 /// Arguments of `privsplit fe`.
 #[derive(Debug, clap::Args)]
@@ -66,12 +66,8 @@ enum Command {
         /// Quantised model file the key was issued for.
         #[arg(long)]
         model: PathBuf,
-        /// Discrete-log table file (built and saved there if missing).
-        #[arg(long, default_value = "fe-keys/dlog-2p22.tbl")]
-        table: PathBuf,
-        /// log2 of the table size (memory/time trade-off: 12 * 2^bits bytes).
-        #[arg(long, default_value_t = 22)]
-        table_bits: u32,
+        #[command(flatten)]
+        table: TableFile,
         /// JSON report path.
         #[arg(long, default_value = "fe-infer.json")]
         out: PathBuf,
@@ -96,12 +92,8 @@ enum Command {
     },
     /// Measure every figure of the FE performance table (single thread and rayon), GoFE as ratio basis.
     Bench {
-        /// Discrete-log table file (built and saved there if missing).
-        #[arg(long, default_value = "fe-keys/dlog-2p22.tbl")]
-        table: PathBuf,
-        /// log2 of the table size.
-        #[arg(long, default_value_t = 22)]
-        table_bits: u32,
+        #[command(flatten)]
+        table: TableFile,
         /// Repetitions per figure (median reported).
         #[arg(long, default_value_t = 5)]
         reps: usize,
@@ -138,10 +130,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             key,
             model,
             table,
-            table_bits,
             out,
         } => {
-            let t = fe_jobs::open_table(&table, table_bits)?;
+            let t = table.open()?;
             eprintln!("{t}");
             println!(
                 "{}",
@@ -158,13 +149,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "{}",
             fe_jobs::synthetic_model(hidden, inputs, outputs, seed, &out)?
         ),
-        Command::Bench {
-            table,
-            table_bits,
-            reps,
-            write,
-        } => {
-            let t = fe_jobs::open_table(&table, table_bits)?;
+        Command::Bench { table, reps, write } => {
+            let t = table.open()?;
             eprintln!("{t}");
             let md = fe_jobs::bench_table(&t, reps, write.as_deref(), &|l| eprintln!("  {l}"))?;
             println!("{md}");

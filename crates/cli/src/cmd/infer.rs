@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use privsplit_tee::attestation::{PolicyOptions, PolicyVerifier};
-use privsplit_tee::service::{Client, ClientConfig};
-use privsplit_tee::TensorMsg;
+use privsplit_tee::launch::{infer_blocking, Requests};
 
 /// Arguments of `privsplit infer`.
 #[derive(Debug, clap::Args)]
@@ -49,96 +48,35 @@ pub struct Args {
     seed: u64,
 }
 
-fn inputs(a: &Args) -> anyhow::Result<Vec<TensorMsg>> {
-    if let (Some(csv), Some(pre)) = (&a.csv, &a.preprocess) {
-        return Ok(privsplit_tee::model::tabular_requests(csv, pre)?);
+fn requests(a: Args) -> Requests {
+    let count = a.count;
+    match (a.csv, a.preprocess, a.idx) {
+        (Some(csv), Some(preprocess), _) => Requests::Csv { csv, preprocess },
+        _ if !a.image.is_empty() => Requests::Images {
+            files: a.image,
+            size: a.size,
+        },
+        (_, _, Some(path)) => Requests::Idx {
+            path,
+            index: a.index,
+            count,
+        },
+        _ => Requests::Random {
+            shape: a.shape,
+            count,
+            seed: a.seed,
+        },
     }
-    if !a.image.is_empty() {
-        return Ok(privsplit_tee::model::image_requests(&a.image, a.size)?);
-    }
-    if let Some(p) = &a.idx {
-        let arr = privsplit_data::idx::read_images(p)
-            .with_context(|| format!("reading {}", p.display()))?;
-        let (n, r, c) = (arr.dims[0], arr.dims[1], arr.dims[2]);
-        anyhow::ensure!(
-            a.index + a.count <= n,
-            "--index {} + --count {} exceeds the {n} images",
-            a.index,
-            a.count
-        );
-        return (a.index..a.index + a.count)
-            .map(|i| {
-                let px = &arr.data[i * r * c..(i + 1) * r * c];
-                Ok(TensorMsg::new(
-                    vec![1, 1, r, c],
-                    px.iter().map(|&b| f32::from(b) / 255.0).collect(),
-                )?)
-            })
-            .collect();
-    }
-    let shape: Vec<usize> = a
-        .shape
-        .split(',')
-        .map(|s| s.trim().parse())
-        .collect::<Result<_, _>>()
-        .context("--shape: comma-separated integers")?;
-    let mut full = vec![1];
-    full.extend(&shape);
-    Ok(privsplit_tee::bench::random_inputs(&full, a.count, a.seed)?)
 }
 
 /// Runs `privsplit infer`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let policy = args.policy.policy()?;
-    let xs = inputs(&args)?;
-    let tabular = args.csv.is_some();
-    let verifier = PolicyVerifier::new(policy);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    rt.block_on(async move {
-        let mut c = Client::connect(args.endpoint, &verifier, ClientConfig::default())
-            .await
-            .with_context(|| format!("connecting to {}", args.endpoint))?;
-        let cl = c.claims().clone();
-        let mark = if cl.insecure_dev {
-            " [insecure-dev: NO TEE, NO SECURITY]"
-        } else {
-            ""
-        };
-        eprintln!(
-            "attested: tee={:?} measurement={} tcb={} handshake={:.2} ms{mark}",
-            cl.tee,
-            hex::encode(&cl.measurement),
-            cl.tcb_status,
-            c.handshake_time().as_secs_f64() * 1e3
-        );
-        for (i, x) in xs.into_iter().enumerate() {
-            let p = c.infer(x).await?;
-            let logits: Vec<String> = p.logits.data.iter().map(|v| format!("{v:.4}")).collect();
-            if tabular {
-                let names = p.classes().into_iter().map(|c| {
-                    privsplit_models::tabular::class_name(p.logits.data.len(), c).unwrap_or("?")
-                });
-                println!("row {i}: type {}", names.collect::<Vec<_>>().join(","));
-            }
-            if p.logits.data.len() == privsplit_models::imagenet::NUM_CLASSES {
-                let top = privsplit_models::imagenet::top_k(&p.logits.data, 5);
-                let names: Vec<String> = top
-                    .iter()
-                    .map(|t| format!("{} {:.1}%", t.name.unwrap_or("?"), 100.0 * t.probability))
-                    .collect();
-                println!("request {i}: top-5 {}", names.join(", "));
-                continue;
-            }
-            println!(
-                "request {i}: class {:?} logits [{}]{}",
-                p.classes(),
-                logits.join(", "),
-                if p.insecure_dev { " insecure-dev" } else { "" }
-            );
-        }
-        Ok(())
-    })
+    let verifier = PolicyVerifier::new(args.policy.policy()?);
+    let (endpoint, tabular) = (args.endpoint, args.csv.is_some());
+    let xs = requests(args).load()?;
+    let (say, print) = (&mut |s: &str| eprintln!("{s}"), &mut |s: &str| {
+        println!("{s}")
+    });
+    infer_blocking(endpoint, &verifier, xs, tabular, say, print)
+        .with_context(|| format!("inference at the trusted-partition service {endpoint}"))
 }

@@ -3,16 +3,16 @@
 
 use std::path::PathBuf;
 
+use privsplit_models::arch::ArchKind;
 use privsplit_models::imagenet::predict_files;
-
-use super::arch::Arch;
+use privsplit_models::zoo::ArchConfig;
 
 /// Arguments of `privsplit predict`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The architecture (an ImageNet model: 1000 classes).
     #[arg(long, value_enum)]
-    pub arch: Arch,
+    pub arch: ArchKind,
     /// Weights: a PyTorch state dict (`.pt`/`.pth`, zip or legacy, or safetensors) with torchvision's names,
     /// or privsplit's own safetensors (`stages.<i>...`).
     #[arg(long)]
@@ -30,7 +30,7 @@ pub struct Args {
 
 /// Runs `privsplit predict`.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let arch = a.arch.config(a.input_size);
+    let arch = ArchConfig::image(a.arch, a.input_size)?;
     let dev = privsplit_tee::model::Device::flex();
     let all = predict_files(&arch, &a.weights, &a.images, a.top, &dev)?;
     for (path, top) in a.images.iter().zip(all) {

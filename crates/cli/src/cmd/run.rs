@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-use privsplit_experiments::run::{run as run_experiment, RunConfig, DEFAULT_CONFIG};
+use privsplit_experiments::run::{run as run_experiment, RunConfig, RunFlags};
 
 /// Arguments of `privsplit run`.
 #[derive(Debug, clap::Args)]
@@ -33,32 +32,12 @@ pub struct Args {
 
 /// Runs `privsplit run`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (text, source) = match &args.config {
-        Some(path) => (
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the experiment config {}", path.display()))?,
-            path.display().to_string(),
-        ),
-        None => (
-            DEFAULT_CONFIG.to_string(),
-            "the embedded default config".into(),
-        ),
+    let flags = RunFlags {
+        out: args.out,
+        name: args.name,
+        device: args.device.apply()?,
     };
-    let mut sets = args.set.clone();
-    if let Some(d) = args.device.apply()? {
-        sets.push(format!("collateral.device=\"{d}\""));
-        sets.push(format!("sweep.device=\"{d}\""));
-    }
-    if let Some(out) = &args.out {
-        sets.push(format!(
-            "out_dir={}",
-            toml::Value::String(out.display().to_string())
-        ));
-    }
-    if let Some(name) = &args.name {
-        sets.push(format!("name={}", toml::Value::String(name.clone())));
-    }
-    let cfg = RunConfig::from_toml(&text, &source, &sets)?;
+    let cfg = RunConfig::load(args.config.as_deref(), &args.set, &flags)?;
     let effective = cfg.to_toml()?;
     if args.print_config {
         print!("{effective}");

@@ -5,13 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use privsplit_tee::attestation::sources::attester_from_spec;
+use privsplit_tee::launch::{TrustedLaunch, UntrustedLaunch};
 use privsplit_tee::link::StaticKeypair;
 use privsplit_tee::model::ModelSpec;
-use privsplit_tee::service::{
-    run_until_signal, serve_trusted, serve_untrusted, ServeFile, ServeOptions, ServerHandle,
-    TrustedConfig, UntrustedConfig,
-};
+use privsplit_tee::service::ServeOptions;
 
 /// Arguments of `privsplit serve`.
 #[derive(Debug, clap::Args)]
@@ -125,92 +122,33 @@ struct InitArgs {
     out: PathBuf,
 }
 
-/// Binds `listen`, starts the service with `start`, and runs it until SIGTERM / SIGINT (then drains it).
-fn serve_until_signal<F, Fut>(
-    listen: SocketAddr,
-    file: &ServeFile,
-    what: &str,
-    start: F,
-) -> anyhow::Result<()>
-where
-    F: FnOnce(tokio::net::TcpListener) -> Fut,
-    Fut: std::future::Future<Output = privsplit_tee::Result<ServerHandle>>,
-{
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    rt.block_on(async move {
-        let l = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("binding {listen}"))?;
-        let h = start(l).await?;
-        eprintln!("{what} on {}", h.local_addr());
-        let drained = run_until_signal(h, file.metrics, file.drain_timeout()).await?;
-        eprintln!("stopped (drained in time: {drained})");
-        Ok(())
-    })
-}
-
 /// Runs `privsplit serve`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut say = |s: &str| eprintln!("{s}");
     match args.which {
         Which::Trusted(a) => {
-            let spec = ModelSpec::parse(&a.model.model, a.model.weights.clone())?;
-            let k = if a.tee_only {
-                spec.num_stages()?
-            } else {
-                a.model.partition
-            };
-            let front = spec
-                .load_side(k, true)
-                .context("loading the trusted partition")?;
-            let attester =
-                attester_from_spec(&a.attester, a.vcek.as_deref(), a.collateral.as_deref())?;
-            let mode = if attester.is_insecure_dev() {
-                " [insecure-dev]"
-            } else {
-                ""
-            };
-            let file = a.ops.file(!a.tee_only)?;
-            let verify_cfg = file.verify_config()?.unwrap_or_default();
-            let verifier = if a.verify && !a.tee_only {
-                Some(
-                    spec.load_verifier(k, verify_cfg)
-                        .context("loading the untrusted partition's weights for verification")?,
-                )
-            } else {
-                None
-            };
-            let cfg = TrustedConfig {
-                upstream: if a.tee_only { None } else { a.untrusted },
+            let launch = TrustedLaunch {
+                model: ModelSpec::parse(&a.model.model, a.model.weights)?,
+                partition: a.model.partition,
+                untrusted: a.untrusted.filter(|_| !a.tee_only),
+                attester: a.attester,
+                vcek: a.vcek,
+                collateral: a.collateral,
                 upstream_timeout: Duration::from_millis(a.upstream_timeout_ms),
-                limits: file.limits()?,
-                link: file.link_keys()?,
-                verifier,
-                ..TrustedConfig::default()
+                verify: a.verify,
+                file: a.ops.file(!a.tee_only)?,
             };
-            let what = format!("trusted-partition service{mode}");
-            serve_until_signal(a.listen, &file, &what, |l| {
-                serve_trusted(l, front, attester, cfg)
-            })
+            Ok(launch.serve_until_signal(a.listen, &mut say)?)
         }
         Which::Untrusted(a) => {
-            let spec = ModelSpec::parse(&a.model.model, a.model.weights.clone())?;
-            let device = a.device.apply()?.unwrap_or_default().resolve()?;
-            let back = spec
-                .load_side_on(a.model.partition, false, &device)
-                .context("loading the untrusted partition")?;
-            let file = a.ops.file(true)?;
-            let cfg = UntrustedConfig {
+            let launch = UntrustedLaunch {
+                model: ModelSpec::parse(&a.model.model, a.model.weights)?,
+                partition: a.model.partition,
+                device: a.device.apply()?.unwrap_or_default(),
                 dump_dir: a.dump_features,
-                limits: file.limits()?,
-                link: file.link_keys()?,
-                ..UntrustedConfig::default()
+                file: a.ops.file(true)?,
             };
-            serve_until_signal(a.listen, &file, "untrusted-partition service", |l| {
-                serve_untrusted(l, back, cfg)
-            })
+            Ok(launch.serve_until_signal(a.listen, &mut say)?)
         }
         Which::Keygen(a) => {
             let k = StaticKeypair::generate()?;
@@ -228,7 +166,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let arch = match a.model {
                 ZooModel::SmallCnn => privsplit_models::zoo::ArchConfig::small_cnn(),
             };
-            let model = privsplit_models::zoo::build(&arch, &burn_device())?;
+            let model = privsplit_models::zoo::build(&arch, &privsplit_tee::model::Device::flex())?;
             privsplit_models::weights::save_model(&model, &a.out)
                 .with_context(|| format!("writing {}", a.out.display()))?;
             eprintln!(
@@ -239,8 +177,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn burn_device() -> privsplit_tee::model::Device {
-    privsplit_tee::model::Device::flex()
 }

@@ -3,10 +3,9 @@
 
 use std::path::PathBuf;
 
-use privsplit_attacks::ReconstructionAttack;
 use privsplit_experiments::tabular::{
-    sweep_job, train_job, TabularPreset, TabularSource, TabularSweepJob, TabularTrainConfig,
-    TabularTrainJob,
+    sweep_job, train_job, TabularPreset, TabularSource, TabularSweepJob, TabularSweepOverrides,
+    TabularTrainConfig, TabularTrainJob,
 };
 use privsplit_models::tabular::TabularTask;
 
@@ -39,22 +38,13 @@ struct DataArgs {
     synthetic_rows: Option<usize>,
 }
 
-/// The target column.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum Target {
-    /// `type`: the ten traffic classes.
-    Type,
-    /// `label`: normal / attack.
-    Label,
-}
-
 #[derive(Debug, clap::Args)]
 struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
     /// The column to predict.
     #[arg(long, value_enum, default_value = "type")]
-    target: Target,
+    target: TabularTask,
     /// Training epochs.
     #[arg(long, default_value_t = 8)]
     epochs: usize,
@@ -79,24 +69,9 @@ struct SweepArgs {
     /// Preset: `standard` (docs/RESULTS.md §3, minutes) or `tiny` (seconds; smoke test).
     #[arg(long, value_enum, default_value = "standard")]
     preset: TabularPreset,
-    /// The column to predict (when the sweep trains the model).
-    #[arg(long, value_enum, default_value = "type")]
-    target: Target,
-    /// Training epochs (when the sweep trains the model).
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Partition points, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    points: Option<Vec<usize>>,
-    /// Attacks, comma-separated (default: all three).
-    #[arg(long, value_enum, value_delimiter = ',')]
-    attacks: Option<Vec<ReconstructionAttack>>,
-    /// Allowed gain over the class-mean baseline in [0, 1] (default 0.05, docs/SWEEP.md).
-    #[arg(long)]
-    margin: Option<f64>,
-    /// Seed of the generator, the split, the initialisation and the shuffling (when the sweep trains).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Target, epochs, partition points, attacks, margin and seed.
+    #[command(flatten)]
+    overrides: TabularSweepOverrides,
     /// Folder under which the run folder is created.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
@@ -108,20 +83,7 @@ struct SweepArgs {
 }
 
 fn source(d: &DataArgs, seed: u64) -> TabularSource {
-    match (&d.csv, d.synthetic_rows) {
-        (Some(p), _) => TabularSource::Csv(p.clone()),
-        (None, rows) => TabularSource::Synthetic {
-            rows: rows.unwrap_or(0),
-            seed,
-        },
-    }
-}
-
-fn task(t: Target) -> TabularTask {
-    match t {
-        Target::Type => TabularTask::Type,
-        Target::Label => TabularTask::Binary,
-    }
+    TabularSource::new(d.csv.clone(), d.synthetic_rows, seed)
 }
 
 /// Runs `privsplit tabular`.
@@ -134,41 +96,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     epochs: a.epochs,
                     seed: a.seed,
                     device: a.device.apply()?.unwrap_or_default(),
-                    ..TabularTrainConfig::standard(task(a.target))
+                    ..TabularTrainConfig::standard(a.target)
                 },
                 out: a.out,
             };
             let done = train_job(&job, &mut |s| eprintln!("{s}"))?;
-            let r = &done.report;
-            println!(
-                "{:?} model: test accuracy {:.4}, macro-F1 {:.4} ({} test rows; {})",
-                r.config.task, r.test.accuracy, r.test.macro_f1, r.split[1], r.source
-            );
-            println!(
-                "weights {}; preprocessing {}",
-                done.weights.display(),
-                done.preprocess.display()
-            );
+            println!("{}", done.summary());
             Ok(())
         }
         TabularCommand::Sweep(a) => {
             let mut config = a.preset.config();
-            config.train.task = task(a.target);
-            config.train.seed = a.seed;
-            config.train.epochs = a.epochs.unwrap_or(config.train.epochs);
-            if a.points.is_some() {
-                config.points.clone_from(&a.points);
+            let device = a.device.apply()?;
+            let seed = a.overrides.seed;
+            TabularSweepOverrides {
+                device,
+                ..a.overrides
             }
-            if let Some(k) = &a.attacks {
-                config.attacks.kinds.clone_from(k);
-            }
-            config.margin = a.margin.unwrap_or(config.margin);
-            if let Some(d) = a.device.apply()? {
-                (config.device, config.train.device) = (d, d);
-            }
+            .apply(&mut config);
             let job = TabularSweepJob {
                 config,
-                source: source(&a.data, a.seed),
+                source: source(&a.data, seed),
                 model: a.model,
                 out: a.out,
                 name: a.name,

@@ -18,16 +18,24 @@ use crate::datasets::load_fashion_mnist;
 use crate::sweep::{run_sweep, summary, SweepConfig};
 use crate::{Result, StepContext};
 
-/// Settings of the sweep benchmark.
+/// Settings of the sweep benchmark (the flags of `privsplit bench sweep`).
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct BenchSweepConfig {
     /// Timed steps per measurement.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 10))]
     pub steps: usize,
     /// Also run the full Fashion-MNIST sweep (all points, all attacks) and report its time split.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub full: bool,
-    /// Fashion-MNIST folder (for `full`).
+    /// Fashion-MNIST folder (for `--full`).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, default_value = privsplit_data::fashion_mnist::DEBIAN_DIR)
+    )]
     pub data_dir: PathBuf,
-    /// Where burn's steps (and the full sweep) run (`--device`).
+    /// Where burn's steps (and the full sweep) run (set from the command line's `--device`).
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub device: DeviceChoice,
 }
 

@@ -30,24 +30,36 @@ use crate::collateral::init_network;
 use crate::sweep::SweepConfig;
 use crate::{Error, Result, StepContext};
 
-/// Settings of the training-step benchmark.
+/// Settings of the training-step benchmark (the flags of `privsplit bench train`).
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct BenchTrainConfig {
     /// Images per step of the adversary CNN and the quadratic network (the c-GAN uses the sweep's 32).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 128))]
     pub batch: usize,
     /// Size k of the private output (the adversary's input).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 4))]
     pub k: usize,
     /// Sensitive classes (the adversary's outputs).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 2))]
     pub classes: usize,
     /// Timed steps (the median is reported).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 20))]
     pub steps: usize,
     /// Untimed warm-up steps.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 3))]
     pub warmup: usize,
-    /// The PyTorch script (`bench/pytorch_train_step.py`).
+    /// The PyTorch script.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, default_value = "bench/pytorch_train_step.py")
+    )]
     pub script: PathBuf,
     /// Skip PyTorch even when it is installed.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub no_pytorch: bool,
-    /// Where burn's steps run (`--device`).
+    /// Where burn's steps run (set from the command line's `--device`).
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub device: DeviceChoice,
 }
 

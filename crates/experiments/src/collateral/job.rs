@@ -43,6 +43,33 @@ pub enum CollateralData {
 }
 
 impl CollateralData {
+    /// The data the command line chose: the IDX split `idx` (folder, file prefix), else the synthetic set
+    /// (`synthetic`), else the default font-character set (`fonts_default`), each generated with `train` /
+    /// `test` images from `seed`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when none of the three is chosen.
+    pub fn choose(
+        idx: Option<(PathBuf, String)>,
+        synthetic: bool,
+        fonts_default: bool,
+        [train, test]: [usize; 2],
+        seed: u64,
+    ) -> Result<Self> {
+        Ok(match (idx, synthetic, fonts_default) {
+            (Some((dir, prefix)), _, _) => Self::Idx { dir, prefix },
+            (None, true, _) => Self::Synthetic { train, test, seed },
+            (None, false, true) => Self::Fonts { train, test, seed },
+            (None, false, false) => {
+                return Err(Error::invalid(
+                    "the data",
+                    "--data DIR, --fonts-default or --synthetic",
+                    "none of them",
+                ))
+            }
+        })
+    }
+
     /// Reads or generates the split.
     ///
     /// # Errors
@@ -117,4 +144,33 @@ pub fn main_task_fashion_mnist(cfg: &CollateralConfig, dir: &Path) -> Result<Str
         quant.q_max,
         100.0 * q_acc
     ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_flags_pick_idx_then_synthetic_then_fonts_and_none_is_an_error() {
+        let idx = Some((PathBuf::from("d"), "fonts".to_string()));
+        assert_eq!(
+            CollateralData::choose(idx, true, true, [6, 2], 1).unwrap(),
+            CollateralData::Idx {
+                dir: "d".into(),
+                prefix: "fonts".into()
+            }
+        );
+        let (train, test, seed) = (6, 2, 1);
+        assert_eq!(
+            CollateralData::choose(None, true, true, [6, 2], 1).unwrap(),
+            CollateralData::Synthetic { train, test, seed }
+        );
+        assert_eq!(
+            CollateralData::choose(None, false, true, [6, 2], 1).unwrap(),
+            CollateralData::Fonts { train, test, seed }
+        );
+        let err = CollateralData::choose(None, false, false, [6, 2], 1).unwrap_err();
+        assert!(err.to_string().contains("--fonts-default"), "{err}");
+    }
 }

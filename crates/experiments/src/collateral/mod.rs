@@ -152,26 +152,45 @@ impl Default for CollateralConfig {
     }
 }
 
-/// Command-line overrides of a [`CollateralConfig`]; each `None` keeps the config's value.
+/// Command-line overrides of a [`CollateralConfig`] (the training flags of `privsplit collateral` and
+/// `privsplit plan collateral`); each `None` keeps the config's value.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct CollateralOverrides {
-    /// Epochs of every phase (plain, defence, recovery); a per-phase value below wins over it.
+    /// Epochs of every phase (plain, defence, recovery) unless set separately.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub epochs: Option<usize>,
     /// Epochs of plain training.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub plain_epochs: Option<usize>,
     /// Epochs of semi-adversarial training.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub defence_epochs: Option<usize>,
-    /// Epochs of recovery.
+    /// Epochs of recovery (head and fresh attackers, private part fixed).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub recovery_epochs: Option<usize>,
-    /// Attackers of the sensitive attribute.
+    /// Attackers of the sensitive attribute, comma-separated.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "cnn,mlp,logistic,knn"
+        )
+    )]
     pub attackers: Option<Vec<AttributeAttacker>>,
     /// Adversary inside the defence.
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value = "cnn"))]
     pub defence_adversary: Option<AdversaryKind>,
     /// Images per batch.
+    #[cfg_attr(feature = "clap", arg(long = "batch"))]
     pub batch_size: Option<usize>,
-    /// Learning rate.
+    /// Learning rate (SGD with momentum).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub lr: Option<f64>,
-    /// Where the networks train.
+    /// Where the networks train (`--device`, set by the command line's device flags).
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub device: Option<DeviceChoice>,
 }
 

@@ -8,15 +8,18 @@
 //! from the configuration, never from the node, the array index or the order in which shards ran, so a
 //! shard's numbers equal those of the same command run in one process.
 //!
-//! By concern: [`spec`] (what to plan and the manifest `plan.json`), [`slurm`] (batch scripts), [`kube`]
+//! By concern: [`spec`] (what to plan and the manifest `plan.json`), [`options`] (the command line's plan
+//! folder, name, binary and resources), [`slurm`] (batch scripts), [`kube`]
 //! (Kubernetes manifests), [`merge`] (checking and joining the shards).
 
 pub mod kube;
 pub mod merge;
+pub mod options;
 pub mod slurm;
 pub mod spec;
 
 pub use merge::{check_shards, merge_plan, MergedPlan, ShardOutput};
+pub use options::PlanOptions;
 pub use spec::{
     build_manifest, config_sha256, file_sha256, write_plan, CollateralGrid, GridData, PlanGrid,
     PlanManifest, PlanSpec, Resources, ShardParams, ShardSpec, SweepGrid, MANIFEST_FILE,

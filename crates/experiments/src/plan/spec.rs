@@ -19,24 +19,34 @@ pub const MANIFEST_FILE: &str = "plan.json";
 /// Version of the manifest format.
 pub const MANIFEST_VERSION: u32 = 1;
 
-/// A partition-point sweep cut into one shard per partition point.
+/// A partition-point sweep cut into one shard per partition point (the flags of `privsplit plan sweep`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct SweepGrid {
-    /// The preset (`privsplit sweep --preset`).
+    /// Sweep preset (`privsplit sweep --preset`).
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value = "fashion"))]
     pub preset: SweepPreset,
-    /// Partition points, one shard each.
+    /// Partition points, comma-separated: one shard each.
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ',', required = true))]
     pub points: Vec<usize>,
-    /// Input size of the `lite0` preset (pixels).
+    /// Input size of the lite0 preset (pixels).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub input_size: Option<usize>,
-    /// Evaluation images (`--eval-images`).
+    /// Evaluation images.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub eval_images: Option<usize>,
-    /// Epochs of classifier training (`--train-epochs`).
+    /// Epochs of classifier training.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub train_epochs: Option<usize>,
-    /// rMLE optimisation steps (`--rmle-steps`).
+    /// rMLE optimisation steps.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub rmle_steps: Option<usize>,
-    /// Trained model weights (safetensors) every shard attacks; hashed into the manifest.
+    /// Model weights (safetensors) every shard attacks (made absolute, so that every node reads the same
+    /// file, and hashed into plan.json).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub weights: Option<PathBuf>,
-    /// Fashion-MNIST folder (`--data-dir`), when not the default.
+    /// Fashion-MNIST folder as the nodes see it, when not the default.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub data_dir: Option<PathBuf>,
 }
 
@@ -114,20 +124,35 @@ pub enum PlanGrid {
     Collateral(CollateralGrid),
 }
 
-/// Resources of one task of the array.
+/// Resources of one task of the array (flags of `privsplit plan sweep|collateral`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Resources {
     /// CPU cores per task (`--cpus-per-task`; also the thread count of the task).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 2))]
     pub cpus: usize,
     /// Memory per task (MiB, `--mem`).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 4096))]
     pub mem_mb: usize,
     /// Wall-time limit per task (minutes, `--time`).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 60))]
     pub time_min: usize,
     /// One GPU per task (`--gres=gpu:1`); `gpu_args` are appended to every shard's command.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub gpu: bool,
-    /// Arguments that select the GPU in the shard's command (default `--device cuda`).
+    /// Arguments that select the GPU in a shard's command, one string split at spaces (with --gpu).
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            value_delimiter = ' ',
+            allow_hyphen_values = true,
+            default_values = ["--device", "cuda"]
+        )
+    )]
     pub gpu_args: Vec<String>,
     /// Slurm partition (`--partition`), if any.
+    #[cfg_attr(feature = "clap", arg(long))]
     pub partition: Option<String>,
 }
 
@@ -163,16 +188,30 @@ impl PlanSpec {
     /// A plan of `grid` in the folder `dir` (created, then made absolute) run by `bin`, or by the running
     /// executable when `bin` is `None`.
     ///
+    /// The weights of a sweep grid are made absolute, so that every node reads the same file.
+    ///
     /// # Errors
     /// [`Error::Io`] when `dir` cannot be created or resolved; [`Error::Invalid`] when `bin` is `None` and the
-    /// running executable's path is unknown.
+    /// running executable's path is unknown, or when the grid's weights cannot be read.
     pub fn new(
         name: &str,
         dir: &Path,
         bin: Option<String>,
-        grid: PlanGrid,
+        mut grid: PlanGrid,
         resources: Resources,
     ) -> Result<Self> {
+        if let PlanGrid::Sweep(SweepGrid {
+            weights: Some(w), ..
+        }) = &mut grid
+        {
+            *w = w.canonicalize().map_err(|e| {
+                Error::invalid(
+                    "--weights",
+                    "a readable weights file",
+                    format!("{}: {e}", w.display()),
+                )
+            })?;
+        }
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Io { path, source }

@@ -1,7 +1,7 @@
 //! The experiment config of `privsplit run`: TOML with every section optional (defaults filled in), an
 //! embedded default, and `--set key.path=value` overrides applied before validation.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use privsplit_data::fonts::FontCharConfig;
 use privsplit_data::InputScaling;
@@ -16,6 +16,17 @@ use crate::{Error, Result};
 
 /// The embedded default config (`crates/experiments/src/run/default-run.toml`).
 pub const DEFAULT_CONFIG: &str = include_str!("default-run.toml");
+
+/// The flags of `privsplit run` that set a config field ([`RunConfig::load`]); `None` keeps the config's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunFlags {
+    /// Parent folder of the run folder (`out_dir`).
+    pub out: Option<PathBuf>,
+    /// Name of the run (`name`).
+    pub name: Option<String>,
+    /// Device of every training step (`collateral.device`, `sweep.device`).
+    pub device: Option<DeviceChoice>,
+}
 
 /// A whole experiment, as read from TOML (every section optional, defaults filled in).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -145,6 +156,41 @@ impl RunConfig {
         Ok(cfg)
     }
 
+    /// Reads the config file `path` (`None`: [`DEFAULT_CONFIG`]) and applies the `--set` overrides `sets`,
+    /// then the command line's own flags (`--device` sets `collateral.device` and `sweep.device`, `--out`
+    /// sets `out_dir`, `--name` sets `name`), as [`RunConfig::from_toml`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `path` cannot be read, and as [`RunConfig::from_toml`].
+    pub fn load(path: Option<&Path>, sets: &[String], flags: &RunFlags) -> Result<Self> {
+        let (text, source) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|e| Error::Config {
+                    what: p.display().to_string(),
+                    detail: format!("cannot read the experiment config: {e}"),
+                })?,
+                p.display().to_string(),
+            ),
+            None => (
+                DEFAULT_CONFIG.to_string(),
+                "the embedded default config".into(),
+            ),
+        };
+        let quoted = |v: String| toml::Value::String(v).to_string();
+        let mut sets = sets.to_vec();
+        if let Some(d) = flags.device {
+            sets.push(format!("collateral.device=\"{d}\""));
+            sets.push(format!("sweep.device=\"{d}\""));
+        }
+        if let Some(out) = &flags.out {
+            sets.push(format!("out_dir={}", quoted(out.display().to_string())));
+        }
+        if let Some(name) = &flags.name {
+            sets.push(format!("name={}", quoted(name.clone())));
+        }
+        Self::from_toml(&text, &source, &sets)
+    }
+
     /// The config as TOML (what the run folder's `config.toml` holds).
     ///
     /// # Errors
@@ -232,5 +278,31 @@ mod tests {
         assert!(e.to_string().contains("name"), "{e}");
         let seeds = cfg.seeds();
         assert!(seeds.iter().any(|(k, _)| k == "collateral.seed"));
+    }
+
+    #[test]
+    fn load_applies_the_command_line_flags_after_the_sets_and_names_an_unreadable_file() {
+        let flags = RunFlags {
+            out: Some(PathBuf::from("my runs")),
+            name: Some("mine".into()),
+            device: Some(DeviceChoice::Flex),
+        };
+        let sets = ["name=\"overridden\"".to_string()];
+        let cfg = RunConfig::load(None, &sets, &flags).expect("load");
+        assert_eq!(cfg.name, "mine");
+        assert_eq!(cfg.out_dir, PathBuf::from("my runs"));
+        assert_eq!(cfg.collateral.device, DeviceChoice::Flex);
+        let plain = RunConfig::load(None, &[], &RunFlags::default()).expect("default");
+        let embedded = RunConfig::from_toml(DEFAULT_CONFIG, "default", &[]).expect("default");
+        assert_eq!(
+            plain.to_toml().expect("toml"),
+            embedded.to_toml().expect("toml")
+        );
+        let e = RunConfig::load(Some(Path::new("/nonexistent/x.toml")), &[], &flags)
+            .expect_err("missing file");
+        assert!(
+            matches!(e, Error::Config { .. }) && e.to_string().contains("x.toml"),
+            "{e}"
+        );
     }
 }

@@ -8,7 +8,10 @@ pub mod overrides;
 pub mod pipeline;
 pub mod report;
 mod tables;
+mod write;
 
-pub use config::{RunConfig, SweepStepConfig, DEFAULT_CONFIG};
+pub use config::{RunConfig, RunFlags, SweepStepConfig, DEFAULT_CONFIG};
 pub use pipeline::{run, RunSummary};
 pub use report::RunReport;
+pub use tables::CsvTable;
+pub use write::write_report;

@@ -17,7 +17,8 @@ use privsplit_data::Split;
 use privsplit_report::{Provenance, RunDir};
 
 use super::config::{RunConfig, SweepStepConfig};
-use super::report::{write_report, RunReport, SweepStep};
+use super::report::{RunReport, SweepStep};
+use super::write::write_report;
 use crate::collateral::{run_collateral_seeds, CollateralOutcome, CollateralRuns};
 use crate::datasets::load_fashion_mnist;
 use crate::encryption::{self, EncryptionRun};

@@ -4,23 +4,16 @@
 //! recommendation. Written as `report.json` (machine-readable, no pixel arrays: images are the files it
 //! names), `report.md` / `report.html`, one CSV per table and the plots as PNG and SVG.
 
-use std::path::Path;
-
 use privsplit_attacks::AttributeAttacker;
 use privsplit_data::Split;
 use privsplit_models::quadratic::QuadraticConfig;
-use privsplit_report::{write_atomic, write_csv, write_json, Provenance};
+use privsplit_report::Provenance;
 use serde::Serialize;
 
 use super::config::RunConfig;
-use super::figures::{write_sample_grid, write_tradeoff_plot};
-use super::human::human_report;
-use super::tables::tables;
-pub use super::tables::CsvTable;
 use crate::collateral::{AlphaSummary, CollateralRuns};
 use crate::encryption::EncryptionOutcome;
 use crate::sweep::{summary, SweepReport};
-use crate::Result;
 
 /// Largest drop of the main-task accuracy (percentage points) an alpha may cost to be recommended.
 pub const MAX_MAIN_TASK_COST_POINTS: f32 = 5.0;
@@ -426,48 +419,6 @@ fn recommend(rows: &[AlphaRow], sweep: &SweepStep, chance: f32) -> Recommendatio
         partition_point: k,
         text: format!("{fe} {tee}"),
     }
-}
-
-/// Writes the report files of a run into `out`: figures (PNG + SVG), one CSV per table, `report.json`,
-/// `report.md`, `report.html`; the names of every file go into `report.files`.
-///
-/// # Errors
-/// Report-writing errors.
-pub fn write_report(report: &mut RunReport<'_>, out: &Path, data: &Split) -> Result<()> {
-    let mut files = vec!["config.toml".to_string()];
-    write_sample_grid(&data.test, &out.join("samples.png"))?;
-    files.push("samples.png".into());
-    write_tradeoff_plot(report, &out.join("tradeoff.png"))?;
-    files.extend(["tradeoff.png".into(), "tradeoff.svg".into()]);
-    for (name, header, rows) in tables(report) {
-        let header: Vec<&str> = header.iter().map(String::as_str).collect();
-        write_csv(&out.join(&name), &header, &rows)?;
-        files.push(name);
-    }
-    if let SweepStep::Done { folder, .. } = &report.sweep {
-        for f in crate::sweep::report::FILES {
-            if out.join(folder).join(f).is_file() {
-                files.push(format!("{folder}/{f}"));
-            }
-        }
-    }
-    files.extend(
-        [
-            "private.safetensors",
-            "public-head.safetensors",
-            "private-quantised.fe-model",
-            "report.json",
-            "report.md",
-            "report.html",
-        ]
-        .map(String::from),
-    );
-    report.files = files;
-    write_json(&out.join("report.json"), report)?;
-    let human = human_report(report);
-    write_atomic(&out.join("report.md"), human.to_markdown().as_bytes())?;
-    write_atomic(&out.join("report.html"), human.to_html().as_bytes())?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -78,6 +78,9 @@ pub(super) fn one_hot(labels: &[usize], classes: usize, dev: &Device) -> Tensor<
     Tensor::from_data(TensorData::new(v, [labels.len(), classes, 1, 1]), dev)
 }
 
+/// Class means per Adam step of [`train_label_decoder`].
+pub const LABEL_DECODER_BATCH: usize = 32;
+
 /// The **label decoder**: the attacks' decoder (the inverse network of He, Zhang & Lee 2019, §4.2, with
 /// `train.decoder`'s sizes) trained from the one-hot class `[batch, classes, 1, 1]` alone to the image
 /// `[batch, C, H, W]`, i.e. the best image that network produces from the label.
@@ -85,8 +88,9 @@ pub(super) fn one_hot(labels: &[usize], classes: usize, dev: &Device) -> Tensor<
 /// Trained on the class means: for inputs that take one value per class, the per-image mean squared error
 /// is `sum_i |f(c_i) - x_i|^2 = sum_c n_c |f(c) - mean_c|^2 + const`, so the MSE-optimal output for class
 /// `c` is the class mean `mean_c` of `images` (labels `labels`, one per image) and the per-image training
-/// of the inverse network only adds gradient noise. Here each step is one full batch of the class means
-/// (each present class once), `steps` Adam steps at `train.learning_rate` from `train.seed`: without the
+/// of the inverse network only adds gradient noise. Here each step is one batch of at most
+/// [`LABEL_DECODER_BATCH`] class means (all of them when fewer classes are present, as on Fashion-MNIST),
+/// about `steps` Adam steps at `train.learning_rate` from `train.seed`: without the
 /// noise the decoder reaches the class means' quality in a few hundred steps, where the inverse network's
 /// few epochs on the images (the sweep's attack budget) leave it far below them (docs/SWEEP.md).
 ///
@@ -116,9 +120,12 @@ pub fn train_label_decoder(
         .iter()
         .filter_map(|&c| class_mean(images, labels, c))
         .collect();
+    // At most LABEL_DECODER_BATCH class means per step (ImageNet models predict hundreds of classes; one
+    // full batch of them per step made this baseline cost more than the attacks), about `steps` steps.
+    let batch = present.len().min(LABEL_DECODER_BATCH);
     let cfg = AttackTrainConfig {
-        epochs: steps,
-        batch_size: present.len(),
+        epochs: (steps * batch).div_ceil(present.len()),
+        batch_size: batch,
         ..train.clone()
     };
     Ok(train_inverse(

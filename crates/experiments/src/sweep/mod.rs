@@ -13,7 +13,8 @@
 //! sweeps of disjoint point subsets run on different machines), [`report`] (the run folder: JSON, Markdown,
 //! HTML, CSV, plots, the reconstruction grid), [`images`] (the victim and RGB crops of an ImageNet model),
 //! [`victim`] (what is attacked: a zoo model, white-box), [`onnx`] (any ONNX model cut at chosen nodes,
-//! black-box) and [`job`] (one call from a preset to a run folder).
+//! black-box), [`overrides`] (the command line's changes to a preset) and [`job`] (one call from a preset
+//! to a run folder).
 
 pub mod baselines;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod job;
 pub mod leakage;
 pub mod merge;
 pub mod onnx;
+pub mod overrides;
 pub mod report;
 pub mod rule;
 pub mod run;
@@ -37,6 +39,7 @@ pub use images::ImageSource;
 pub use job::{merge_job, run_job, SweepJob, SweepSource};
 pub use leakage::{Leakage, PriorKind, PriorScore};
 pub use merge::merge_reports;
+pub use overrides::{resolve_points, PointSpec, SweepOverrides};
 pub use report::write_outputs;
 pub use rule::{
     assess, recommend, verdict, Assessment, LeakageFloor, Objective, Reference, RuleConfig,

@@ -34,6 +34,18 @@ pub enum TabularSource {
 }
 
 impl TabularSource {
+    /// The rows the command line chose: the CSV file `csv`, else `synthetic_rows` SYNTHETIC rows from
+    /// `seed` (0 when neither is given; loading then reports the empty set).
+    pub fn new(csv: Option<PathBuf>, synthetic_rows: Option<usize>, seed: u64) -> Self {
+        match csv {
+            Some(p) => Self::Csv(p),
+            None => Self::Synthetic {
+                rows: synthetic_rows.unwrap_or(0),
+                seed,
+            },
+        }
+    }
+
     /// Whether the rows are generated (every report then says SYNTHETIC).
     pub fn is_synthetic(&self) -> bool {
         matches!(self, Self::Synthetic { .. })
@@ -171,6 +183,54 @@ impl TabularPreset {
     }
 }
 
+/// Command-line changes to a tabular sweep preset (flags of `privsplit tabular sweep`); each `None` keeps
+/// the preset's value.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+pub struct TabularSweepOverrides {
+    /// The column to predict (when the sweep trains the model).
+    #[cfg_attr(feature = "clap", arg(long, value_enum, default_value = "type"))]
+    pub target: TabularTask,
+    /// Training epochs (when the sweep trains the model).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub epochs: Option<usize>,
+    /// Partition points, comma-separated (default: all).
+    #[cfg_attr(feature = "clap", arg(long, value_delimiter = ','))]
+    pub points: Option<Vec<usize>>,
+    /// Attacks, comma-separated (default: all three).
+    #[cfg_attr(feature = "clap", arg(long, value_enum, value_delimiter = ','))]
+    pub attacks: Option<Vec<ReconstructionAttack>>,
+    /// Allowed gain over the class-mean baseline in [0, 1] (default 0.05, docs/SWEEP.md).
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub margin: Option<f64>,
+    /// Seed of the generator, the split, the initialisation and the shuffling (when the sweep trains).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1))]
+    pub seed: u64,
+    /// Where the victim and the attacks train (set from the command line's `--device`).
+    #[cfg_attr(feature = "clap", arg(skip))]
+    pub device: Option<DeviceChoice>,
+}
+
+impl TabularSweepOverrides {
+    /// Applies the target, seed and given settings to `config` (the device to the victim's training and
+    /// the attacks). Validation is [`TabularSweepConfig::validate`]'s.
+    pub fn apply(&self, config: &mut TabularSweepConfig) {
+        config.train.task = self.target;
+        config.train.seed = self.seed;
+        config.train.epochs = self.epochs.unwrap_or(config.train.epochs);
+        if self.points.is_some() {
+            config.points.clone_from(&self.points);
+        }
+        if let Some(k) = &self.attacks {
+            config.attacks.kinds.clone_from(k);
+        }
+        config.margin = self.margin.unwrap_or(config.margin);
+        if let Some(d) = self.device {
+            (config.device, config.train.device) = (d, d);
+        }
+    }
+}
+
 /// Settings of a tabular partition sweep (training of the victim included, when the sweep trains it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TabularSweepConfig {
@@ -289,5 +349,34 @@ impl TabularSweepConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_overrides_set_the_target_and_seed_and_keep_what_is_not_given() {
+        let preset = TabularSweepConfig::tiny();
+        let mut c = preset.clone();
+        let o = TabularSweepOverrides {
+            target: TabularTask::Binary,
+            epochs: None,
+            points: Some(vec![2]),
+            attacks: None,
+            margin: Some(0.1),
+            seed: 9,
+            device: Some(DeviceChoice::Flex),
+        };
+        o.apply(&mut c);
+        assert_eq!((c.train.task, c.train.seed), (TabularTask::Binary, 9));
+        assert_eq!((c.points.clone(), c.margin), (Some(vec![2]), 0.1));
+        assert_eq!(c.train.epochs, preset.train.epochs);
+        assert_eq!(c.attacks, preset.attacks);
+        assert_eq!(
+            (c.device, c.train.device),
+            (DeviceChoice::Flex, DeviceChoice::Flex)
+        );
     }
 }

@@ -41,6 +41,23 @@ pub struct TabularTrainOutcome {
     pub report: TabularTrainReport,
 }
 
+impl TabularTrainOutcome {
+    /// Two lines for a terminal: the task, test accuracy, macro-F1, test rows and source; the files.
+    pub fn summary(&self) -> String {
+        let r = &self.report;
+        format!(
+            "{:?} model: test accuracy {:.4}, macro-F1 {:.4} ({} test rows; {})\nweights {}; preprocessing {}",
+            r.config.task,
+            r.test.accuracy,
+            r.test.macro_f1,
+            r.split[1],
+            r.source,
+            self.weights.display(),
+            self.preprocess.display()
+        )
+    }
+}
+
 /// Progress lines of training: one per finished epoch.
 fn epoch_lines(progress: &mut dyn FnMut(&str)) -> impl FnMut(Progress) + '_ {
     move |p: Progress| {

@@ -15,8 +15,8 @@ pub mod report;
 pub mod run;
 
 pub use config::{
-    RowAttacks, TabularPreset, TabularSource, TabularSweepConfig, TabularTrainConfig,
-    DEFAULT_MARGIN,
+    RowAttacks, TabularPreset, TabularSource, TabularSweepConfig, TabularSweepOverrides,
+    TabularTrainConfig, DEFAULT_MARGIN,
 };
 pub use data::{load_table, TabularRows};
 pub use job::{
