@@ -368,5 +368,5 @@ fn uniform(t: &tract_onnx::pb::TensorProto) -> bool {
             .all(|w| w[0].to_bits() == w[1].to_bits());
     }
     let raw = t.raw_data.as_slice();
-    raw.len() >= 4 && raw.len() % 4 == 0 && raw.chunks_exact(4).all(|c| c == &raw[..4])
+    raw.len() >= 4 && raw.len().is_multiple_of(4) && raw.chunks_exact(4).all(|c| c == &raw[..4])
 }
