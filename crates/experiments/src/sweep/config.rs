@@ -120,6 +120,17 @@ pub struct SweepConfig {
     /// `None`: the preset's own seeds.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// The ONNX model attacked instead of `arch` (`privsplit sweep --onnx`); `arch` is then unused.
+    #[serde(default)]
+    pub onnx: Option<OnnxSpec>,
+    /// Whether the black-box attacks (c-GAN, inverse network) standardise the feature maps first: per
+    /// channel, `(x - mean) / std` with the mean and standard deviation of the attacker's own feature maps
+    /// (an invertible affine map the attacker can compute, so the information is unchanged). On for ONNX
+    /// sweeps ([`SweepConfig::onnx`]: an arbitrary graph's activations can be of any scale; the `onnx`
+    /// wheel's constant-weight light graphs reach 1e7 and beyond, where the decoders' training diverges),
+    /// off for the zoo presets (batch-normalised features; their recorded results were measured without).
+    #[serde(default)]
+    pub standardise_features: bool,
     /// Reconstructions kept per attack and point for the grid.
     pub grid_images: usize,
     /// Timed repetitions per partition for the latency (median reported).
@@ -147,20 +158,62 @@ pub enum ModelWeights {
         /// The initialisation seed.
         seed: u64,
     },
+    /// The weights inside an ONNX file (`privsplit sweep --onnx`).
+    Onnx {
+        /// The file as given.
+        path: String,
+        /// Every convolution / matrix-product weight is a constant fill
+        /// (`privsplit_onnx::OnnxModel::synthetic_weights`), as in the `onnx` wheel's `light_*.onnx` test
+        /// graphs: SYNTHETIC weights, whose sweep measures the graph's architecture, not what a trained
+        /// model leaks.
+        synthetic: bool,
+    },
 }
 
 impl ModelWeights {
-    /// Whether the model is untrained.
+    /// Whether the model is not a trained one (seeded random or synthetic weights): its sweep measures the
+    /// architecture, and every output says so ([`ModelWeights::tag`]).
     pub fn is_untrained(&self) -> bool {
-        matches!(self, Self::Untrained { .. })
+        matches!(
+            self,
+            Self::Untrained { .. }
+                | Self::Onnx {
+                    synthetic: true,
+                    ..
+                }
+        )
     }
 
-    /// One line for reports: `UNTRAINED (seeded random weights, seed S)`, `weights from FILE` or
-    /// `trained by this sweep`.
+    /// The warning in titles of an untrained model: `UNTRAINED` or `SYNTHETIC WEIGHTS`; `None` for a
+    /// trained one.
+    pub fn tag(&self) -> Option<&'static str> {
+        match self {
+            Self::Untrained { .. } => Some("UNTRAINED"),
+            Self::Onnx {
+                synthetic: true, ..
+            } => Some("SYNTHETIC WEIGHTS"),
+            _ => None,
+        }
+    }
+
+    /// One line for reports: `UNTRAINED (seeded random weights, seed S)`, `weights from FILE`,
+    /// `trained by this sweep`, `weights in the ONNX file FILE` or `SYNTHETIC weights ...`.
     pub fn label(&self) -> String {
         match self {
             Self::TrainedHere => "trained by this sweep".into(),
             Self::File { path } => format!("weights from {path}"),
+            Self::Onnx {
+                path,
+                synthetic: false,
+            } => format!("weights in the ONNX file {path}"),
+            Self::Onnx {
+                path,
+                synthetic: true,
+            } => format!(
+                "SYNTHETIC weights (every convolution / matrix weight of {path} is a constant fill, as in the \
+                 onnx wheel's light_*.onnx test graphs; the sweep measures the graph's architecture, not what \
+                 a trained model leaks)"
+            ),
             Self::Untrained { seed } => format!(
                 "UNTRAINED (seeded random weights, seed {seed}; pass --weights FILE for a trained model)"
             ),
@@ -168,10 +221,83 @@ impl ModelWeights {
     }
 }
 
+/// An ONNX model attacked black-box at chosen cut nodes (see `super::onnx`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OnnxSpec {
+    /// The model file.
+    pub path: std::path::PathBuf,
+    /// The cut nodes in graph order: partition point `k` (from 1) exposes the output of `cuts[k - 1]`.
+    pub cuts: Vec<String>,
+    /// Input height and width (pixels) the graph is run at.
+    pub input_size: usize,
+    /// Images per runtime call.
+    pub batch: usize,
+}
+
+impl OnnxSpec {
+    /// `path` cut at `cuts`, run at `input_size` px, [`OnnxSpec::DEFAULT_BATCH`] images per call.
+    pub fn new(path: std::path::PathBuf, cuts: Vec<String>, input_size: usize) -> Self {
+        Self {
+            path,
+            cuts,
+            input_size,
+            batch: Self::DEFAULT_BATCH,
+        }
+    }
+
+    /// Images per runtime call unless set: 16.
+    pub const DEFAULT_BATCH: usize = 16;
+}
+
 /// Default SSIM threshold of the threshold rule (`--rule threshold`; docs/SWEEP.md): 0.3.
 pub const DEFAULT_SSIM_THRESHOLD: f64 = 0.3;
 
 impl SweepConfig {
+    /// The attacked model's name for titles and messages: the ONNX file name, else the architecture.
+    pub fn model_name(&self) -> String {
+        match &self.onnx {
+            Some(o) => format!(
+                "ONNX {}",
+                o.path
+                    .file_name()
+                    .map_or(o.path.display().to_string(), |f| {
+                        f.to_string_lossy().into_owned()
+                    })
+            ),
+            None => format!("{:?}", self.arch.kind),
+        }
+    }
+
+    /// The black-box ONNX sweep of `spec`: [`SweepConfig::imagenet`]'s sizes, images (attacker and
+    /// evaluation crops of disjoint photographs) and ImageNet input normalisation (applied to the pixels
+    /// before the graph, as torchvision-exported classifiers expect), with the c-GAN and the inverse network
+    /// only (white-box rMLE needs gradients the ONNX runtime does not give) at the cut points `1..=m`, on
+    /// standardised feature maps ([`SweepConfig::standardise_features`]). `arch`
+    /// only records the input (3 x `spec.input_size` px; its `classes` are set from the graph's output by
+    /// `super::onnx::onnx_victim`).
+    pub fn onnx(spec: OnnxSpec) -> Self {
+        let mut c = Self::imagenet(ArchConfig {
+            in_channels: 3,
+            input_size: spec.input_size,
+            classes: 1,
+            ..ArchConfig::small_cnn()
+        });
+        c.attacks = vec![ReconstructionAttack::Cgan, ReconstructionAttack::Inverse];
+        c.standardise_features = true;
+        c.onnx = Some(spec);
+        c.points = Some(c.coarse_points());
+        c
+    }
+
+    /// The coarse partition points (`--points coarse`): the architecture's ([`ArchConfig::coarse_points`]),
+    /// or every cut point `1..=m` of an ONNX sweep.
+    pub fn coarse_points(&self) -> Vec<usize> {
+        match &self.onnx {
+            Some(o) => (1..=o.cuts.len()).collect(),
+            None => self.arch.coarse_points(),
+        }
+    }
+
     /// Whether any configured attack trains on attacker data.
     pub fn black_box(&self) -> bool {
         self.attacks.iter().any(|a| a.needs_attacker_data())
@@ -210,6 +336,8 @@ impl SweepConfig {
             enclave: EnclaveConfig::default(),
             weights: None,
             seed: None,
+            onnx: None,
+            standardise_features: false,
             grid_images: 4,
             latency_reps: 20,
             device: DeviceChoice::Flex,

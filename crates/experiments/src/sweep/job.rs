@@ -8,7 +8,7 @@ use privsplit_report::{read_json, RunDir};
 
 use super::config::ModelWeights;
 use super::images::ImageSource;
-use super::run::{run_sweep, run_sweep_on, test_accuracy, SweepData};
+use super::run::{run_sweep, run_sweep_on, run_sweep_victim, test_accuracy, SweepData};
 use super::{merge_reports, summary, write_outputs, SweepConfig, SweepReport};
 use crate::datasets::load_fashion_mnist;
 use crate::{Error, Result, StepContext};
@@ -32,6 +32,12 @@ pub enum SweepSource {
         /// Weights in either naming (privsplit safetensors or a PyTorch / torchvision state dict,
         /// `privsplit_models::import::load_weights`); `None`: seeded random weights, labelled UNTRAINED.
         weights: Option<PathBuf>,
+    },
+    /// The ONNX model of the config's `onnx` section, attacked black-box at its cut nodes
+    /// ([`super::onnx::onnx_victim`]) on RGB photographs, as [`SweepSource::Images`].
+    Onnx {
+        /// Where the photographs come from.
+        images: ImageSource,
     },
 }
 
@@ -128,6 +134,13 @@ fn sweep_into(
             let model = super::images::victim(&mut cfg, weights.as_deref(), &dev)?;
             let data = super::images::sweep_data(&cfg, images, &dev, progress)?;
             run_sweep_on(&model, &data, &cfg, progress).step("partition-point sweep")?
+        }
+        SweepSource::Onnx { images } => {
+            let mut cfg = cfg.clone();
+            let victim =
+                super::onnx::onnx_victim(&mut cfg, progress).step("loading the ONNX model")?;
+            let data = super::images::sweep_data(&cfg, images, &dev, progress)?;
+            run_sweep_victim(&victim, &data, &cfg, progress).step("partition-point sweep")?
         }
         SweepSource::FashionMnist { data_dir, weights } => {
             let split = load_fashion_mnist(data_dir)?;

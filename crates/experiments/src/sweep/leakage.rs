@@ -35,8 +35,6 @@ use privsplit_attacks::inverse::reconstruct;
 use privsplit_attacks::metrics::{bootstrap_mean_ci, ssim, ssim_psnr_batch, tensor_images};
 use privsplit_attacks::tabular_metrics::{wilson95, Reidentification};
 use privsplit_attacks::ReconstructionAttack;
-use privsplit_models::classifier::predict_images;
-use privsplit_models::stage::StagedModel;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -44,6 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use super::baselines::{class_mean, one_hot, train_label_decoder};
 use super::run::SweepData;
+use super::victim::Victim;
 use super::SweepConfig;
 use crate::Result;
 
@@ -120,7 +119,7 @@ impl LeakageContext {
     /// # Errors
     /// Model, attack and metric errors.
     pub(crate) fn new(
-        model: &StagedModel,
+        victim: &dyn Victim,
         data: &SweepData,
         eval: &Tensor<4>,
         cfg: &SweepConfig,
@@ -130,10 +129,16 @@ impl LeakageContext {
             return Ok(None);
         };
         let [m, c, h, w] = eval.dims();
-        let classes = cfg.arch.classes.max(1);
+        // Without a prediction (the whole model does not run here) every image is of one class.
+        let predict = |x: &Tensor<4>| -> Result<(Vec<usize>, usize)> {
+            Ok(match victim.predict(x)? {
+                Some(p) => (p, victim.classes()),
+                None => (vec![0; x.dims()[0]], 1),
+            })
+        };
         let dev = eval.device();
-        let pred_eval = predict_images(model, &cfg.norm.apply(eval.clone()))?;
-        let pred_att = predict_images(model, &cfg.norm.apply(attacker.clone()))?;
+        let (pred_eval, classes) = predict(eval)?;
+        let (pred_att, _) = predict(attacker)?;
         let mean = attacker.clone().mean_dim(0);
         let means: Vec<Tensor<4>> = (0..classes)
             .map(|k| class_mean(attacker, &pred_att, k).unwrap_or_else(|| mean.clone()))
@@ -192,11 +197,7 @@ impl LeakageContext {
         let eval_imgs = tensor_images(eval)?;
         // The identification pool: distractor test images, else the other evaluation images.
         let (pool, pool_labels, is_eval) = match &data.distractors {
-            Some(d) if d.dims()[0] > 0 => (
-                tensor_images(d)?,
-                predict_images(model, &cfg.norm.apply(d.clone()))?,
-                false,
-            ),
+            Some(d) if d.dims()[0] > 0 => (tensor_images(d)?, predict(d)?.0, false),
             _ => (eval_imgs.clone(), pred_eval.clone(), true),
         };
         let n = cfg.rule.candidates;

@@ -11,9 +11,10 @@
 //! over the prior-only baselines, identification), [`rule`] (safe points and the recommendation),
 //! [`enclave`] (TEE memory and latency model), [`seeds`] (repeated sweeps, mean +- std), [`merge`] (joining
 //! sweeps of disjoint point subsets run on different machines), [`report`] (the run folder: JSON, Markdown,
-//! HTML, CSV, plots, the reconstruction grid), [`images`] (the victim and RGB crops of an ImageNet model)
-//! [`overrides`] (the command line's changes to a preset) and [`job`] (one call from a preset to a run
-//! folder).
+//! HTML, CSV, plots, the reconstruction grid), [`images`] (the victim and RGB crops of an ImageNet model),
+//! [`victim`] (what is attacked: a zoo model, white-box), [`onnx`] (any ONNX model cut at chosen nodes,
+//! black-box), [`overrides`] (the command line's changes to a preset) and [`job`] (one call from a preset
+//! to a run folder).
 
 pub mod baselines;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod images;
 pub mod job;
 pub mod leakage;
 pub mod merge;
+pub mod onnx;
 pub mod overrides;
 pub mod report;
 pub mod rule;
@@ -29,8 +31,9 @@ pub mod run;
 pub mod seeds;
 pub mod summary;
 pub mod tables;
+pub mod victim;
 
-pub use config::{ModelWeights, SweepConfig, SweepPreset, DEFAULT_SSIM_THRESHOLD};
+pub use config::{ModelWeights, OnnxSpec, SweepConfig, SweepPreset, DEFAULT_SSIM_THRESHOLD};
 pub use enclave::{EnclaveConfig, EnclaveCost, TeeTarget};
 pub use images::ImageSource;
 pub use job::{merge_job, run_job, SweepJob, SweepSource};
@@ -42,9 +45,10 @@ pub use rule::{
     assess, recommend, verdict, Assessment, LeakageFloor, Objective, Reference, RuleConfig,
     SafetyRule, Verdict,
 };
-pub use run::{run_sweep, run_sweep_on, SweepData, SweepRun};
+pub use run::{run_sweep, run_sweep_on, run_sweep_victim, SweepData, SweepRun};
 pub use seeds::RepeatSummary;
 pub use summary::summary;
+pub use victim::Victim;
 
 use privsplit_attacks::ReconstructionAttack;
 use serde::{Deserialize, Serialize};

@@ -20,7 +20,7 @@ use crate::{Error, Result};
 pub enum PointSpec {
     /// Partition point `k` (trusted partition `[0, k)`).
     K(usize),
-    /// The architecture's coarse points (`ArchConfig::coarse_points`).
+    /// The coarse points ([`SweepConfig::coarse_points`]: the architecture's, or every ONNX cut).
     Coarse,
     /// Every point `0..=n`.
     All,
@@ -50,7 +50,7 @@ pub fn resolve_points(specs: &[PointSpec], config: &SweepConfig) -> Option<Vec<u
     for s in specs {
         match s {
             PointSpec::All => return None,
-            PointSpec::Coarse => out.extend(config.arch.coarse_points()),
+            PointSpec::Coarse => out.extend(config.coarse_points()),
             PointSpec::K(k) => out.push(*k),
         }
     }

@@ -16,7 +16,7 @@ use super::tables::{
     leakage_table, point_table, points_csv_rows, priors_csv_rows, repeats_table, seeds_csv_rows,
     verdicts_csv_rows, POINTS_CSV_HEADER, PRIORS_CSV_HEADER, SEEDS_CSV_HEADER, VERDICTS_CSV_HEADER,
 };
-use super::{AttackScore, SweepReport};
+use super::{AttackScore, ModelWeights, SweepReport};
 use crate::Result;
 
 /// The score of `attack` at each point, as `(k, f(score))` with finite values only.
@@ -67,7 +67,7 @@ fn write_plots(r: &SweepReport, dir: &Path) -> Result<()> {
             ssim.extend(level(r, "class-mean baseline".into(), cs));
         }
     }
-    let kind = format!("{:?}", r.config.arch.kind);
+    let kind = r.config.model_name();
     line_plot(
         &dir.join("ssim_per_point.png"),
         &LinePlot {
@@ -370,20 +370,16 @@ fn dir_has_gain(r: &SweepReport) -> bool {
 }
 
 fn human_report(r: &SweepReport, have_points: bool, grid: bool) -> Report {
-    let untrained = r.config.weights.as_ref().filter(|w| w.is_untrained());
+    let tag = r.config.weights.as_ref().and_then(ModelWeights::tag);
     let mut doc = Report::new(format!(
-        "Partition-point sweep: {:?}{}",
-        r.config.arch.kind,
-        if untrained.is_some() {
-            " (UNTRAINED)"
-        } else {
-            ""
-        }
+        "Partition-point sweep: {}{}",
+        r.config.model_name(),
+        tag.map_or_else(String::new, |t| format!(" ({t})"))
     ));
     if let Some(w) = &r.config.weights {
         doc.section("Model").paragraph(format!(
-            "{:?} at {} px: {}",
-            r.config.arch.kind,
+            "{} at {} px: {}",
+            r.config.model_name(),
             r.config.arch.input_size,
             w.label()
         ));

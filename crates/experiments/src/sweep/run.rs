@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 use privsplit_attacks::cgan::train_cgan;
 use privsplit_attacks::inverse::{reconstruct, train_inverse};
 use privsplit_attacks::metrics::{ssim_psnr_batch, tensor_images};
-use privsplit_attacks::rmle::{rmle, InputNorm};
+use privsplit_attacks::rmle::rmle;
 use privsplit_attacks::ReconstructionAttack;
 use privsplit_data::Split;
 use privsplit_models::classifier::{image_accuracy, images_tensor, labels, train_classifier};
@@ -17,8 +17,8 @@ use super::baselines::baseline;
 use super::enclave::enclave_cost;
 use super::leakage::LeakageContext;
 use super::rule::assess;
+use super::victim::{StagedVictim, Victim};
 use super::{AttackScore, PointResult, SweepConfig, SweepReport};
-use crate::timing::median_ms;
 use crate::{Error, Result};
 
 /// Data of a sweep: pixel images in `[0, 1]` on a plain device.
@@ -89,29 +89,11 @@ fn to_u8(t: &Tensor<4>, n: usize) -> Result<Vec<u8>> {
         .collect())
 }
 
-/// Feature maps at `k` of `x` (pixels, normalised with `norm` first), 256 images at a time.
-fn feature_maps(
-    model: &StagedModel,
-    x: &Tensor<4>,
-    k: usize,
-    norm: &InputNorm,
-) -> Result<Tensor<4>> {
-    let n = x.dims()[0];
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < n {
-        let len = 256.min(n - i);
-        out.push(model.forward_range(norm.apply(x.clone().narrow(0, i, len)), 0, k)?);
-        i += len;
-    }
-    Ok(Tensor::cat(out, 0))
-}
-
 /// Checks the images against the model's input shape and returns the sorted, deduplicated partition
 /// points to evaluate.
-fn check_inputs(model: &StagedModel, data: &SweepData, cfg: &SweepConfig) -> Result<Vec<usize>> {
-    let n = model.num_stages();
-    let shape = model.input_shape();
+fn check_inputs(victim: &dyn Victim, data: &SweepData, cfg: &SweepConfig) -> Result<Vec<usize>> {
+    let n = victim.num_stages();
+    let shape = victim.input_shape();
     let want = format!(
         "[n, {}, {}, {}] (the model's input shape)",
         shape[0], shape[1], shape[2]
@@ -136,6 +118,14 @@ fn check_inputs(model: &StagedModel, data: &SweepData, cfg: &SweepConfig) -> Res
             "none",
         ));
     }
+    if cfg.attacks.contains(&ReconstructionAttack::Rmle) && victim.white_box(0)?.is_none() {
+        return Err(Error::invalid(
+            "attacks",
+            "black-box attacks only (c-GAN, inverse network): white-box rMLE needs the gradients of a \
+             privsplit zoo model",
+            "rmle",
+        ));
+    }
     let mut points: Vec<usize> = cfg.points.clone().unwrap_or_else(|| (0..=n).collect());
     points.sort_unstable();
     points.dedup();
@@ -144,7 +134,7 @@ fn check_inputs(model: &StagedModel, data: &SweepData, cfg: &SweepConfig) -> Res
             "partition point",
             format!(
                 "0..={n} ({} has {n} stages)",
-                format!("{:?}", cfg.arch.kind).to_lowercase()
+                cfg.model_name().to_lowercase()
             ),
             bad.to_string(),
         ));
@@ -164,14 +154,40 @@ pub fn run_sweep_on(
     cfg: &SweepConfig,
     progress: &mut dyn FnMut(&str),
 ) -> Result<SweepReport> {
+    let victim = StagedVictim {
+        model,
+        norm: &cfg.norm,
+    };
+    run_sweep_victim(&victim, data, cfg, progress)
+}
+
+/// Accuracy in `[0, 1]` of `victim`'s predictions on `images` against `labels` (`None` when it does not
+/// classify here or the counts differ).
+fn accuracy(victim: &dyn Victim, images: &Tensor<4>, labels: &[usize]) -> Result<Option<f64>> {
+    Ok(victim.predict(images)?.and_then(|p| {
+        (p.len() == labels.len() && !p.is_empty())
+            .then(|| p.iter().zip(labels).filter(|(a, b)| a == b).count() as f64 / p.len() as f64)
+    }))
+}
+
+/// Runs the sweep on any [`Victim`] (a zoo model, an ONNX model cut at chosen nodes).
+///
+/// # Errors
+/// As [`run_sweep_on`]; [`Error::Invalid`] when rMLE is asked of a black-box victim.
+pub fn run_sweep_victim(
+    victim: &dyn Victim,
+    data: &SweepData,
+    cfg: &SweepConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<SweepReport> {
     cfg.validate()?;
     let start = Instant::now();
-    let points = check_inputs(model, data, cfg)?;
+    let points = check_inputs(victim, data, cfg)?;
     let m = data.eval.dims()[0].min(cfg.eval_images);
     let eval = data.eval.clone().narrow(0, 0, m);
     let eval_labels = data.eval_labels.as_deref().map(|l| &l[..m.min(l.len())]);
     let model_accuracy = match eval_labels {
-        Some(l) if l.len() == m => Some(image_accuracy(model, &cfg.norm.apply(eval.clone()), l)?),
+        Some(l) if l.len() == m => accuracy(victim, &eval, l)?,
         _ => None,
     };
     let baseline = match &data.attacker {
@@ -183,11 +199,11 @@ pub fn run_sweep_on(
         )?),
         None => None,
     };
-    let leakage = LeakageContext::new(model, data, &eval, cfg, progress)?;
+    let leakage = LeakageContext::new(victim, data, &eval, cfg, progress)?;
     let point = PointRunner {
-        model,
+        victim,
         cfg,
-        infos: model.stage_infos(),
+        infos: victim.stage_infos(),
         eval: &eval,
         eval_labels,
         attacker: data.attacker.as_ref().filter(|_| cfg.black_box()),
@@ -197,16 +213,16 @@ pub fn run_sweep_on(
     for &k in &points {
         results.push(point.run(k, progress)?);
     }
-    let assessment = assess(&results, model.num_stages(), cfg)?;
+    let assessment = assess(&results, victim.num_stages(), cfg)?;
     Ok(SweepReport {
         config: cfg.clone(),
-        num_stages: model.num_stages(),
+        num_stages: victim.num_stages(),
         stage_names: point.infos.iter().map(|i| i.name.clone()).collect(),
         model_accuracy,
         test_accuracy: None,
         baseline,
         recommendation: assessment.recommendation,
-        image_shape: model.input_shape(),
+        image_shape: victim.input_shape(),
         originals: to_u8(&eval, cfg.grid_images)?,
         seconds: start.elapsed().as_secs_f64(),
         train_seconds: 0.0,
@@ -223,7 +239,7 @@ pub fn run_sweep_on(
 
 /// Everything the measurement of one partition point needs.
 struct PointRunner<'a> {
-    model: &'a StagedModel,
+    victim: &'a dyn Victim,
     cfg: &'a SweepConfig,
     infos: Vec<StageInfo>,
     eval: &'a Tensor<4>,
@@ -235,9 +251,9 @@ struct PointRunner<'a> {
 impl PointRunner<'_> {
     /// Cost and attack scores at partition point `k`.
     fn run(&self, k: usize, progress: &mut dyn FnMut(&str)) -> Result<PointResult> {
-        let (model, cfg, infos) = (self.model, self.cfg, &self.infos);
-        let n = model.num_stages();
-        let fs = model.shape_at(k)?;
+        let (victim, cfg, infos) = (self.victim, self.cfg, &self.infos);
+        let n = infos.len();
+        let fs = victim.shape_at(k);
         let stage = if k == 0 {
             "input".to_string()
         } else {
@@ -248,10 +264,11 @@ impl PointRunner<'_> {
         ));
         let sum_flops = |s: &[StageInfo]| s.iter().map(|i| i.flops).sum::<u64>();
         let sum_params = |s: &[StageInfo]| s.iter().map(|i| i.params).sum::<usize>();
-        let (trusted_ms, untrusted_ms) = self.latencies(k)?;
-        let eval_fm = feature_maps(model, self.eval, k, &cfg.norm)?;
+        let one = self.eval.clone().narrow(0, 0, 1);
+        let (trusted_ms, untrusted_ms) = victim.latencies(&one, k, cfg.latency_reps)?;
+        let eval_fm = victim.feature_maps(self.eval, k)?;
         let attacker_fm = match self.attacker {
-            Some(a) => Some(feature_maps(model, a, k, &cfg.norm)?),
+            Some(a) => Some(victim.feature_maps(a, k)?),
             None => None,
         };
         let mut attacks = Vec::new();
@@ -275,36 +292,11 @@ impl PointRunner<'_> {
             enclave: Some(enclave_cost(
                 &cfg.enclave,
                 infos,
-                model.input_shape(),
+                victim.input_shape(),
                 k,
                 trusted_ms,
             )?),
         })
-    }
-
-    /// Median latency (ms, one image, this machine's CPU) of the trusted and the untrusted partition.
-    fn latencies(&self, k: usize) -> Result<(f64, f64)> {
-        let (model, cfg) = (self.model, self.cfg);
-        let n = model.num_stages();
-        let one = self.eval.clone().narrow(0, 0, 1);
-        let fm_one = model.forward_range(cfg.norm.apply(one.clone()), 0, k)?;
-        let trusted = median_ms(
-            || {
-                let y = model.forward_range(cfg.norm.apply(one.clone()), 0, k)?;
-                let _ = y.into_data();
-                Ok(())
-            },
-            cfg.latency_reps,
-        )?;
-        let untrusted = median_ms(
-            || {
-                let y = model.forward_range(fm_one.clone(), k, n)?;
-                let _ = y.into_data();
-                Ok(())
-            },
-            cfg.latency_reps,
-        )?;
-        Ok((trusted, untrusted))
     }
 
     /// One attack at `k`; `None` when a black-box attack has no attacker data.
@@ -324,16 +316,23 @@ impl PointRunner<'_> {
                 let (Some(afm), Some(a)) = (attacker_fm, self.attacker) else {
                     return Ok(None);
                 };
-                let dec = if attack == ReconstructionAttack::Inverse {
-                    train_inverse(afm, a, &cfg.inverse, &mut prog)?
+                let (afm, efm) = if cfg.standardise_features {
+                    standardise(afm, eval_fm)
                 } else {
-                    train_cgan(afm, a, &cfg.cgan, &mut prog)?
+                    (afm.clone(), eval_fm.clone())
                 };
-                (self.eval.clone(), reconstruct(&dec, eval_fm, 256))
+                let dec = if attack == ReconstructionAttack::Inverse {
+                    train_inverse(&afm, a, &cfg.inverse, &mut prog)?
+                } else {
+                    train_cgan(&afm, a, &cfg.cgan, &mut prog)?
+                };
+                (self.eval.clone(), reconstruct(&dec, &efm, 256))
             }
             ReconstructionAttack::Rmle => {
                 let r = cfg.rmle_images.min(self.eval.dims()[0]).max(1);
-                let trusted = self.model.partition(0, k)?;
+                let Some(trusted) = self.victim.white_box(k)? else {
+                    return Ok(None);
+                };
                 let target = eval_fm.clone().narrow(0, 0, r);
                 let rec = rmle(&trusted, &target, &cfg.norm, &cfg.rmle, &mut prog)?;
                 (self.eval.clone().narrow(0, 0, r), rec)
@@ -372,11 +371,7 @@ impl PointRunner<'_> {
         let var = m.iter().map(|p| (p.0 - ssim).powi(2)).sum::<f64>() / n;
         let psnr = m.iter().map(|p| p.1.min(100.0)).sum::<f64>() / n;
         let accuracy = match self.eval_labels {
-            Some(l) => Some(image_accuracy(
-                self.model,
-                &cfg.norm.apply(recon.clone()),
-                &l[..m.len()],
-            )?),
+            Some(l) => accuracy(self.victim, recon, &l[..m.len()])?,
             None => None,
         };
         Ok(AttackScore {
@@ -465,10 +460,45 @@ pub fn test_accuracy(model: &StagedModel, cfg: &SweepConfig, split: &Split) -> R
     )?)
 }
 
+/// The attacker's per-channel standardisation of feature maps `[n, c, h, w]`
+/// ([`SweepConfig::standardise_features`]): `(x - mean_c) / std_c` with the mean and (population)
+/// standard deviation of channel `c` over the attacker's maps (images and positions), applied to the
+/// attacker's and the evaluation maps alike; a constant channel (std 0) is only centred.
+fn standardise(attacker: &Tensor<4>, eval: &Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let per_channel = |t: Tensor<4>| t.mean_dim(0).mean_dim(2).mean_dim(3);
+    let mean = per_channel(attacker.clone());
+    let centred = attacker.clone() - mean.clone();
+    let std = per_channel(centred.clone().powi_scalar(2)).sqrt();
+    let std = std.clone().mask_fill(std.equal_elem(0.0), 1.0);
+    (centred / std.clone(), (eval.clone() - mean) / std)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::Path;
+
+    /// Standardised attacker maps have mean 0 and standard deviation 1 per channel (a constant channel
+    /// is 0), and the evaluation maps go through the same affine map.
+    #[test]
+    fn standardise_uses_the_attackers_statistics_per_channel() {
+        let dev = Device::flex();
+        // Channel 0: 1e9 * [1, 3] over two images; channel 1: constant 7.
+        let a = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(vec![1e9f32, 7.0, 3e9, 7.0], [2, 2, 1, 1]),
+            &dev,
+        );
+        let e = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(vec![5e9f32, 8.0], [1, 2, 1, 1]),
+            &dev,
+        );
+        let (sa, se) = standardise(&a, &e);
+        let v = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().expect("f32");
+        assert_eq!(v(sa), vec![-1.0, 0.0, 1.0, 0.0]);
+        let se = v(se);
+        // (5e9 - 2e9) / 1e9 = 3; the constant channel is only centred: 8 - 7.
+        assert_eq!(se, vec![3.0, 1.0]);
+    }
 
     #[test]
     fn bad_config_and_bad_points_are_rejected() {

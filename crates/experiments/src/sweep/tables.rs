@@ -99,12 +99,21 @@ fn safe_cell(r: &SweepReport, k: usize) -> String {
         .unwrap_or_default()
 }
 
-/// The `model_weights` cell: `UNTRAINED seed=S`, `file:PATH`, `trained-here` (empty when unrecorded).
+/// The `model_weights` cell: `UNTRAINED seed=S`, `file:PATH`, `trained-here`, `onnx:PATH`,
+/// `SYNTHETIC onnx:PATH` (empty when unrecorded).
 fn weights_cell(r: &SweepReport) -> String {
     match &r.config.weights {
         Some(ModelWeights::Untrained { seed }) => format!("UNTRAINED seed={seed}"),
         Some(ModelWeights::File { path }) => format!("file:{path}"),
         Some(ModelWeights::TrainedHere) => "trained-here".into(),
+        Some(ModelWeights::Onnx {
+            path,
+            synthetic: false,
+        }) => format!("onnx:{path}"),
+        Some(ModelWeights::Onnx {
+            path,
+            synthetic: true,
+        }) => format!("SYNTHETIC onnx:{path}"),
         None => String::new(),
     }
 }
