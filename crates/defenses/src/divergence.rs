@@ -8,18 +8,13 @@
 //! `max_loss_rise` nats above the baseline loss. Neither the paper nor the authors' code has such a check
 //! (Ryffel et al. 2019 report that Adam diverged for alpha > 0.5, §5); it is privsplit's safeguard.
 //! [`guarded_loop`] is the training loop that applies it, for any defence with an alpha-weighted
-//! adversarial term: [`train_guarded`] (semi-adversarial training), and the partition-point defences
+//! adversarial term: [`crate::semi_adversarial::train_guarded`] (semi-adversarial training), and the partition-point defences
 //! [`crate::reconstruction`] and [`crate::nopeek`].
 
-use burn::tensor::Device;
-use privsplit_models::tensor::{labels_batch, Features};
-use privsplit_models::train::{cross_entropy, epoch_batches, scalar, Progress};
+use privsplit_models::train::{epoch_batches, Progress};
 use serde::{Deserialize, Serialize};
 
-use crate::semi_adversarial::{
-    correct, step_with, SemiAdversarialConfig, SemiAdversarialOptions, StepReport, Trio,
-    TrioOptimizers,
-};
+use crate::schedule::{SemiAdversarialConfig, StepReport};
 use crate::{Error, Result};
 
 /// What to do when a window leaves the band.
@@ -191,10 +186,10 @@ impl Window {
     }
 }
 
-/// The result of [`train_guarded`] and [`guarded_loop`]: the trained networks `S` (default: the trio of
-/// semi-adversarial training) and what the divergence check saw.
+/// The result of [`guarded_loop`] (and [`crate::semi_adversarial::train_guarded`]): the trained networks
+/// `S` (the trio of semi-adversarial training, a split model, ...) and what the divergence check saw.
 #[derive(Debug, Clone)]
-pub struct DefenceOutcome<S = Trio> {
+pub struct DefenceOutcome<S> {
     /// The networks: the final state, or the last good state when the run was rolled back and stopped.
     pub trio: S,
     /// `true` when the run ended outside the band (or with a non-finite loss), was stopped after a
@@ -224,81 +219,10 @@ pub type DefenceStep<'a, S, O> =
 /// forward passes only.
 pub type MainTask<'a, S> = dyn Fn(&S, &[usize]) -> Result<(usize, f32)> + 'a;
 
-/// As [`train`], with the objective, clipping, optimiser sharing and divergence check of `options`: the
-/// main task is measured before the defence ([`Band`]), then every `options.divergence.check_every`
-/// batches; a good window becomes the checkpoint (networks and optimiser states), a window outside the
-/// band (see [`crate::divergence`]) is recorded and answered by `options.divergence.action`. A non-finite
-/// loss ends the window at once. Never returns a collapsed state without `diverged = true`, nor the
-/// untouched pre-defence state after a divergence (every window rolled back) without it.
-///
-/// # Errors
-/// [`Error::Invalid`] on a bad config or mismatched inputs; [`Error::Model`] when batching fails.
-#[allow(clippy::too_many_arguments)] // the three inputs and the settings are distinct
-pub fn train_guarded(
-    trio: Trio,
-    opt: &mut TrioOptimizers,
-    x: &Features,
-    y: &[u8],
-    s: &[u8],
-    cfg: &SemiAdversarialConfig,
-    options: &SemiAdversarialOptions,
-    device: &Device,
-    phase: &str,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<DefenceOutcome> {
-    cfg.validate()?;
-    options.validate()?;
-    if x.rows == 0 || x.rows != y.len() || x.rows != s.len() {
-        return Err(Error::Invalid {
-            what: "semi-adversarial training set".into(),
-            expected: "as many main and sensitive labels as images, at least one".into(),
-            got: format!(
-                "{} images, {} labels, {} sensitive",
-                x.rows,
-                y.len(),
-                s.len()
-            ),
-        });
-    }
-    let mut step = |t: Trio, o: &mut TrioOptimizers, idx: &[usize], alpha: f32| -> Result<_> {
-        let xb = x.batch(idx, device)?;
-        let yb = labels_batch(y, idx, device)?;
-        let sb = labels_batch(s, idx, device)?;
-        Ok(step_with(
-            t,
-            o,
-            xb,
-            yb,
-            sb,
-            alpha,
-            cfg.optimizer.lr,
-            options,
-        ))
-    };
-    let main_task = |t: &Trio, idx: &[usize]| -> Result<(usize, f32)> {
-        let xb = x.batch(idx, device)?;
-        let yb = labels_batch(y, idx, device)?;
-        let logits = t.head.forward(t.private.forward(xb)).detach();
-        let n = correct(&logits, &yb);
-        Ok((n, scalar(&cross_entropy(logits, yb))))
-    };
-    guarded_loop(
-        trio,
-        opt,
-        x.rows,
-        cfg,
-        &options.divergence,
-        &mut step,
-        &main_task,
-        phase,
-        progress,
-    )
-}
-
 /// The guarded training loop of any defence with an alpha-weighted adversarial term: `cfg.epochs` epochs
 /// of `step` over shuffled batches of `rows` rows (`cfg.batch_size`, `cfg.seed`), the main task measured
 /// by `main_task` before the defence and in windows of `dcfg.check_every` batches, each window judged
-/// against the band and answered by `dcfg.action` (see the module docs). [`train_guarded`] (semi-adversarial
+/// against the band and answered by `dcfg.action` (see the module docs). [`crate::semi_adversarial::train_guarded`] (semi-adversarial
 /// training) and the partition-point defences ([`crate::reconstruction`], [`crate::nopeek`]) run on it.
 ///
 /// # Errors

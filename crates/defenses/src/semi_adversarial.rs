@@ -25,57 +25,17 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use privsplit_models::adversary::Adversary;
 use privsplit_models::quadratic::{PublicHead, QuadraticPrivate};
-use privsplit_models::tensor::Features;
+use privsplit_models::tensor::{labels_batch, Features};
 use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig, Progress};
 use serde::{Deserialize, Serialize};
 
 use crate::adversarial_objective::{
     adversarial_term, clip_if_set, copy_grads, zero_grads, AdversarialObjective,
 };
-pub use crate::divergence::{train_guarded, DefenceOutcome};
-use crate::divergence::{DivergenceCause, DivergenceConfig};
+pub use crate::divergence::DefenceOutcome;
+use crate::divergence::{guarded_loop, DivergenceCause, DivergenceConfig};
+pub use crate::schedule::{SemiAdversarialConfig, StepReport};
 use crate::{Error, Result};
-
-/// Settings of the defence phase.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SemiAdversarialConfig {
-    /// Weight of the sensitive loss subtracted from `Q`'s objective, >= 0 (the paper tries 0 to 3).
-    pub alpha: f32,
-    /// Epochs of three-step training.
-    pub epochs: usize,
-    /// Images per batch.
-    pub batch_size: usize,
-    /// Optimiser of each of `Q`, `C`, `F` (one state each); SGD per the paper (Adam diverged for alpha > 0.5).
-    pub optimizer: OptimizerConfig,
-    /// Seed of the shuffling.
-    pub seed: u64,
-}
-
-impl SemiAdversarialConfig {
-    /// Checks alpha (finite, >= 0), batch size and optimiser.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] naming the bad setting.
-    pub fn validate(&self) -> Result<()> {
-        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
-            return Err(Error::Invalid {
-                what: "semi-adversarial training: alpha".into(),
-                expected: "a finite value >= 0".into(),
-                got: self.alpha.to_string(),
-            });
-        }
-        if self.batch_size == 0 {
-            return Err(Error::Invalid {
-                what: "semi-adversarial training: batch size".into(),
-                expected: "> 0".into(),
-                got: "0".into(),
-            });
-        }
-        self.optimizer
-            .validate("semi-adversarial training")
-            .map_err(Error::from)
-    }
-}
 
 /// The three networks of semi-adversarial training, on the training (autodiff) device.
 #[derive(Debug, Clone)]
@@ -158,21 +118,6 @@ impl SemiAdversarialOptions {
         }
         self.divergence.validate()
     }
-}
-
-/// What one batch of [`step_with`] measured.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepReport {
-    /// `L_main` of step 1 (before `C`'s update), nats.
-    pub main: f32,
-    /// `L_sensitive` of step 2 (before `F`'s update), nats.
-    pub sensitive: f32,
-    /// Images of the batch whose main class `C(Q(x))` got right in step 1.
-    pub main_correct: usize,
-    /// Images in the batch.
-    pub batch: usize,
-    /// Global L2 norm of `Q`'s gradient in step 3 before clipping.
-    pub q_grad_norm: f32,
 }
 
 /// One batch of semi-adversarial training: steps 1-3 of the module docs, on images `x` `[batch, inputs]`
@@ -325,6 +270,77 @@ pub fn train(
         .into());
     }
     Ok(out.trio)
+}
+
+/// As [`train`], with the objective, clipping, optimiser sharing and divergence check of `options`: the
+/// main task is measured before the defence ([`Band`]), then every `options.divergence.check_every`
+/// batches; a good window becomes the checkpoint (networks and optimiser states), a window outside the
+/// band (see [`crate::divergence`]) is recorded and answered by `options.divergence.action`. A non-finite
+/// loss ends the window at once. Never returns a collapsed state without `diverged = true`, nor the
+/// untouched pre-defence state after a divergence (every window rolled back) without it.
+///
+/// # Errors
+/// [`Error::Invalid`] on a bad config or mismatched inputs; [`Error::Model`] when batching fails.
+#[allow(clippy::too_many_arguments)] // the three inputs and the settings are distinct
+pub fn train_guarded(
+    trio: Trio,
+    opt: &mut TrioOptimizers,
+    x: &Features,
+    y: &[u8],
+    s: &[u8],
+    cfg: &SemiAdversarialConfig,
+    options: &SemiAdversarialOptions,
+    device: &Device,
+    phase: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<DefenceOutcome<Trio>> {
+    cfg.validate()?;
+    options.validate()?;
+    if x.rows == 0 || x.rows != y.len() || x.rows != s.len() {
+        return Err(Error::Invalid {
+            what: "semi-adversarial training set".into(),
+            expected: "as many main and sensitive labels as images, at least one".into(),
+            got: format!(
+                "{} images, {} labels, {} sensitive",
+                x.rows,
+                y.len(),
+                s.len()
+            ),
+        });
+    }
+    let mut step = |t: Trio, o: &mut TrioOptimizers, idx: &[usize], alpha: f32| -> Result<_> {
+        let xb = x.batch(idx, device)?;
+        let yb = labels_batch(y, idx, device)?;
+        let sb = labels_batch(s, idx, device)?;
+        Ok(step_with(
+            t,
+            o,
+            xb,
+            yb,
+            sb,
+            alpha,
+            cfg.optimizer.lr,
+            options,
+        ))
+    };
+    let main_task = |t: &Trio, idx: &[usize]| -> Result<(usize, f32)> {
+        let xb = x.batch(idx, device)?;
+        let yb = labels_batch(y, idx, device)?;
+        let logits = t.head.forward(t.private.forward(xb)).detach();
+        let n = correct(&logits, &yb);
+        Ok((n, scalar(&cross_entropy(logits, yb))))
+    };
+    guarded_loop(
+        trio,
+        opt,
+        x.rows,
+        cfg,
+        &options.divergence,
+        &mut step,
+        &main_task,
+        phase,
+        progress,
+    )
 }
 
 #[cfg(test)]

@@ -299,7 +299,7 @@ impl<'a> Phases<'a> {
         sa: &SemiAdversarialConfig,
         phase: &str,
         progress: &mut dyn FnMut(Progress),
-    ) -> Result<DefenceOutcome> {
+    ) -> Result<DefenceOutcome<Trio>> {
         let options: &SemiAdversarialOptions = &self.cfg.defence;
         Ok(train_guarded(
             trio,

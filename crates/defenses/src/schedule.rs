@@ -1,0 +1,65 @@
+//! The schedule every alpha-weighted defence shares (semi-adversarial training, the reconstruction
+//! defence, NoPeek): its settings ([`SemiAdversarialConfig`]: alpha, epochs, batch size, optimiser, seed)
+//! and what one batch measured ([`StepReport`]), read by the divergence check ([`crate::divergence`]).
+
+use privsplit_models::train::OptimizerConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Settings of the defence phase.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SemiAdversarialConfig {
+    /// Weight of the sensitive loss subtracted from `Q`'s objective, >= 0 (the paper tries 0 to 3).
+    pub alpha: f32,
+    /// Epochs of three-step training.
+    pub epochs: usize,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Optimiser of each of `Q`, `C`, `F` (one state each); SGD per the paper (Adam diverged for alpha > 0.5).
+    pub optimizer: OptimizerConfig,
+    /// Seed of the shuffling.
+    pub seed: u64,
+}
+
+impl SemiAdversarialConfig {
+    /// Checks alpha (finite, >= 0), batch size and optimiser.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the bad setting.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
+            return Err(Error::Invalid {
+                what: "semi-adversarial training: alpha".into(),
+                expected: "a finite value >= 0".into(),
+                got: self.alpha.to_string(),
+            });
+        }
+        if self.batch_size == 0 {
+            return Err(Error::Invalid {
+                what: "semi-adversarial training: batch size".into(),
+                expected: "> 0".into(),
+                got: "0".into(),
+            });
+        }
+        self.optimizer
+            .validate("semi-adversarial training")
+            .map_err(Error::from)
+    }
+}
+
+/// What one batch of a defence step measured (semi-adversarial training's
+/// [`crate::semi_adversarial::step_with`], the partition-point defences' steps).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// `L_main` of step 1 (before `C`'s update), nats.
+    pub main: f32,
+    /// `L_sensitive` of step 2 (before `F`'s update), nats.
+    pub sensitive: f32,
+    /// Images of the batch whose main class `C(Q(x))` got right in step 1.
+    pub main_correct: usize,
+    /// Images in the batch.
+    pub batch: usize,
+    /// Global L2 norm of `Q`'s gradient in step 3 before clipping.
+    pub q_grad_norm: f32,
+}
