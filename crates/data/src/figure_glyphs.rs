@@ -38,6 +38,22 @@ pub(crate) fn prototype_em_px(cfg: &FontCharConfig) -> f32 {
     cfg.size_pt * cfg.dpi / 72.0 * cfg.supersample as f32 * 2.0
 }
 
+/// The elastic displacement field `[dx, dy]` of one image, each row-major `[IMAGE_SIZE, IMAGE_SIZE]` in
+/// pixels, with `cfg.elastic_alpha` and `cfg.elastic_sigma` ([`displacement_field`], Simard et al. 2003,
+/// §2); `None`, drawing nothing from `rng`, when `elastic_alpha` is 0 (no deformation). Both font modes
+/// draw it on the 28x28 grid.
+pub(crate) fn elastic_field(cfg: &FontCharConfig, rng: &mut ChaCha8Rng) -> Option<[Vec<f32>; 2]> {
+    (cfg.elastic_alpha > 0.0).then(|| {
+        displacement_field(
+            rng,
+            IMAGE_SIZE,
+            IMAGE_SIZE,
+            cfg.elastic_alpha,
+            cfg.elastic_sigma,
+        )
+    })
+}
+
 /// Renders one 28x28 image of `proto` (rasterised at `proto_em` pixels per em) with the distortions of
 /// `cfg`, drawing from `rng`; writes `IMAGE_SIZE²` grey bytes into `out` (see the module docs).
 pub(crate) fn render(
@@ -102,14 +118,7 @@ pub(crate) fn render(
     }
 
     // 4. Elastic deformation, no re-centring.
-    if cfg.elastic_alpha > 0.0 {
-        let [dx, dy] = displacement_field(
-            rng,
-            IMAGE_SIZE,
-            IMAGE_SIZE,
-            cfg.elastic_alpha,
-            cfg.elastic_sigma,
-        );
+    if let Some([dx, dy]) = elastic_field(cfg, rng) {
         crop = deform_reflect(&crop, IMAGE_SIZE, IMAGE_SIZE, &dx, &dy);
     }
 

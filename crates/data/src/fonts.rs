@@ -47,7 +47,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use crate::elastic::{bilinear_zero, displacement_field, upsample_bilinear};
+use crate::elastic::{bilinear_zero, upsample_bilinear};
 use crate::figure_glyphs;
 pub use crate::font_config::{authors_elastic_alpha, FontCharConfig, FontMode};
 use crate::glyph::Prototype;
@@ -247,14 +247,7 @@ fn render(proto: &Prototype, cfg: &FontCharConfig, rng: &mut ChaCha8Rng, out: &m
     let (sin, cos) = theta.sin_cos();
     let centre = (canvas as f32 - 1.0) / 2.0;
     // The field on the 28x28 grid, bilinearly interpolated to the canvas (pixel centres aligned).
-    let field = (cfg.elastic_alpha > 0.0).then(|| {
-        let [dx, dy] = displacement_field(
-            rng,
-            IMAGE_SIZE,
-            IMAGE_SIZE,
-            cfg.elastic_alpha,
-            cfg.elastic_sigma,
-        );
+    let field = figure_glyphs::elastic_field(cfg, rng).map(|[dx, dy]| {
         [
             upsample_bilinear(&dx, IMAGE_SIZE, IMAGE_SIZE, ss),
             upsample_bilinear(&dy, IMAGE_SIZE, IMAGE_SIZE, ss),

@@ -4,22 +4,15 @@ use std::path::PathBuf;
 
 pub use privsplit_data::INSTALL_STEP;
 
+// `privsplit_io::error_enum!` adds `Invalid` (a setting of an experiment, a config key, a preset or a
+// command-line value, named as the user wrote it, or an input of a step is outside what the experiment
+// accepts) and `Io` (creating a folder of the run failed). The body keeps a plain enum's indentation.
+privsplit_io::error_enum! {
+io = "creating {path}: {source}";
 /// Errors of a pipeline: its own checks, and the failures of the libraries it calls, each with the step
 /// that called them.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
-    /// A setting of an experiment (a config key, a preset, a command-line value) or an input of a step is
-    /// outside what the experiment accepts.
-    #[error("{what}: expected {expected}, got {got}")]
-    Invalid {
-        /// The setting or input, named as the user wrote it (`encryption.samples`, `sweep.preset`).
-        what: String,
-        /// The accepted values or form.
-        expected: String,
-        /// The value given.
-        got: String,
-    },
     /// A config file is not valid TOML or does not match the schema.
     #[error("{what}: {detail}")]
     Config {
@@ -40,14 +33,6 @@ pub enum Error {
         path: PathBuf,
         /// The reason it could not be read.
         detail: String,
-    },
-    /// Creating a folder of the run (the output folder, a dataset folder, `sweep/`) failed.
-    #[error("creating {path}: {source}")]
-    Io {
-        /// The folder.
-        path: PathBuf,
-        /// What the operating system reported.
-        source: std::io::Error,
     },
     /// A step of a pipeline failed; `source` says why.
     #[error("{step}")]
@@ -82,6 +67,7 @@ pub enum Error {
     /// An atomic file write failed.
     #[error(transparent)]
     Write(#[from] privsplit_io::Error),
+}
 }
 
 /// `Result` with this crate's [`Error`].

@@ -9,8 +9,8 @@ use burn::tensor::{Device, Int, Tensor};
 use privsplit_defenses::adversarial_objective::AdversarialObjective;
 use privsplit_defenses::divergence::{DivergenceAction, DivergenceCause, DivergenceConfig};
 use privsplit_defenses::semi_adversarial::{
-    step_with, train_guarded, OptimizerSharing, SemiAdversarialConfig, SemiAdversarialOptions,
-    Trio, TrioOptimizers,
+    step_with, train_guarded, DefenceOutcome, OptimizerSharing, SemiAdversarialConfig,
+    SemiAdversarialOptions, StepReport, Trio, TrioOptimizers,
 };
 use privsplit_defenses::synthetic::seven_segment_set;
 use privsplit_models::adversary::{AdversaryConfig, AdversaryKind};
@@ -80,6 +80,42 @@ impl Problem {
             labels_batch(&self.s, &idx, &self.dev).unwrap(),
         )
     }
+
+    /// The guarded defence ([`train_guarded`]) on the whole set from the pre-trained trio, with a fresh
+    /// optimiser.
+    fn defend(
+        &self,
+        cfg: &SemiAdversarialConfig,
+        options: &SemiAdversarialOptions,
+    ) -> DefenceOutcome {
+        let mut opt = TrioOptimizers::new(&cfg.optimizer);
+        train_guarded(
+            self.trio.clone(),
+            &mut opt,
+            &self.x,
+            &self.y,
+            &self.s,
+            cfg,
+            options,
+            &self.dev,
+            "defence",
+            &mut |_| {},
+        )
+        .unwrap()
+    }
+
+    /// One step of `trio` on [`Problem::first_batch`] at `alpha` and learning rate `lr`.
+    fn step_on_first_batch(
+        &self,
+        trio: Trio,
+        opt: &mut TrioOptimizers,
+        alpha: f32,
+        lr: f64,
+        options: &SemiAdversarialOptions,
+    ) -> (Trio, StepReport) {
+        let (x, y, s) = self.first_batch();
+        step_with(trio, opt, x, y, s, alpha, lr, options)
+    }
 }
 
 fn config(alpha: f32) -> SemiAdversarialConfig {
@@ -112,22 +148,7 @@ fn options(objective: AdversarialObjective, action: DivergenceAction) -> SemiAdv
 fn neg_ce_at_large_alpha_diverges_and_is_rolled_back() {
     let p = problem();
     let cfg = config(30.0);
-    let run = |action| {
-        let mut opt = TrioOptimizers::new(&cfg.optimizer);
-        train_guarded(
-            p.trio.clone(),
-            &mut opt,
-            &p.x,
-            &p.y,
-            &p.s,
-            &cfg,
-            &options(AdversarialObjective::NegCe, action),
-            &p.dev,
-            "defence",
-            &mut |_| {},
-        )
-        .unwrap()
-    };
+    let run = |action| p.defend(&cfg, &options(AdversarialObjective::NegCe, action));
     // Monitoring only: the collapse is reported, never hidden.
     let watched = run(DivergenceAction::Monitor);
     assert!(
@@ -158,23 +179,13 @@ fn bounded_objectives_stay_in_band_at_the_same_alpha() {
     let p = problem();
     let cfg = config(30.0);
     for objective in [AdversarialObjective::Uniform, AdversarialObjective::Entropy] {
-        let mut opt = TrioOptimizers::new(&cfg.optimizer);
-        let out = train_guarded(
-            p.trio.clone(),
-            &mut opt,
-            &p.x,
-            &p.y,
-            &p.s,
+        let out = p.defend(
             &cfg,
             &SemiAdversarialOptions {
                 clip_grad_norm: Some(2.0),
                 ..options(objective, DivergenceAction::Monitor)
             },
-            &p.dev,
-            "defence",
-            &mut |_| {},
-        )
-        .unwrap();
+        );
         assert!(
             out.baseline.accuracy > 0.8,
             "pre-training: {:?}",
@@ -193,17 +204,13 @@ fn bounded_objectives_stay_in_band_at_the_same_alpha() {
 #[test]
 fn clipping_bounds_the_update_of_q() {
     let p = problem();
-    let (xb, yb, sb) = p.first_batch();
     let lr = 0.1;
     let before = parameter_values(&p.trio.private);
     let moved = |clip: Option<f32>| {
         let mut opt = TrioOptimizers::new(&OptimizerConfig::sgd(lr, 0.0));
-        let (t, r) = step_with(
+        let (t, r) = p.step_on_first_batch(
             p.trio.clone(),
             &mut opt,
-            xb.clone(),
-            yb.clone(),
-            sb.clone(),
             30.0,
             lr,
             &SemiAdversarialOptions {
@@ -240,7 +247,6 @@ fn clipping_bounds_the_update_of_q() {
 #[test]
 fn shared_optimizer_moves_frozen_networks_by_momentum() {
     let p = problem();
-    let (xb, yb, sb) = p.first_batch();
     let shared = SemiAdversarialOptions {
         optimizer_sharing: OptimizerSharing::Shared,
         ..SemiAdversarialOptions::default()
@@ -250,27 +256,8 @@ fn shared_optimizer_moves_frozen_networks_by_momentum() {
     // gradient; with momentum the frozen networks keep moving. Two batches: the shared run must differ.
     let run = |opts: &SemiAdversarialOptions| {
         let mut opt = TrioOptimizers::new(&sgd);
-        let (t, _) = step_with(
-            p.trio.clone(),
-            &mut opt,
-            xb.clone(),
-            yb.clone(),
-            sb.clone(),
-            1.0,
-            0.01,
-            opts,
-        );
-        let (t, _) = step_with(
-            t,
-            &mut opt,
-            xb.clone(),
-            yb.clone(),
-            sb.clone(),
-            1.0,
-            0.01,
-            opts,
-        );
-        t
+        let (t, _) = p.step_on_first_batch(p.trio.clone(), &mut opt, 1.0, 0.01, opts);
+        p.step_on_first_batch(t, &mut opt, 1.0, 0.01, opts).0
     };
     let a = run(&SemiAdversarialOptions::default());
     let b = run(&shared);
@@ -288,7 +275,7 @@ fn shared_optimizer_moves_frozen_networks_by_momentum() {
 #[test]
 fn extra_adversary_steps_strengthen_the_adversary_only() {
     let p = problem();
-    let (xb, yb, sb) = p.first_batch();
+    let (xb, _, sb) = p.first_batch();
     let sgd = OptimizerConfig::sgd(0.01, 0.0);
     let run = |extra: usize| {
         let mut opt = TrioOptimizers::new(&sgd);
@@ -296,17 +283,8 @@ fn extra_adversary_steps_strengthen_the_adversary_only() {
             extra_adversary_steps: extra,
             ..SemiAdversarialOptions::default()
         };
-        step_with(
-            p.trio.clone(),
-            &mut opt,
-            xb.clone(),
-            yb.clone(),
-            sb.clone(),
-            1.0,
-            0.01,
-            &opts,
-        )
-        .0
+        p.step_on_first_batch(p.trio.clone(), &mut opt, 1.0, 0.01, &opts)
+            .0
     };
     let (one, more) = (run(0), run(8));
     assert_eq!(parameter_values(&one.head), parameter_values(&more.head));

@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod error_enum;
+
 /// A failed atomic write.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

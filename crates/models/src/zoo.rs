@@ -125,6 +125,19 @@ impl<'a> Builder<'a> {
         (pool, out, flops)
     }
 
+    /// Appends the convolution stage `name` of `spec` on the current shape.
+    fn conv_stage(&mut self, name: String, spec: ConvSpec) {
+        let (conv, out, f) = self.conv(self.shape, spec);
+        self.push(name, Stage::Conv(conv), out, f);
+    }
+
+    /// Appends the max-pooling stage `name` (`k` x `k` window, stride `s`, padding `p`) on the current
+    /// shape.
+    fn maxpool_stage(&mut self, name: String, k: usize, s: usize, p: usize) {
+        let (pool, out, f) = self.maxpool(self.shape, k, s, p);
+        self.push(name, Stage::Pool(PoolStage { pool }), out, f);
+    }
+
     fn dense(&mut self, name: &str, out: usize, act: Act) {
         let inp = self.shape.iter().product::<usize>();
         let linear = LinearConfig::new(inp, out).init(self.dev);
@@ -200,15 +213,8 @@ pub fn build(arch: &ArchConfig, device: &Device) -> Result<StagedModel> {
         }
         ArchKind::SmallCnn => {
             for (i, c) in [32usize, 64].into_iter().enumerate() {
-                let (conv, out, f) = b.conv(b.shape, plain(arch.ch(c), 3, 1, Act::Relu));
-                b.push(format!("conv{}", i + 1), Stage::Conv(conv), out, f);
-                let (pool, out, f) = b.maxpool(b.shape, 2, 2, 0);
-                b.push(
-                    format!("pool{}", i + 1),
-                    Stage::Pool(PoolStage { pool }),
-                    out,
-                    f,
-                );
+                b.conv_stage(format!("conv{}", i + 1), plain(arch.ch(c), 3, 1, Act::Relu));
+                b.maxpool_stage(format!("pool{}", i + 1), 2, 2, 0);
             }
             b.dense("fc1", arch.ch(128), Act::Relu);
             b.dense("fc2", arch.classes, Act::None);
@@ -223,21 +229,10 @@ pub fn build(arch: &ArchConfig, device: &Device) -> Result<StagedModel> {
             ];
             for (blk, convs) in cfg.iter().enumerate() {
                 for (j, &c) in convs.iter().enumerate() {
-                    let (conv, out, f) = b.conv(b.shape, plain(arch.ch(c), 3, 1, Act::Relu));
-                    b.push(
-                        format!("conv{}_{}", blk + 1, j + 1),
-                        Stage::Conv(conv),
-                        out,
-                        f,
-                    );
+                    let name = format!("conv{}_{}", blk + 1, j + 1);
+                    b.conv_stage(name, plain(arch.ch(c), 3, 1, Act::Relu));
                 }
-                let (pool, out, f) = b.maxpool(b.shape, 2, 2, 0);
-                b.push(
-                    format!("pool{}", blk + 1),
-                    Stage::Pool(PoolStage { pool }),
-                    out,
-                    f,
-                );
+                b.maxpool_stage(format!("pool{}", blk + 1), 2, 2, 0);
             }
             b.dense("fc6", arch.ch(4096), Act::Relu);
             b.dense("fc7", arch.ch(4096), Act::Relu);

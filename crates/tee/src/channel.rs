@@ -51,6 +51,50 @@ pub fn sealed_len(n: usize) -> usize {
     n + chunks * TAG_BYTES
 }
 
+/// The record layout that [`Session::seal`] and the link's sealer share: `plaintext` in chunks of at most
+/// [`CHUNK_PLAINTEXT`] bytes (one empty chunk for an empty plaintext), each sealed in order by
+/// `seal_chunk(chunk, out)`, which writes the chunk's ciphertext (chunk + [`TAG_BYTES`] tag) at the
+/// start of `out` and returns its length in bytes. The record is [`sealed_len`] bytes long.
+///
+/// # Errors
+/// The first error of `seal_chunk`; the chunks after it are not sealed.
+pub(crate) fn seal_record<E>(
+    plaintext: &[u8],
+    mut seal_chunk: impl FnMut(&[u8], &mut [u8]) -> std::result::Result<usize, E>,
+) -> std::result::Result<Vec<u8>, E> {
+    let mut out = vec![0u8; sealed_len(plaintext.len())];
+    let mut off = 0;
+    let mut chunks: Vec<&[u8]> = plaintext.chunks(CHUNK_PLAINTEXT).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    for c in chunks {
+        off += seal_chunk(c, &mut out[off..])?;
+    }
+    out.truncate(off);
+    Ok(out)
+}
+
+/// Opens a record of [`seal_record`]'s layout: each ciphertext chunk of at most [`NOISE_MAX_MSG`]
+/// bytes, in order, goes to `open_chunk(chunk, out)`, which writes its plaintext at the start of `out`
+/// and returns its length in bytes. `None` when the record is shorter than one tag ([`TAG_BYTES`]) or a
+/// chunk fails to open (the chunks after it are not opened).
+pub(crate) fn open_record<E>(
+    record: &[u8],
+    mut open_chunk: impl FnMut(&[u8], &mut [u8]) -> std::result::Result<usize, E>,
+) -> Option<Vec<u8>> {
+    if record.len() < TAG_BYTES {
+        return None;
+    }
+    let mut out = vec![0u8; record.len()];
+    let mut off = 0;
+    for c in record.chunks(NOISE_MAX_MSG) {
+        off += open_chunk(c, &mut out[off..]).ok()?;
+    }
+    out.truncate(off);
+    Some(out)
+}
+
 /// An established Noise transport session (synchronous part: seal / open records).
 pub struct Session {
     transport: Option<TransportState>,
@@ -105,23 +149,10 @@ impl Session {
             .transport
             .as_mut()
             .ok_or_else(|| channel(ChannelReason::SessionEnded))?;
-        let mut out = vec![0u8; sealed_len(plaintext.len())];
-        let mut off = 0;
-        let mut chunks: Vec<&[u8]> = plaintext.chunks(CHUNK_PLAINTEXT).collect();
-        if chunks.is_empty() {
-            chunks.push(&[]);
-        }
-        for c in chunks {
-            match t.write_message(c, &mut out[off..]) {
-                Ok(n) => off += n,
-                Err(_) => {
-                    self.transport = None;
-                    return Err(channel(ChannelReason::SessionEnded));
-                }
-            }
-        }
-        out.truncate(off);
-        Ok(out)
+        seal_record(plaintext, |c, out| t.write_message(c, out)).map_err(|_| {
+            self.transport = None;
+            channel(ChannelReason::SessionEnded)
+        })
     }
 
     /// Opens one record sealed by the peer's [`Session::seal`].
@@ -134,23 +165,10 @@ impl Session {
             .transport
             .as_mut()
             .ok_or_else(|| channel(ChannelReason::SessionEnded))?;
-        if record.len() < TAG_BYTES {
+        open_record(record, |c, out| t.read_message(c, out)).ok_or_else(|| {
             self.transport = None;
-            return Err(channel(ChannelReason::Decrypt));
-        }
-        let mut out = vec![0u8; record.len()];
-        let mut off = 0;
-        for c in record.chunks(NOISE_MAX_MSG) {
-            match t.read_message(c, &mut out[off..]) {
-                Ok(n) => off += n,
-                Err(_) => {
-                    self.transport = None;
-                    return Err(channel(ChannelReason::Decrypt));
-                }
-            }
-        }
-        out.truncate(off);
-        Ok(out)
+            channel(ChannelReason::Decrypt)
+        })
     }
 
     /// False once any seal/open failed.

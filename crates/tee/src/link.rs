@@ -9,7 +9,7 @@
 //! and a relaying man-in-the-middle sees ciphertext only.
 //!
 //! Records after the handshake are as on the client channel ([`crate::channel`]): a frame is split into
-//! chunks of at most [`CHUNK_PLAINTEXT`] bytes, each sealed with ChaCha20-Poly1305 under the implicit
+//! chunks of at most [`CHUNK_PLAINTEXT`](crate::channel::CHUNK_PLAINTEXT) bytes, each sealed with ChaCha20-Poly1305 under the implicit
 //! per-direction nonce counter (snow's stateless transport, so the reader and writer tasks each own one
 //! direction). A failed authentication ends the connection.
 //!
@@ -25,7 +25,7 @@ use snow::StatelessTransportState;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::attestation::{decode_hex, encode_hex};
-use crate::channel::{sealed_len, CHUNK_PLAINTEXT, NOISE_MAX_MSG, TAG_BYTES};
+use crate::channel::{open_record, seal_record, sealed_len, NOISE_MAX_MSG};
 use crate::error::{channel, io, ChannelReason, Error, Result};
 use crate::wire::{read_record, read_record_timed, write_record, Frame, ReadTimeouts};
 
@@ -259,27 +259,18 @@ impl std::fmt::Debug for LinkOpener {
 }
 
 impl LinkSealer {
-    /// Seals `plaintext` into one record (chunks of [`CHUNK_PLAINTEXT`] bytes, one nonce each).
+    /// Seals `plaintext` into one record (chunks of [`CHUNK_PLAINTEXT`](crate::channel::CHUNK_PLAINTEXT) bytes, one nonce each).
     ///
     /// # Errors
     /// [`Error::Channel`] when sealing fails (nonce space exhausted).
     pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>> {
-        let mut out = vec![0u8; sealed_len(plaintext.len())];
-        let mut off = 0;
-        let mut chunks: Vec<&[u8]> = plaintext.chunks(CHUNK_PLAINTEXT).collect();
-        if chunks.is_empty() {
-            chunks.push(&[]);
-        }
-        for c in chunks {
-            let n = self
-                .state
-                .write_message(self.nonce, c, &mut out[off..])
-                .map_err(|_| channel(ChannelReason::SessionEnded))?;
-            self.nonce += 1;
-            off += n;
-        }
-        out.truncate(off);
-        Ok(out)
+        let (state, nonce) = (&self.state, &mut self.nonce);
+        seal_record(plaintext, |c, out| {
+            let n = state.write_message(*nonce, c, out)?;
+            *nonce += 1;
+            Ok(n)
+        })
+        .map_err(|_: snow::Error| channel(ChannelReason::SessionEnded))
     }
 }
 
@@ -293,26 +284,16 @@ impl LinkOpener {
         if self.dead {
             return Err(channel(ChannelReason::SessionEnded));
         }
-        if record.len() < TAG_BYTES {
+        let (state, nonce) = (&self.state, &mut self.nonce);
+        let opened = open_record(record, |c, out| {
+            let n = state.read_message(*nonce, c, out)?;
+            *nonce += 1;
+            Ok::<_, snow::Error>(n)
+        });
+        opened.ok_or_else(|| {
             self.dead = true;
-            return Err(channel(ChannelReason::Decrypt));
-        }
-        let mut out = vec![0u8; record.len()];
-        let mut off = 0;
-        for c in record.chunks(NOISE_MAX_MSG) {
-            match self.state.read_message(self.nonce, c, &mut out[off..]) {
-                Ok(n) => {
-                    self.nonce += 1;
-                    off += n;
-                }
-                Err(_) => {
-                    self.dead = true;
-                    return Err(channel(ChannelReason::Decrypt));
-                }
-            }
-        }
-        out.truncate(off);
-        Ok(out)
+            channel(ChannelReason::Decrypt)
+        })
     }
 }
 

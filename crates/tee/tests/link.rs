@@ -3,19 +3,22 @@
 //! refused and a byte relay sees only ciphertext; key files are 0600, atomic, checked on load.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod common;
+
+use common::{client, local};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use privsplit_tee::attestation::{InsecureDevAttester, Policy, PolicyVerifier};
+use privsplit_tee::attestation::InsecureDevAttester;
 use privsplit_tee::exec::{ToyMlp, ToyPartition};
 use privsplit_tee::link::{link_responder, read_public_key, LinkKeys, StaticKeypair};
 use privsplit_tee::service::{
-    serve_trusted, serve_untrusted, Client, ClientConfig, ServerHandle, TrustedConfig,
-    UntrustedConfig,
+    serve_trusted, serve_untrusted, ServerHandle, TrustedConfig, UntrustedConfig,
 };
 use privsplit_tee::wire::TensorMsg;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 const DIMS: [usize; 3] = [12, 16, 5];
 
@@ -31,10 +34,6 @@ fn input(j: usize) -> TensorMsg {
             .collect(),
     )
     .unwrap()
-}
-
-async fn local() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").await.unwrap()
 }
 
 fn keys(own: &StaticKeypair, peer: &StaticKeypair) -> LinkKeys {
@@ -70,16 +69,6 @@ async fn trusted(upstream: std::net::SocketAddr, link: Option<LinkKeys>) -> Serv
             link,
             ..TrustedConfig::default()
         },
-    )
-    .await
-    .unwrap()
-}
-
-async fn client(t: &ServerHandle) -> Client {
-    Client::connect(
-        t.local_addr(),
-        &PolicyVerifier::new(Policy::insecure_dev()),
-        ClientConfig::default(),
     )
     .await
     .unwrap()

@@ -4,23 +4,25 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 #![cfg(feature = "staged")]
 
+mod common;
+
+use common::{client, local};
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn::tensor::Device;
 use privsplit_models::zoo::{build, ArchConfig};
-use privsplit_tee::attestation::{InsecureDevAttester, Policy, PolicyVerifier};
+use privsplit_tee::attestation::InsecureDevAttester;
 use privsplit_tee::exec::PartitionExec;
 use privsplit_tee::model::ModelSpec;
 use privsplit_tee::service::{
-    serve_trusted, serve_untrusted, Client, ClientConfig, ServerHandle, TrustedConfig,
-    UntrustedConfig,
+    serve_trusted, serve_untrusted, ServerHandle, TrustedConfig, UntrustedConfig,
 };
 use privsplit_tee::verify::{trace_partition, ResultVerifier, StagedVerifier, VerifyConfig};
 use privsplit_tee::TensorMsg;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use tokio::net::TcpListener;
 
 /// Perturbs one value of the trace: tensor `layer` (`None` = the last one, the logits), entry chosen
 /// per request, by `delta`.
@@ -86,16 +88,12 @@ async fn serve(
     back: Arc<dyn PartitionExec>,
     verify: bool,
 ) -> (ServerHandle, ServerHandle) {
-    let u = serve_untrusted(
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        back,
-        UntrustedConfig::default(),
-    )
-    .await
-    .unwrap();
+    let u = serve_untrusted(local().await, back, UntrustedConfig::default())
+        .await
+        .unwrap();
     let verifier = verify.then(|| s.spec.load_verifier(s.k, VerifyConfig::default()).unwrap());
     let t = serve_trusted(
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        local().await,
         s.spec.load_side(s.k, true).unwrap(),
         Arc::new(InsecureDevAttester),
         TrustedConfig {
@@ -107,16 +105,6 @@ async fn serve(
     .await
     .unwrap();
     (u, t)
-}
-
-async fn client(t: &ServerHandle) -> Client {
-    Client::connect(
-        t.local_addr(),
-        &PolicyVerifier::new(Policy::insecure_dev()),
-        ClientConfig::default(),
-    )
-    .await
-    .unwrap()
 }
 
 /// `n` honest requests all pass (equal to the unverified answers), `n` through a service perturbing one
