@@ -8,7 +8,7 @@ use std::path::Path;
 use privsplit_report::Report;
 use serde::Serialize;
 
-use super::tables::CsvTable;
+use super::CsvTable;
 use crate::defend::report::{
     alpha_rows, result_rows, summary, write_tradeoff_plot, ALPHAS_CSV_HEADER, FILES, RESULT_HEADER,
 };

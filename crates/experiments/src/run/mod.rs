@@ -14,5 +14,7 @@ mod write;
 pub use config::{DefendStepConfig, RunConfig, RunFlags, SweepStepConfig, DEFAULT_CONFIG};
 pub use pipeline::{run, RunSummary};
 pub use report::RunReport;
-pub use tables::CsvTable;
 pub use write::write_report;
+
+/// A CSV table: file name, header, rows.
+pub type CsvTable = (String, Vec<String>, Vec<Vec<String>>);

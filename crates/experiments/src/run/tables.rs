@@ -2,9 +2,7 @@
 
 use super::report::sweep_table;
 use super::report::{AttackRow, RunReport, SweepStep};
-
-/// A CSV table: file name, header, rows.
-pub type CsvTable = (String, Vec<String>, Vec<Vec<String>>);
+use super::CsvTable;
 
 /// Every table of the report as CSV: `attribute_leakage.csv`, `partition_points.csv` (when the sweep
 /// ran), `encryption_cost.csv` (when encryption ran), `defence_alphas.csv` (with a `[defend]` section),

@@ -16,7 +16,7 @@ use privsplit_models::classifier::rgb_tensor;
 use privsplit_models::stage::StagedModel;
 
 use super::config::ModelWeights;
-use super::run::SweepData;
+use super::data::SweepData;
 use super::SweepConfig;
 use crate::{Error, Result};
 

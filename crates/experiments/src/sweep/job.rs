@@ -7,8 +7,9 @@ use privsplit_models::weights::{load_model, save_model};
 use privsplit_report::{read_json, RunDir};
 
 use super::config::ModelWeights;
+use super::data::SweepData;
 use super::images::ImageSource;
-use super::run::{run_sweep, run_sweep_on, run_sweep_victim, test_accuracy, SweepData};
+use super::run::{run_sweep, run_sweep_on, run_sweep_victim, test_accuracy};
 use super::{merge_reports, summary, write_outputs, SweepConfig, SweepReport};
 use crate::datasets::load_fashion_mnist;
 use crate::{Error, Result, StepContext};

@@ -41,7 +41,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::baselines::{class_mean, one_hot, train_label_decoder};
-use super::run::SweepData;
+use super::data::SweepData;
 use super::victim::Victim;
 use super::SweepConfig;
 use crate::Result;

@@ -18,6 +18,7 @@
 
 pub mod baselines;
 pub mod config;
+pub mod data;
 pub mod enclave;
 pub mod images;
 pub mod job;
@@ -34,6 +35,7 @@ pub mod tables;
 pub mod victim;
 
 pub use config::{ModelWeights, OnnxSpec, SweepConfig, SweepPreset, DEFAULT_SSIM_THRESHOLD};
+pub use data::SweepData;
 pub use enclave::{EnclaveConfig, EnclaveCost, TeeTarget};
 pub use images::ImageSource;
 pub use job::{merge_job, run_job, SweepJob, SweepSource};
@@ -45,7 +47,7 @@ pub use rule::{
     assess, recommend, verdict, Assessment, LeakageFloor, Objective, Reference, RuleConfig,
     SafetyRule, Verdict,
 };
-pub use run::{run_sweep, run_sweep_on, run_sweep_victim, SweepData, SweepRun};
+pub use run::{run_sweep, run_sweep_on, run_sweep_victim, SweepRun};
 pub use seeds::RepeatSummary;
 pub use summary::summary;
 pub use victim::Victim;
