@@ -87,7 +87,7 @@ impl Problem {
         &self,
         cfg: &SemiAdversarialConfig,
         options: &SemiAdversarialOptions,
-    ) -> DefenceOutcome {
+    ) -> DefenceOutcome<Trio> {
         let mut opt = TrioOptimizers::new(&cfg.optimizer);
         train_guarded(
             self.trio.clone(),
