@@ -3,8 +3,6 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 #![cfg(feature = "staged")]
 
-use std::sync::Arc;
-
 use burn::tensor::{Device, Tensor, TensorData};
 use privsplit_models::zoo::{build, ArchConfig};
 use privsplit_tee::model::ModelSpec;
