@@ -5,12 +5,8 @@
 use privsplit_data::fonts::{self, FontCharConfig, IMAGE_SIZE};
 use privsplit_data::Error;
 
-fn small(train: usize, test: usize, seed: u64) -> FontCharConfig {
-    FontCharConfig {
-        seed,
-        ..FontCharConfig::small(train, test)
-    }
-}
+mod common;
+use common::small;
 
 #[test]
 fn same_seed_same_bytes_other_seed_differs() {

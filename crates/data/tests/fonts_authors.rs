@@ -6,12 +6,8 @@ use privsplit_data::font_packages::{self, PACKAGE_FONTS};
 use privsplit_data::fonts::{self, FontCharConfig, FontMode, IMAGE_SIZE};
 use privsplit_data::{Error, InputScaling};
 
-fn small(train: usize, test: usize, seed: u64) -> FontCharConfig {
-    FontCharConfig {
-        seed,
-        ..FontCharConfig::authors(train, test)
-    }
-}
+mod common;
+use common::authors as small;
 
 #[test]
 fn packaged_fonts_are_installed_and_missing_ones_name_the_package() {

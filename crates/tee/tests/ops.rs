@@ -5,20 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use privsplit_tee::attestation::{InsecureDevAttester, Policy, PolicyVerifier};
+use privsplit_tee::attestation::{Policy, PolicyVerifier};
 use privsplit_tee::exec::{ToyMlp, ToyPartition};
-use privsplit_tee::service::{
-    serve_ops, serve_trusted, serve_untrusted, Client, ClientConfig, TrustedConfig, UntrustedConfig,
-};
+use privsplit_tee::service::{serve_ops, serve_untrusted, Client, ClientConfig, UntrustedConfig};
 use privsplit_tee::wire::TensorMsg;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+
+mod common;
+use common::local;
 
 const DIMS: [usize; 3] = [8, 12, 4];
-
-async fn local() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").await.unwrap()
-}
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
@@ -50,17 +47,7 @@ async fn metrics_probes_and_graceful_drain() {
         .await
         .unwrap();
     let front = ToyPartition::new(m.clone(), 0, 1).unwrap();
-    let t = serve_trusted(
-        local().await,
-        Arc::new(front),
-        Arc::new(InsecureDevAttester),
-        TrustedConfig {
-            upstream: Some(u.local_addr()),
-            ..TrustedConfig::default()
-        },
-    )
-    .await
-    .unwrap();
+    let t = common::trusted_dev(Arc::new(front), u.local_addr()).await;
     let ops = serve_ops(local().await, t.metrics()).await.unwrap();
     let oaddr = ops.local_addr();
     assert_eq!(get(oaddr, "/healthz").await, (200, "ok\n".into()));

@@ -3,18 +3,13 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 #![cfg(feature = "staged")]
 
-use std::sync::Arc;
-
 use burn::tensor::{Device, Tensor, TensorData};
 use privsplit_models::zoo::{build, ArchConfig};
-use privsplit_tee::attestation::{InsecureDevAttester, Policy, PolicyVerifier};
 use privsplit_tee::model::ModelSpec;
-use privsplit_tee::service::{
-    serve_trusted, serve_untrusted, Client, ClientConfig, ServerHandle, TrustedConfig,
-    UntrustedConfig,
-};
+use privsplit_tee::service::{serve_untrusted, Client, ServerHandle, UntrustedConfig};
 use privsplit_tee::TensorMsg;
-use tokio::net::TcpListener;
+
+mod common;
 
 fn image(i: usize) -> Vec<f32> {
     // A real Fashion-MNIST test image when the Debian package is installed, a fixed pattern otherwise.
@@ -35,30 +30,14 @@ fn image(i: usize) -> Vec<f32> {
 /// trusted one; the handles keep the services running.
 async fn serve_split(spec: &ModelSpec, k: usize) -> (Client, [ServerHandle; 2]) {
     let u = serve_untrusted(
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        common::local().await,
         spec.load_side(k, false).unwrap(),
         UntrustedConfig::default(),
     )
     .await
     .unwrap();
-    let t = serve_trusted(
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        spec.load_side(k, true).unwrap(),
-        Arc::new(InsecureDevAttester),
-        TrustedConfig {
-            upstream: Some(u.local_addr()),
-            ..TrustedConfig::default()
-        },
-    )
-    .await
-    .unwrap();
-    let c = Client::connect(
-        t.local_addr(),
-        &PolicyVerifier::new(Policy::insecure_dev()),
-        ClientConfig::default(),
-    )
-    .await
-    .unwrap();
+    let t = common::trusted_dev(spec.load_side(k, true).unwrap(), u.local_addr()).await;
+    let c = common::client(&t).await;
     (c, [u, t])
 }
 
