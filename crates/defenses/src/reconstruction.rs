@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::adversarial_objective::clip_if_set;
 use crate::divergence::{DefenceOutcome, DivergenceConfig};
 use crate::partition_defence::{run_pair_defence, DefenceData, SplitPair};
-use crate::semi_adversarial::{correct, SemiAdversarialConfig, StepReport};
+use crate::semi_adversarial::{adversary_steps, correct, SemiAdversarialConfig, StepReport};
 use crate::{Error, Result};
 
 /// What `T` optimises against the decoder (see the module docs).
@@ -229,15 +229,13 @@ pub fn reconstruction_step(
 
     // (2) D on L_recon, T frozen; then the extra adversary steps on the same batch.
     let target = x.clone().detach();
-    let loss_d = mse(decoder.forward(fm_frozen.clone()), target.clone());
-    let sensitive = scalar(&loss_d);
-    let grads = GradientsParams::from_grads(loss_d.backward(), &decoder);
-    let mut decoder = opt.d.step(lr, decoder, grads);
-    for _ in 0..options.extra_adversary_steps {
-        let loss_d = mse(decoder.forward(fm_frozen.clone()), target.clone());
-        let grads = GradientsParams::from_grads(loss_d.backward(), &decoder);
-        decoder = opt.d.step(lr, decoder, grads);
-    }
+    let (decoder, sensitive) = adversary_steps(
+        decoder,
+        &mut opt.d,
+        lr,
+        options.extra_adversary_steps,
+        |d| mse(d.forward(fm_frozen.clone()), target.clone()),
+    );
 
     // (3) T on L_main - alpha * L_recon (or its capped form), U and D frozen.
     let fm = trusted.forward(input)?;

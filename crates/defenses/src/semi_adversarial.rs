@@ -120,6 +120,29 @@ impl SemiAdversarialOptions {
     }
 }
 
+/// `1 + extra` steps of an adversary `module` on `loss(&module)` (a scalar loss `[1]`, nats or MSE) with its
+/// optimiser `opt` at learning rate `lr`, all on the same batch; returns the trained adversary and the first
+/// step's loss (before any update). Step 2 of semi-adversarial training and the decoder step of the
+/// reconstruction defence ([`crate::reconstruction`]) both use it.
+pub(crate) fn adversary_steps<M: Module>(
+    mut module: M,
+    opt: &mut ModuleOptimizer,
+    lr: f64,
+    extra: usize,
+    loss: impl Fn(&M) -> burn::tensor::Tensor<1>,
+) -> (M, f32) {
+    let mut first = f32::NAN;
+    for i in 0..=extra {
+        let l = loss(&module);
+        if i == 0 {
+            first = scalar(&l);
+        }
+        let grads = GradientsParams::from_grads(l.backward(), &module);
+        module = opt.step(lr, module, grads);
+    }
+    (module, first)
+}
+
 /// One batch of semi-adversarial training: steps 1-3 of the module docs, on images `x` `[batch, inputs]`
 /// with main labels `y` and sensitive labels `s` (tensors on `device`, an autodiff device), with separate
 /// optimisers; `Q`'s objective is `L_main + alpha * T` ([`adversarial_term`]), its gradient clipped to
@@ -166,15 +189,13 @@ pub fn step_with(
     } else {
         z_frozen
     };
-    let loss_f = cross_entropy(adversary.forward(z_frozen.clone()), s.clone());
-    let sensitive = scalar(&loss_f);
-    let grads = GradientsParams::from_grads(loss_f.backward(), &adversary);
-    let mut adversary = opt.f.step(lr, adversary, grads);
-    for _ in 0..options.extra_adversary_steps {
-        let loss_f = cross_entropy(adversary.forward(z_frozen.clone()), s.clone());
-        let grads = GradientsParams::from_grads(loss_f.backward(), &adversary);
-        adversary = opt.f.step(lr, adversary, grads);
-    }
+    let (adversary, sensitive) = adversary_steps(
+        adversary,
+        &mut opt.f,
+        lr,
+        options.extra_adversary_steps,
+        |f| cross_entropy(f.forward(z_frozen.clone()), s.clone()),
+    );
     if let Some(stale) = stale_c {
         head = opt.c.step(lr, head, stale);
         let zq = zero_grads(&private);
