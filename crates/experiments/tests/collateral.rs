@@ -99,6 +99,8 @@ fn defence_brings_collateral_accuracy_towards_chance() {
     let u = out.undefended.as_ref().unwrap();
     assert_eq!(u.private.export().unwrap(), out.undefended_weights);
     assert_eq!(out.undefended_weights, plain.weights);
+    // No adversary in the plain phase: no initial-phase scores.
+    assert!(out.initial_phase.is_none());
 }
 
 /// Two seeds, the distinguisher-set evaluation with last-epoch averaging and the authors' initial phase
@@ -176,6 +178,19 @@ fn seeds_are_summarised_as_mean_and_std_of_the_runs() {
         runs.runs[0].chance,
         privsplit_models::train::majority_rate(&s6)
     );
+    // The initial phase (adversary trained with Q and C) is scored on the whole test split: its chance is
+    // the majority font rate over every character, and the summary is the runs' mean ± std.
+    let all_fonts = data.test.sensitive.as_ref().unwrap();
+    let scores: Vec<_> = runs.runs.iter().map(|r| r.initial_phase.unwrap()).collect();
+    for s in &scores {
+        assert_eq!(s.chance, privsplit_models::train::majority_rate(all_fonts));
+        assert!((0.0..=1.0).contains(&s.main_accuracy) && (0.0..=1.0).contains(&s.adversary_accuracy));
+    }
+    let init = runs.initial_phase.unwrap();
+    let adv: Vec<f32> = scores.iter().map(|s| s.adversary_accuracy).collect();
+    let main: Vec<f32> = scores.iter().map(|s| s.main_accuracy).collect();
+    assert_eq!(init.adversary_accuracy, Stat::of(&adv).unwrap());
+    assert_eq!(init.main_accuracy, Stat::of(&main).unwrap());
     // A distinguisher class the data does not have is named in the error.
     let bad = CollateralConfig {
         evaluation: EvaluationConfig {
@@ -186,4 +201,33 @@ fn seeds_are_summarised_as_mean_and_std_of_the_runs() {
     };
     let err = run_collateral_seeds(&bad, &data, InputScaling::Unit, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("distinguisher"), "{err}");
+}
+
+/// The authors' undefended leak measure: the adversary trained with `Q` and `C` in the initial phase,
+/// scored on the whole test split. On the two-style set the style leaks through output(x) (the fresh
+/// attackers of `defence_brings_collateral_accuracy_towards_chance` reach chance + 15 points): the jointly
+/// trained adversary must see it too, and the main task must be learnt.
+#[test]
+fn the_initial_phase_scores_the_jointly_trained_adversary() {
+    let data = seven_segment_split(3000, 600, 7);
+    let cfg = CollateralConfig {
+        batch_size: 32,
+        lr: 0.05,
+        momentum: 0.5,
+        plain_epochs: 10,
+        defence_epochs: 0,
+        recovery_epochs: 1,
+        alphas: vec![0.0],
+        defence_adversary: AdversaryKind::Mlp,
+        attackers: vec![Attacker::Logistic],
+        initial_adversary: true,
+        seed: 1,
+        ..CollateralConfig::default()
+    };
+    let out = run_collateral(&cfg, &data, &mut |_| {}).unwrap();
+    let init = out.initial_phase.unwrap();
+    eprintln!("{init:?}");
+    assert_eq!(init.chance, 0.5);
+    assert!(init.main_accuracy > 0.85, "{init:?}");
+    assert!(init.adversary_accuracy > init.chance + 0.1, "{init:?}");
 }

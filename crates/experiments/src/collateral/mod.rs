@@ -32,7 +32,7 @@ mod table;
 pub use job::{main_task_fashion_mnist, run_job, CollateralData};
 pub use main_task::{run_main_task, MainTaskOutcome};
 pub use run::{run_collateral, run_collateral_seeds, run_collateral_with};
-pub use summary::{summarise, AlphaSummary, AttackStat, CollateralRuns, Stat};
+pub use summary::{summarise, AlphaSummary, AttackStat, CollateralRuns, InitialPhaseStat, Stat};
 pub use table::outcome_table;
 
 use burn::tensor::Device;
@@ -406,12 +406,37 @@ pub struct CollateralOutcome {
     pub seconds_per_plain_epoch: f64,
     /// One entry per alpha, in the order of the config.
     pub per_alpha: Vec<AlphaOutcome>,
+    /// With [`CollateralConfig::initial_adversary`]: the test accuracies at the end of the plain phase
+    /// (the authors' "initial phase"), the adversary being the one trained alongside `Q` and `C`;
+    /// `None` otherwise.
+    #[serde(default)]
+    pub initial_phase: Option<InitialPhase>,
     /// The undefended model's private weights in functional-encryption form (alpha = 0 when run,
     /// otherwise the model after the plain phase with `C` recovered).
     pub undefended_weights: QuadraticWeights,
     /// The undefended model itself (for encryption and clear-text classification); not serialised.
     #[serde(skip)]
     pub undefended: Option<TrainedSplit>,
+}
+
+/// The networks at the end of the plain phase when the adversary `F` trained alongside `Q` and `C`
+/// ([`CollateralConfig::initial_adversary`]), scored on the whole test split (every character).
+///
+/// `adversary_accuracy` is the figure the authors' repository reports per epoch as the collateral
+/// task's test accuracy (`collateral.test` in `learn/collateral/test.py`, called by
+/// `tutorials/build_resistance.py`); its value after the initial phase (epoch 10) is their undefended
+/// leak per output size, e.g. 75.2 % (mean over 7 folds) at k = 4 and 91.8 % at k = 10
+/// (`tutorials/results/results_par2.pickle`). It differs from the attackers' collateral accuracy of
+/// [`AlphaOutcome`], which comes from fresh attackers after recovery (optionally on one character only,
+/// [`EvaluationConfig::distinguisher`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InitialPhase {
+    /// Main-task test accuracy of `C(Q(x))`, in `[0, 1]`.
+    pub main_accuracy: f32,
+    /// Sensitive-attribute test accuracy of the jointly trained adversary `F(Q(x))`, in `[0, 1]`.
+    pub adversary_accuracy: f32,
+    /// Majority rate of the sensitive attribute on the whole test split, in `[0, 1]`.
+    pub chance: f32,
 }
 
 /// Validates `cfg` and the splits (same image size and classes; with `sensitive`, the same sensitive names)

@@ -17,9 +17,10 @@ use privsplit_models::quadratic::{PublicHead, QuadraticConfig, SplitNetwork};
 use privsplit_models::tensor::{sensitive_labels, Features};
 use privsplit_models::train::{accuracy, fit, majority_rate, predict, Progress};
 
-use super::summary::{summarise, CollateralRuns};
+use super::summary::{summarise, CollateralRuns, InitialPhaseStat};
 use super::{
-    check_split, init_network, AlphaOutcome, CollateralConfig, CollateralOutcome, TrainedSplit,
+    check_split, init_network, AlphaOutcome, CollateralConfig, CollateralOutcome, InitialPhase,
+    TrainedSplit,
 };
 use crate::{Error, Result};
 
@@ -44,6 +45,8 @@ struct Phases<'a> {
 struct Plain {
     net: SplitNetwork,
     adversary: Option<(Adversary, TrioOptimizers)>,
+    /// The test accuracies after the phase when `F` trained alongside.
+    scores: Option<InitialPhase>,
 }
 
 /// Runs the whole experiment on `data` (train/test with the sensitive attribute) with seed `cfg.seed`,
@@ -108,6 +111,7 @@ pub fn run_collateral_with(
         plain_seconds,
         seconds_per_plain_epoch: plain_seconds / cfg.plain_epochs as f64,
         per_alpha,
+        initial_phase: plain.scores,
         undefended_weights: undefended.private.export()?,
         undefended: Some(undefended),
     })
@@ -143,7 +147,12 @@ pub fn run_collateral_seeds(
         runs.push(run_collateral_with(cfg, data, scaling, seed, &mut tagged)?);
     }
     let summary = summarise(&runs);
-    Ok(CollateralRuns { runs, summary })
+    let initial_phase = InitialPhaseStat::of(&runs);
+    Ok(CollateralRuns {
+        runs,
+        summary,
+        initial_phase,
+    })
 }
 
 /// `set`'s images as model inputs under `scaling`, `[n, rows * cols]`.
@@ -266,6 +275,7 @@ impl<'a> Phases<'a> {
             return Ok(Plain {
                 net,
                 adversary: None,
+                scores: None,
             });
         }
         let trio = Trio {
@@ -283,12 +293,19 @@ impl<'a> Phases<'a> {
         let mut opt = TrioOptimizers::new(&sa.optimizer);
         let out = self.guarded(trio, &mut opt, &sa, "plain", progress)?;
         let t = out.trio;
+        let z_test = t.private.outputs(&self.x_test)?;
+        let scores = InitialPhase {
+            main_accuracy: accuracy(&predict(&t.head, &z_test, 1024)?, &self.data.test.labels),
+            adversary_accuracy: accuracy(&predict(&t.adversary, &z_test, 1024)?, &self.s_test),
+            chance: majority_rate(&self.s_test),
+        };
         Ok(Plain {
             net: SplitNetwork {
                 private: t.private,
                 head: t.head,
             },
             adversary: Some((t.adversary, opt)),
+            scores: Some(scores),
         })
     }
 

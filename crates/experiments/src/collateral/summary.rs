@@ -98,6 +98,37 @@ pub struct CollateralRuns {
     pub runs: Vec<CollateralOutcome>,
     /// One entry per alpha, in the config's order.
     pub summary: Vec<AlphaSummary>,
+    /// The plain phase's scores over the seeds, when the adversary trained alongside.
+    #[serde(default)]
+    pub initial_phase: Option<InitialPhaseStat>,
+}
+
+/// [`super::InitialPhase`] over the seeds: the authors' undefended leak measure (the jointly trained
+/// adversary's test accuracy after the initial phase) as mean ± std.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InitialPhaseStat {
+    /// Main-task test accuracy, in `[0, 1]`.
+    pub main_accuracy: Stat,
+    /// The jointly trained adversary's sensitive-attribute test accuracy, in `[0, 1]`.
+    pub adversary_accuracy: Stat,
+    /// Majority rate of the sensitive attribute on the whole test split (first run), in `[0, 1]`.
+    pub chance: f32,
+}
+
+impl InitialPhaseStat {
+    /// The statistics over the runs that have initial-phase scores; `None` when none has.
+    pub fn of(runs: &[CollateralOutcome]) -> Option<Self> {
+        let scores: Vec<_> = runs.iter().filter_map(|r| r.initial_phase).collect();
+        let first = scores.first()?;
+        let stat = |f: fn(&super::InitialPhase) -> f32| {
+            Stat::of(&scores.iter().map(f).collect::<Vec<_>>())
+        };
+        Some(Self {
+            main_accuracy: stat(|s| s.main_accuracy)?,
+            adversary_accuracy: stat(|s| s.adversary_accuracy)?,
+            chance: first.chance,
+        })
+    }
 }
 
 /// Summarises `runs` (same config, different seeds) per alpha, in the order of the first run's alphas.

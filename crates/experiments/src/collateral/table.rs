@@ -26,6 +26,15 @@ pub fn outcome_table(o: &CollateralOutcome) -> String {
         o.seconds_per_plain_epoch,
         100.0 * o.float_test_accuracy
     );
+    if let Some(i) = &o.initial_phase {
+        let _ = writeln!(
+            s,
+            "after the initial phase: main task {:.2} %, jointly trained adversary {:.2} % (whole test split, chance {:.1} %)",
+            100.0 * i.main_accuracy,
+            100.0 * i.adversary_accuracy,
+            100.0 * i.chance
+        );
+    }
     let _ = write!(s, "{:>6} {:>8}", "alpha", "main %");
     for a in &o.config.attackers {
         let _ = write!(s, " {:>10}", format!("{} %", a.name()));

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::config::RunConfig;
 use super::defence::DefendStep;
-use crate::collateral::{AlphaSummary, CollateralRuns};
+use crate::collateral::{AlphaSummary, CollateralRuns, InitialPhaseStat};
 use crate::encryption::EncryptionOutcome;
 use crate::sweep::{summary, SweepReport};
 
@@ -75,6 +75,9 @@ pub struct CollateralSummary {
     pub float_test_accuracy: f32,
     /// One row per alpha.
     pub per_alpha: Vec<AlphaRow>,
+    /// With `collateral.initial_adversary`: main-task and adversary test accuracy after the plain phase
+    /// over the seeds (the authors' undefended leak measure, [`crate::collateral::InitialPhase`]).
+    pub initial_phase: Option<InitialPhaseStat>,
 }
 
 /// Attribute leakage and main-task cost at one alpha, over the seeds.
@@ -337,6 +340,7 @@ impl<'a> RunReport<'a> {
                 chance,
                 float_test_accuracy: first.map_or(0.0, |o| o.float_test_accuracy),
                 per_alpha,
+                initial_phase: runs.initial_phase,
             },
             encryption,
             sweep,
@@ -360,6 +364,14 @@ impl<'a> RunReport<'a> {
             c.seeds.len(),
             c.chance * 100.0
         )];
+        if let Some(i) = &c.initial_phase {
+            lines.push(format!(
+                "  after the initial phase: main task {}, jointly trained adversary {} (whole test split, chance {:.1} %)",
+                i.main_accuracy.percent(),
+                i.adversary_accuracy.percent(),
+                i.chance * 100.0
+            ));
+        }
         for a in &c.per_alpha {
             let leak = match (a.status.as_str(), a.worst_collateral) {
                 ("DIVERGED", _) | (_, None) => {
