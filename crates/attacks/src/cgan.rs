@@ -18,7 +18,6 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use privsplit_models::classifier::batch_indices;
-use privsplit_models::conv::conv2d_im2col;
 use serde::{Deserialize, Serialize};
 
 use crate::decoder::Decoder;
@@ -86,15 +85,15 @@ impl Discriminator {
     /// Patch logits `[b, 1, h', w']`.
     pub fn forward(&self, image: Tensor<4>, fm: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = image.dims();
-        let c = conv2d_im2col(&self.cond, fm);
+        let c = self.cond.forward(fm);
         let c = interpolate(
             c,
             InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]),
         );
         let x = Tensor::cat(vec![image, c], 1);
-        let x = leaky_relu(conv2d_im2col(&self.c1, x), 0.2);
-        let x = leaky_relu(conv2d_im2col(&self.c2, x), 0.2);
-        conv2d_im2col(&self.out, x)
+        let x = leaky_relu(self.c1.forward(x), 0.2);
+        let x = leaky_relu(self.c2.forward(x), 0.2);
+        self.out.forward(x)
     }
 }
 

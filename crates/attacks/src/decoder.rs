@@ -13,7 +13,6 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
-use privsplit_models::conv::conv2d_im2col;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -167,7 +166,7 @@ impl Decoder {
         let [c0, h0, w0] = self.plan.start;
         let mut x = match (&self.fc, &self.input_conv) {
             (Some(fc), _) => relu(fc.forward(x.flatten::<2>(1, 3))).reshape([b, c0, h0, w0]),
-            (None, Some(conv)) => relu(conv2d_im2col(conv, x)),
+            (None, Some(conv)) => relu(conv.forward(x)),
             (None, None) => x,
         };
         let mut steps = self.plan.ups.iter();
@@ -178,9 +177,9 @@ impl Decoder {
                     InterpolateOptions::new(InterpolateMode::Nearest).with_output_size(size),
                 );
             }
-            x = relu(conv2d_im2col(conv, x));
+            x = relu(conv.forward(x));
         }
-        sigmoid(conv2d_im2col(&self.out_conv, x))
+        sigmoid(self.out_conv.forward(x))
     }
 }
 

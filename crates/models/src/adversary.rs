@@ -12,8 +12,6 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-
-use crate::conv::conv2d_im2col;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
@@ -144,8 +142,8 @@ impl CnnAdversary {
     fn convolve(&self, e: Tensor<2>) -> Tensor<2> {
         let [b, _] = e.dims();
         let x = e.reshape([b, 1, 28, 28]);
-        let x = self.pool.forward(relu(conv2d_im2col(&self.conv1, x))); // [b, 20, 12, 12]
-        let x = self.pool.forward(relu(conv2d_im2col(&self.conv2, x))); // [b, 50, 4, 4]
+        let x = self.pool.forward(relu(self.conv1.forward(x))); // [b, 20, 12, 12]
+        let x = self.pool.forward(relu(self.conv2.forward(x))); // [b, 50, 4, 4]
         let x = relu(self.fc1.forward(x.flatten::<2>(1, 3)));
         self.fc2.forward(x)
     }

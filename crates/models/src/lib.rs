@@ -9,7 +9,6 @@ pub mod device;
 // Splittable architectures: configs, stages and partition points, the zoo, weight files (privsplit's own
 // safetensors names; PyTorch/torchvision state dicts through `import`).
 pub mod arch;
-pub mod conv;
 pub mod import;
 pub mod stage;
 pub mod tabular;
