@@ -3,7 +3,24 @@
 //! binary was built without is refused before any work, naming its cargo feature (exit code 3), and a
 //! device that can run is recorded in what the command writes.
 
-use crate::util::{privsplit, text};
+use std::path::Path;
+
+use crate::util::{privsplit, run_ok, text};
+
+/// Untrained small-CNN weights in `dir/w.safetensors` (`serve init-weights`).
+fn small_cnn_weights(dir: &Path) {
+    run_ok(
+        &[
+            "serve",
+            "init-weights",
+            "--model",
+            "small-cnn",
+            "--out",
+            "w.safetensors",
+        ],
+        dir,
+    );
+}
 
 /// Every command that trains (or serves the untrusted partition), with `--device`.
 const COMMANDS: &[&[&str]] = &[
@@ -124,18 +141,7 @@ fn the_untrusted_partition_reports_the_device_it_runs_on() {
     use privsplit_models::device::DeviceChoice;
     use privsplit_tee::model::ModelSpec;
     let dir = tempfile::tempdir().unwrap();
-    let o = privsplit(
-        &[
-            "serve",
-            "init-weights",
-            "--model",
-            "small-cnn",
-            "--out",
-            "w.safetensors",
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    small_cnn_weights(dir.path());
     let spec = ModelSpec::parse("small-cnn", Some(dir.path().join("w.safetensors"))).unwrap();
     let flex = DeviceChoice::Flex.resolve().unwrap();
     let back = spec.load_side_on(2, false, &flex).unwrap();
@@ -280,18 +286,7 @@ fn predict_runs_and_reports_the_chosen_device() {
 #[test]
 fn bench_serve_runs_the_untrusted_partition_on_the_chosen_device_and_records_it() {
     let dir = tempfile::tempdir().unwrap();
-    let o = privsplit(
-        &[
-            "serve",
-            "init-weights",
-            "--model",
-            "small-cnn",
-            "--out",
-            "w.safetensors",
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    small_cnn_weights(dir.path());
     let quick = [
         "--requests",
         "2",
@@ -315,13 +310,8 @@ fn bench_serve_runs_the_untrusted_partition_on_the_chosen_device_and_records_it(
         "r.json",
     ];
     args.extend(quick);
-    let o = privsplit(&args, dir.path());
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        text(&o).contains("untrusted partition on flex"),
-        "{}",
-        text(&o)
-    );
+    let t = run_ok(&args, dir.path());
+    assert!(t.contains("untrusted partition on flex"), "{t}");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("r.json")).unwrap()).unwrap();
     assert_eq!(r["untrusted_device"], "flex", "{r}");
@@ -339,8 +329,7 @@ fn bench_serve_runs_the_untrusted_partition_on_the_chosen_device_and_records_it(
         "t.json",
     ];
     args.extend(quick);
-    let o = privsplit(&args, dir.path());
-    assert!(o.status.success(), "{}", text(&o));
+    run_ok(&args, dir.path());
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("t.json")).unwrap()).unwrap();
     assert_eq!(r["untrusted_device"], "cpu (toy MLP)", "{r}");
