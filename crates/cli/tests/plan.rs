@@ -21,9 +21,11 @@ fn plan_sweep_writes_a_shard_per_point_with_the_resources_and_gpu_arguments() {
         "1,3",
         "--cpus",
         "3",
+        "--bin",
+        "/opt/privsplit",
         "--gpu",
         "--gpu-args",
-        "--device  wgpu",
+        "--threads  1",
     ];
     let out = privsplit(&args, tmp.path());
     assert!(out.status.success(), "{}", text(&out));
@@ -33,7 +35,13 @@ fn plan_sweep_writes_a_shard_per_point_with_the_resources_and_gpu_arguments() {
     assert_eq!(m["resources"]["cpus"], 3);
     assert_eq!(
         m["resources"]["gpu_args"],
-        serde_json::json!(["--device", "wgpu"])
+        serde_json::json!(["--threads", "1"])
+    );
+    let shard = std::fs::read_to_string(dir.join("shard.sh")).unwrap();
+    assert_eq!(
+        shard.matches("--device cuda --threads 1").count(),
+        2,
+        "{shard}"
     );
     assert_eq!(
         m["grid"]["sweep"]["points"],
@@ -47,10 +55,11 @@ fn plan_sweep_writes_a_shard_per_point_with_the_resources_and_gpu_arguments() {
     assert!(default.status.success(), "{}", text(&default));
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).unwrap()).unwrap();
-    assert_eq!(
-        m["resources"]["gpu_args"],
-        serde_json::json!(["--device", "cuda"])
-    );
+    assert_eq!(m["resources"]["gpu_args"], serde_json::json!([]));
+    assert_eq!(m["resources"]["device"], serde_json::Value::Null);
+    assert!(!std::fs::read_to_string(dir.join("shard.sh"))
+        .unwrap()
+        .contains("--device"));
     assert_eq!(m["resources"]["cpus"], 2);
 }
 

@@ -80,37 +80,54 @@ impl DeviceChoice {
         Ok(device)
     }
 
-    #[allow(unreachable_code)] // each arm returns from its `cfg` block when the feature is on
-    fn construct(self) -> Result<Device> {
+    /// Checks only that this binary was built with the backend, without starting it: for commands that
+    /// hand the device on to other processes (the job commands of `privsplit plan`), whose nodes may have
+    /// a GPU this machine lacks.
+    ///
+    /// # Errors
+    /// [`Error::Device`] naming the cargo feature to rebuild with when it is not compiled in.
+    pub fn check_compiled_in(self) -> Result<()> {
+        if self.compiled_in() {
+            Ok(())
+        } else {
+            Err(self.not_built())
+        }
+    }
+
+    fn not_built(self) -> Error {
         let llvm = if matches!(self, Self::Cpu | Self::Cuda) {
             " after `bash scripts/install-llvm.sh` (the LLVM CubeCL links)"
         } else {
             ""
         };
-        let not_built = || Error::Device {
+        Error::Device {
             device: self.name().into(),
             reason: format!(
                 "this binary was built without it; rebuild with \
                  `cargo build --release -p privsplit-cli --features {}`{llvm}",
                 self.cargo_feature().unwrap_or_default()
             ),
-        };
+        }
+    }
+
+    #[allow(unreachable_code)] // each arm returns from its `cfg` block when the feature is on
+    fn construct(self) -> Result<Device> {
         match self {
             Self::Flex => Ok(Device::flex()),
             Self::Cpu => {
                 #[cfg(feature = "cpu")]
                 return Ok(Device::cpu());
-                Err(not_built())
+                Err(self.not_built())
             }
             Self::Cuda => {
                 #[cfg(feature = "cuda")]
                 return Ok(Device::cuda(0));
-                Err(not_built())
+                Err(self.not_built())
             }
             Self::Wgpu => {
                 #[cfg(feature = "wgpu")]
                 return Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice));
-                Err(not_built())
+                Err(self.not_built())
             }
         }
     }

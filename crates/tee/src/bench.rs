@@ -44,6 +44,10 @@ pub struct BenchConfig {
     pub handshakes: usize,
     /// Seed of the inputs (uniform in [0, 1)).
     pub seed: u64,
+    /// Where the untrusted partition runs (`--device`); the trusted partition stays on the CPU, as in a
+    /// TEE. The toy MLP (plain Rust) runs on the CPU only and takes `flex`.
+    #[cfg(feature = "staged")]
+    pub device: privsplit_models::device::DeviceChoice,
 }
 
 /// Latency (ms, batch 1, one client) and throughput (requests/s, `concurrency` clients).
@@ -77,6 +81,9 @@ pub struct Bytes {
 pub struct BenchReport {
     /// Model description and k.
     pub model: String,
+    /// The device the untrusted partition ran on (`flex`, `cuda`, ...; `cpu (toy MLP)` for the toy model),
+    /// read from the loaded partition.
+    pub untrusted_device: String,
     /// Partition point.
     pub k: usize,
     /// Number of stages.
@@ -226,6 +233,41 @@ where
     Ok(xs.len() as f64 / t.elapsed().as_secs_f64())
 }
 
+type Exec = Arc<dyn PartitionExec>;
+
+/// The untrusted partition `[k, n)` and the whole model as an untrusted partition, both on `cfg.device`,
+/// with that device's name.
+fn untrusted_sides(cfg: &BenchConfig) -> Result<(Exec, Exec, String)> {
+    #[cfg(feature = "staged")]
+    {
+        use privsplit_models::device::{device_name, DeviceChoice};
+        if matches!(cfg.model, ModelSpec::Toy { .. }) {
+            if cfg.device != DeviceChoice::Flex {
+                return Err(crate::Error::Config {
+                    what: "--device",
+                    reason: format!(
+                        "the toy MLP is plain Rust on the CPU; `{}` needs a zoo model \
+                         (--model small-cnn) or --device flex",
+                        cfg.device
+                    ),
+                });
+            }
+        } else {
+            let device = cfg.device.resolve()?;
+            return Ok((
+                cfg.model.load_side_on(cfg.k, false, &device)?,
+                cfg.model.load_side_on(0, false, &device)?,
+                device_name(&device).to_string(),
+            ));
+        }
+    }
+    Ok((
+        cfg.model.load_side(cfg.k, false)?,
+        cfg.model.load_side(0, false)?,
+        "cpu (toy MLP)".into(),
+    ))
+}
+
 /// Runs the benchmark (see the module docs).
 ///
 /// # Errors
@@ -233,9 +275,8 @@ where
 pub async fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
     let n = cfg.model.num_stages()?;
     let front = cfg.model.load_side(cfg.k, true)?;
-    let back = cfg.model.load_side(cfg.k, false)?;
     let all_trusted = cfg.model.load_side(n, true)?;
-    let all_untrusted = cfg.model.load_side(0, false)?;
+    let (back, all_untrusted, untrusted_device) = untrusted_sides(cfg)?;
     let total = cfg.requests.max(cfg.warmup).max(1);
     let xs = random_inputs(&front.input_shape(), total, cfg.seed)?;
 
@@ -347,6 +388,7 @@ pub async fn run_bench(cfg: &BenchConfig) -> Result<BenchReport> {
     let floor_ms = 1.10 * in_process.mean_ms + transfer_only.mean_ms;
     Ok(BenchReport {
         model: format!("{} ({})", front.describe(), back.describe()),
+        untrusted_device,
         k: cfg.k,
         n,
         requests: cfg.requests,
@@ -383,9 +425,10 @@ impl BenchReport {
             )
         };
         let mut m = format!(
-            "Model: {}, k = {} of n = {}, batch 1, {} requests per set-up, throughput with {} clients, loopback.\n\n\
+            "Model: {}, k = {} of n = {}, untrusted partition on {}, batch 1, {} requests per set-up, \
+             throughput with {} clients, loopback.\n\n\
              | set-up | mean ms | p50 ms | p99 ms | throughput req/s |\n|---|---|---|---|---|\n",
-            self.model, self.k, self.n, self.requests, self.concurrency
+            self.model, self.k, self.n, self.untrusted_device, self.requests, self.concurrency
         );
         m += &row("in-process split (reference)", &self.in_process);
         m += &row("TEE-only (all layers trusted)", &self.tee_only);

@@ -76,6 +76,10 @@ struct ServeArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Device of the untrusted partition (e.g. `cuda`; the trusted partition stays on the CPU) and CPU
+    /// threads.
+    #[command(flatten)]
+    device: super::DeviceArgs,
 }
 
 /// Runs `privsplit bench`.
@@ -105,7 +109,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         What::Serve(a) => {
+            let device = a.device.apply()?.unwrap_or_default();
             let cfg = BenchConfig {
+                device,
                 model: ModelSpec::parse(&a.model, a.weights.clone())?,
                 k: a.partition,
                 requests: a.requests,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use privsplit_models::arch::ArchKind;
+use privsplit_models::device::device_name;
 use privsplit_models::imagenet::predict_files;
 use privsplit_models::zoo::ArchConfig;
 
@@ -26,13 +27,18 @@ pub struct Args {
     /// PNG or JPEG images.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+    /// Where the forward pass runs, and CPU threads.
+    #[command(flatten)]
+    pub device: super::DeviceArgs,
 }
 
 /// Runs `privsplit predict`.
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let choice = a.device.apply()?.unwrap_or_default();
     let arch = ArchConfig::image(a.arch, a.input_size)?;
-    let dev = privsplit_tee::model::Device::flex();
+    let dev = choice.resolve()?;
     let all = predict_files(&arch, &a.weights, &a.images, a.top, &dev)?;
+    println!("device: {}", device_name(&dev));
     for (path, top) in a.images.iter().zip(all) {
         println!("{}", path.display());
         for (rank, p) in top.iter().enumerate() {

@@ -95,7 +95,15 @@ pub fn shards_job(m: &PlanManifest) -> String {
     let _ = writeln!(s, "  parallelism: {n}");
     let _ = writeln!(s, "  backoffLimit: {n}");
     let _ = writeln!(s, "  activeDeadlineSeconds: {}", r.time_min * 60);
-    pod_spec(&mut s, m, "shard", &command, r.cpus, r.mem_mb, r.gpu);
+    pod_spec(
+        &mut s,
+        m,
+        "shard",
+        &command,
+        r.cpus,
+        r.mem_mb,
+        r.needs_gpu(),
+    );
     s
 }
 

@@ -98,7 +98,7 @@ pub fn array_script(m: &PlanManifest) -> String {
     let _ = writeln!(s, "#SBATCH --mem={}M", r.mem_mb);
     let _ = writeln!(s, "#SBATCH --time={}", hms(r.time_min));
     let _ = writeln!(s, "#SBATCH --output={dir}/logs/shard-%a.log");
-    if r.gpu {
+    if r.needs_gpu() {
         let _ = writeln!(s, "#SBATCH --gres=gpu:1");
     }
     common_header(&mut s, m);

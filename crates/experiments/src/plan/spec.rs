@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{kube, slurm};
+use privsplit_models::device::DeviceChoice;
+
 use crate::collateral::CollateralConfig;
 use crate::sweep::{SweepConfig, SweepPreset};
 use crate::{Error, Result};
@@ -137,18 +139,21 @@ pub struct Resources {
     /// Wall-time limit per task (minutes, `--time`).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 60))]
     pub time_min: usize,
-    /// One GPU per task (`--gres=gpu:1`); `gpu_args` are appended to every shard's command.
+    /// Where every shard trains: `--device` of each shard's command (`flex`, `cpu`, `cuda`, `wgpu`; none:
+    /// the binary's default, `flex`, or `cuda` with `--gpu`). `cuda` and `wgpu` also request one GPU per
+    /// task. Checked to be compiled into this binary when the plan runs this binary (no `--bin`).
+    #[cfg_attr(feature = "clap", arg(long, value_enum))]
+    #[serde(default)]
+    pub device: Option<DeviceChoice>,
+    /// One GPU per task (`--gres=gpu:1`, `nvidia.com/gpu: 1`); the shards run with `--device cuda` unless
+    /// `--device` says otherwise, and `gpu_args` are appended to every shard's command.
     #[cfg_attr(feature = "clap", arg(long))]
     pub gpu: bool,
-    /// Arguments that select the GPU in a shard's command, one string split at spaces (with --gpu).
+    /// Further arguments of a shard's command on a GPU task, one string split at spaces (e.g.
+    /// `--threads 1`); the device itself is `--device`.
     #[cfg_attr(
         feature = "clap",
-        arg(
-            long,
-            value_delimiter = ' ',
-            allow_hyphen_values = true,
-            default_values = ["--device", "cuda"]
-        )
+        arg(long, value_delimiter = ' ', allow_hyphen_values = true)
     )]
     pub gpu_args: Vec<String>,
     /// Slurm partition (`--partition`), if any.
@@ -162,10 +167,50 @@ impl Default for Resources {
             cpus: 2,
             mem_mb: 4096,
             time_min: 60,
+            device: None,
             gpu: false,
-            gpu_args: vec!["--device".into(), "cuda".into()],
+            gpu_args: Vec::new(),
             partition: None,
         }
+    }
+}
+
+impl Resources {
+    /// The device every shard runs on: `device`, else `cuda` with `gpu`, else none (the binary's default).
+    pub fn shard_device(&self) -> Option<DeviceChoice> {
+        self.device.or(self.gpu.then_some(DeviceChoice::Cuda))
+    }
+
+    /// Whether each task gets a GPU: `gpu`, or a GPU device (`cuda`, `wgpu`).
+    pub fn needs_gpu(&self) -> bool {
+        self.gpu
+            || matches!(
+                self.shard_device(),
+                Some(DeviceChoice::Cuda | DeviceChoice::Wgpu)
+            )
+    }
+
+    /// What every shard's command ends with: `--device <device>` ([`Resources::shard_device`]) and, on a
+    /// GPU task, `gpu_args`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when `gpu_args` sets `--device` (the device is `--device` of the plan).
+    pub fn shard_args(&self) -> Result<Vec<String>> {
+        if self.gpu_args.iter().any(|a| a == "--device") {
+            return Err(Error::invalid(
+                "--gpu-args",
+                "arguments other than --device (give the device with the plan's --device)",
+                self.gpu_args.join(" "),
+            ));
+        }
+        let mut a = Vec::new();
+        if let Some(d) = self.shard_device() {
+            a.extend(["--device".to_string(), d.name().to_string()]);
+        }
+        if self.needs_gpu() {
+            a.extend(self.gpu_args.iter().cloned());
+        }
+        Ok(a)
     }
 }
 
@@ -192,7 +237,9 @@ impl PlanSpec {
     ///
     /// # Errors
     /// [`Error::Io`] when `dir` cannot be created or resolved; [`Error::Invalid`] when `bin` is `None` and the
-    /// running executable's path is unknown, or when the grid's weights cannot be read.
+    /// running executable's path is unknown, or when the grid's weights cannot be read; [`Error::Model`]
+    /// naming the cargo feature when `bin` is `None` and the shards' device is not compiled into this
+    /// binary.
     pub fn new(
         name: &str,
         dir: &Path,
@@ -218,16 +265,21 @@ impl PlanSpec {
         };
         let bin = match bin {
             Some(b) => b,
-            None => std::env::current_exe()
-                .map_err(|e| {
-                    Error::invalid(
-                        "plan binary",
-                        "the privsplit binary as the nodes see it (--bin)",
-                        format!("none given and this executable's path is unknown: {e}"),
-                    )
-                })?
-                .display()
-                .to_string(),
+            None => {
+                if let Some(d) = resources.shard_device() {
+                    d.check_compiled_in()?;
+                }
+                std::env::current_exe()
+                    .map_err(|e| {
+                        Error::invalid(
+                            "plan binary",
+                            "the privsplit binary as the nodes see it (--bin)",
+                            format!("none given and this executable's path is unknown: {e}"),
+                        )
+                    })?
+                    .display()
+                    .to_string()
+            }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         Ok(Self {
@@ -346,7 +398,7 @@ fn shard_paths(i: usize) -> (PathBuf, PathBuf) {
     )
 }
 
-fn sweep_shards(g: &SweepGrid, dir: &Path, gpu: &[String]) -> Result<Vec<ShardSpec>> {
+fn sweep_shards(g: &SweepGrid, dir: &Path, extra: &[String]) -> Result<Vec<ShardSpec>> {
     if g.points.is_empty() {
         return Err(Error::invalid(
             "plan points",
@@ -395,7 +447,7 @@ fn sweep_shards(g: &SweepGrid, dir: &Path, gpu: &[String]) -> Result<Vec<ShardSp
         );
         a.extend(["--out".into(), dir.join(&output).display().to_string()]);
         a.extend(["--name".into(), "sweep".into()]);
-        a.extend(gpu.iter().cloned());
+        a.extend(extra.iter().cloned());
         shards.push(ShardSpec {
             index: i,
             params: ShardParams {
@@ -411,7 +463,7 @@ fn sweep_shards(g: &SweepGrid, dir: &Path, gpu: &[String]) -> Result<Vec<ShardSp
     Ok(shards)
 }
 
-fn collateral_shards(g: &CollateralGrid, dir: &Path, gpu: &[String]) -> Result<Vec<ShardSpec>> {
+fn collateral_shards(g: &CollateralGrid, dir: &Path, extra: &[String]) -> Result<Vec<ShardSpec>> {
     if g.alphas.is_empty() || g.seeds.is_empty() {
         return Err(Error::invalid(
             "plan alphas and seeds",
@@ -467,7 +519,7 @@ fn collateral_shards(g: &CollateralGrid, dir: &Path, gpu: &[String]) -> Result<V
             ] {
                 a.extend([flag.to_string(), v]);
             }
-            a.extend(gpu.iter().cloned());
+            a.extend(extra.iter().cloned());
             shards.push(ShardSpec {
                 index: i,
                 params: ShardParams {
@@ -520,13 +572,14 @@ pub fn build_manifest(spec: &PlanSpec) -> Result<PlanManifest> {
             spec.dir.display().to_string(),
         ));
     }
-    let gpu: &[String] = if r.gpu { &r.gpu_args } else { &[] };
+    let extra = r.shard_args()?;
+    let extra = extra.as_slice();
     let (shards, config_sha256, weights) = match &spec.grid {
         PlanGrid::Sweep(g) => {
             let cfg = g.config();
             cfg.validate()?;
             (
-                sweep_shards(g, &spec.dir, gpu)?,
+                sweep_shards(g, &spec.dir, extra)?,
                 config_sha256(&cfg)?,
                 g.weights.clone(),
             )
@@ -534,7 +587,7 @@ pub fn build_manifest(spec: &PlanSpec) -> Result<PlanManifest> {
         PlanGrid::Collateral(g) => {
             g.config.validate()?;
             (
-                collateral_shards(g, &spec.dir, gpu)?,
+                collateral_shards(g, &spec.dir, extra)?,
                 config_sha256(&g.shared_config())?,
                 None,
             )
