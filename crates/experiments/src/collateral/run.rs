@@ -262,6 +262,7 @@ impl<'a> Phases<'a> {
                 &self.device,
                 "plain",
                 progress,
+                None,
             )?;
             return Ok(Plain {
                 net,
@@ -386,6 +387,7 @@ impl<'a> Phases<'a> {
                 &self.device,
                 &phase,
                 progress,
+                None,
             )?;
             return Ok(Defended {
                 net,
@@ -454,6 +456,7 @@ impl<'a> Phases<'a> {
             &self.device,
             phase,
             progress,
+            None,
         )?)
     }
 
