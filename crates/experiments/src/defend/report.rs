@@ -83,13 +83,13 @@ pub fn alpha_rows(r: &DefendReport) -> Vec<Vec<String>> {
         &u.attacks,
         u.verdict.as_ref(),
     );
-    let first = ["none", "0", "0", "undefended", "false"]
+    let first: Vec<String> = ["none", "0", "0", "undefended", "false"]
         .into_iter()
         .map(String::from)
         .chain(undefended)
         .chain(["undefended".to_string()])
         .collect();
-    let results = r.results.iter().map(|a| {
+    let results = r.results.iter().map(|a| -> Vec<String> {
         let head = [
             a.defence.name().to_string(),
             a.alpha.to_string(),

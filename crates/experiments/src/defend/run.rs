@@ -394,9 +394,16 @@ fn defend_one(
         DefenceKind::Reconstruction => {
             let nets = ReconNetworks::new(pair, &cfg.reconstruction.decoder, cfg.schedule.seed)?;
             let mut opt = ReconOptimizers::new(&schedule.optimizer);
-            let recon = &cfg.reconstruction;
-            train_defence(recon, nets, &mut opt, train, &schedule, &phase, &mut report)?
-                .map(|n| n.pair)
+            train_defence(
+                &cfg.reconstruction,
+                nets,
+                &mut opt,
+                train,
+                &schedule,
+                &phase,
+                &mut report,
+            )?
+            .map(|n| n.pair)
         }
         DefenceKind::Nopeek => {
             let mut opt = NoPeekOptimizers::new(&schedule.optimizer);
