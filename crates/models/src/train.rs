@@ -178,6 +178,9 @@ pub fn cross_entropy(
         .forward(logits, labels)
 }
 
+/// A per-epoch hook of [`fit`]: `(epoch from 1, the model as it stands)`; an error stops training.
+pub type EpochHook<'a, M> = dyn FnMut(usize, &M) -> Result<()> + 'a;
+
 /// Trains `model` on `(x, y)` with cross-entropy, shuffling each epoch from `cfg.seed` (one optimiser
 /// state for the whole run).
 ///
@@ -199,7 +202,7 @@ pub fn fit<M: Classifier>(
     device: &Device,
     phase: &str,
     progress: &mut dyn FnMut(Progress),
-    mut on_epoch: Option<&mut dyn FnMut(usize, &M) -> Result<()>>,
+    mut on_epoch: Option<&mut EpochHook<'_, M>>,
 ) -> Result<M> {
     cfg.validate(phase)?;
     check_xy(x, y, phase)?;
