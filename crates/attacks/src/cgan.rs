@@ -39,8 +39,17 @@ pub struct CganConfig {
 
 impl Default for CganConfig {
     fn default() -> Self {
+        Self::with_generator(AttackTrainConfig::default())
+    }
+}
+
+impl CganConfig {
+    /// The c-GAN whose generator (decoder) trains with `train` (e.g. the inverse network's settings, so
+    /// that both decoder attacks get the same budget); L1 weight 100 (pix2pix), the feature map reduced to
+    /// 8 channels, 16 discriminator channels.
+    pub fn with_generator(train: AttackTrainConfig) -> Self {
         Self {
-            train: AttackTrainConfig::default(),
+            train,
             l1_weight: 100.0,
             cond_channels: 8,
             disc_channels: 16,

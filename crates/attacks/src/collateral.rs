@@ -11,9 +11,7 @@ use privsplit_data::ImageSet;
 use privsplit_models::adversary::{AdversaryConfig, AdversaryKind};
 use privsplit_models::quadratic::QuadraticPrivate;
 use privsplit_models::tensor::{sensitive_labels, Features};
-use privsplit_models::train::{
-    accuracy, fit_observed, majority_rate, predict, Progress, TrainConfig,
-};
+use privsplit_models::train::{accuracy, fit, majority_rate, predict, Progress, TrainConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -172,7 +170,7 @@ pub fn collateral_attack(
     let epochs = cfg.train.epochs;
     let first_scored = epochs.saturating_sub(cfg.average_last.max(1)) + 1;
     let mut scores = Vec::new();
-    let adv = fit_observed(
+    let adv = fit(
         adv,
         &xtr,
         &train.sensitive,
@@ -180,13 +178,13 @@ pub fn collateral_attack(
         &device,
         &phase,
         progress,
-        &mut |epoch, model| {
+        Some(&mut |epoch, model| {
             if epoch >= first_scored {
                 let pred = predict(model, &xte, 1024)?;
                 scores.push(accuracy(&pred, &test.sensitive));
             }
             Ok(())
-        },
+        }),
     )?;
     let collateral_accuracy = if scores.is_empty() {
         // zero epochs: the untrained adversary, scored as it stands

@@ -69,8 +69,16 @@ pub struct RowCganConfig {
 
 impl Default for RowCganConfig {
     fn default() -> Self {
+        Self::with_generator(RowAttackConfig::default())
+    }
+}
+
+impl RowCganConfig {
+    /// The row c-GAN whose generator (decoder) trains with `train` (e.g. the inverse network's settings,
+    /// so that both decoder attacks get the same budget); L1 weight 100 (pix2pix).
+    pub fn with_generator(train: RowAttackConfig) -> Self {
         Self {
-            train: RowAttackConfig::default(),
+            train,
             l1_weight: 100.0,
         }
     }

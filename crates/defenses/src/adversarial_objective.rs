@@ -20,7 +20,7 @@
 //! cannot tell the fonts apart.
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor};
 use privsplit_models::train::{cross_entropy, scalar};
@@ -132,6 +132,22 @@ pub fn clip_if_set<M: Module>(
         Some(max) => clip_global_norm(grads, module, max),
         None => global_grad_norm(grads, module),
     }
+}
+
+/// One step of `module` with optimiser `opt` at learning rate `lr` on the gradient of `loss` (`[1]`),
+/// clipped to the global L2 norm `max_norm` when set ([`clip_if_set`]): the protected network's step
+/// (step 3) of semi-adversarial training and of the reconstruction defence. Returns the moved module and
+/// the gradient's norm before clipping.
+pub(crate) fn clipped_step<M: Module>(
+    module: M,
+    opt: &mut ModuleOptimizer,
+    lr: f64,
+    loss: Tensor<1>,
+    max_norm: Option<f32>,
+) -> (M, f32) {
+    let mut grads = GradientsParams::from_grads(loss.backward(), &module);
+    let norm = clip_if_set(&mut grads, &module, max_norm);
+    (opt.step(lr, module, grads), norm)
 }
 
 /// Zero gradients for every trainable parameter of `module` (on the inner, non-autodiff device, where

@@ -210,6 +210,44 @@ pub struct DefenceOutcome<S> {
     pub steps: usize,
 }
 
+impl<S> DefenceOutcome<S> {
+    /// The same outcome with the networks mapped by `f` (e.g. to the split model alone).
+    pub fn map<T>(self, f: impl FnOnce(S) -> T) -> DefenceOutcome<T> {
+        DefenceOutcome {
+            trio: f(self.trio),
+            diverged: self.diverged,
+            events: self.events,
+            baseline: self.baseline,
+            last_window: self.last_window,
+            final_alpha: self.final_alpha,
+            max_q_grad_norm: self.max_q_grad_norm,
+            steps: self.steps,
+        }
+    }
+
+    /// The trained networks, unless a loss was not finite: the plain (unguarded) reading of a run, for
+    /// training that must not carry on from a blown-up state (lower the learning rate or alpha).
+    ///
+    /// # Errors
+    /// [`privsplit_models::Error::Diverged`] naming `phase`, the epoch and the loss of the first
+    /// non-finite event.
+    pub fn finite(self, phase: &str) -> Result<S> {
+        match self
+            .events
+            .iter()
+            .find(|e| e.cause == DivergenceCause::NonFinite)
+        {
+            Some(e) => Err(privsplit_models::Error::Diverged {
+                phase: phase.to_string(),
+                epoch: e.epoch,
+                loss: e.loss,
+            }
+            .into()),
+            None => Ok(self.trio),
+        }
+    }
+}
+
 /// One batch of a guarded defence: `(networks, optimiser states, row indices of the batch, alpha in
 /// force)` -> `(networks after the step, what it measured)`.
 pub type DefenceStep<'a, S, O> =

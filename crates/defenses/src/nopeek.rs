@@ -9,24 +9,23 @@
 //! distance correlation of the batch's raw inputs and feature maps ([`crate::dcor`]). No adversary is
 //! trained: the penalty lowers the statistical dependence of the feature map on the input directly. `U`
 //! receives only the main-task gradient; `T` receives both (its step clipped to `clip_grad_norm`). The
-//! training runs in the guarded loop of [`crate::divergence`] (rollback and halved alpha when the main task
-//! leaves the band).
+//! defence is [`NoPeekOptions`] as a [`PartitionDefence`]: its training runs in
+//! [`crate::partition_defence::train_defence`], the guarded loop of [`crate::divergence`] (rollback and
+//! halved alpha when the main task leaves the band).
 //!
 //! What it does not guarantee: a low dCor does not bound what a trained decoder recovers; fresh attackers
 //! on the defended feature maps are the measure (privsplit's defend experiment).
 
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Int, Tensor};
-use privsplit_attacks::rmle::InputNorm;
-use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig, Progress};
+use privsplit_models::train::{scalar, OptimizerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::adversarial_objective::clip_if_set;
 use crate::dcor::distance_correlation;
-use crate::divergence::{DefenceOutcome, DivergenceConfig};
-use crate::partition_defence::{run_pair_defence, DefenceData, SplitPair};
+use crate::divergence::DivergenceConfig;
+use crate::partition_defence::{PairBatch, PartitionDefence, SplitPair};
 use crate::reconstruction::{default_divergence, validate_clip};
-use crate::semi_adversarial::{correct, SemiAdversarialConfig, StepReport};
+use crate::schedule::{MainTerm, StepReport};
 use crate::Result;
 
 /// Settings of NoPeek beyond the schedule (serde; every field has a default).
@@ -76,91 +75,56 @@ impl NoPeekOptimizers {
     }
 }
 
-/// One NoPeek batch on pixels `x` `[b, c, h, w]` in `[0, 1]` and labels `y` `[b]` (autodiff device): one
-/// backward pass of `L_main + alpha * dCor(x, T(x))`, then a step of `U` and a (clipped) step of `T`. The
-/// report's `main` is `L_main`, its `sensitive` the batch's `dCor` in `[0, 1]`, both before the step.
-///
-/// # Errors
-/// Model errors (a shape mismatch).
-#[allow(clippy::too_many_arguments)] // the batch, the normalisation and the step settings are distinct
-pub fn nopeek_step(
-    pair: SplitPair,
-    opt: &mut NoPeekOptimizers,
-    x: Tensor<4>,
-    y: Tensor<1, Int>,
-    norm: &InputNorm,
-    alpha: f32,
-    lr: f64,
-    options: &NoPeekOptions,
-) -> Result<(SplitPair, StepReport)> {
-    let batch = y.dims()[0];
-    let (fm, logits) = pair.forward(norm.apply(x.clone()))?;
-    let main_correct = correct(&logits, &y);
-    let loss_main = cross_entropy(logits, y);
-    let main = scalar(&loss_main);
-    let dcor = distance_correlation(x.detach().flatten::<2>(1, 3), fm.flatten::<2>(1, 3));
-    let sensitive = scalar(&dcor.clone().detach());
-    let loss = if alpha > 0.0 {
-        loss_main + dcor.mul_scalar(alpha)
-    } else {
-        loss_main
-    };
-    let mut grads = loss.backward();
-    let SplitPair {
-        trusted,
-        untrusted,
-        device,
-    } = pair;
-    let mut gt = GradientsParams::from_module(&mut grads, &trusted);
-    let gu = GradientsParams::from_module(&mut grads, &untrusted);
-    let q_grad_norm = clip_if_set(&mut gt, &trusted, options.clip_grad_norm);
-    let untrusted = opt.u.step(lr, untrusted, gu);
-    let trusted = opt.t.step(lr, trusted, gt);
-    Ok((
-        SplitPair {
+impl PartitionDefence for NoPeekOptions {
+    type Networks = SplitPair;
+    type Optimizers = NoPeekOptimizers;
+
+    fn validate(&self) -> Result<()> {
+        NoPeekOptions::validate(self)
+    }
+
+    fn divergence(&self) -> &DivergenceConfig {
+        &self.divergence
+    }
+
+    fn pair(nets: &SplitPair) -> &SplitPair {
+        nets
+    }
+
+    /// One NoPeek batch: one backward pass of `L_main + alpha * dCor(x, T(x))`, then a step of `U` and a
+    /// (clipped) step of `T`. The report's `main` is `L_main`, its `sensitive` the batch's `dCor` in
+    /// `[0, 1]`, both before the step.
+    fn step(
+        &self,
+        pair: SplitPair,
+        opt: &mut NoPeekOptimizers,
+        b: PairBatch<'_>,
+    ) -> Result<(SplitPair, StepReport)> {
+        let (fm, logits) = pair.forward(b.norm.apply(b.x.clone()))?;
+        let (loss_main, main) = MainTerm::measure(logits, &b.y);
+        let dcor = distance_correlation(b.x.detach().flatten::<2>(1, 3), fm.flatten::<2>(1, 3));
+        let sensitive = scalar(&dcor.clone().detach());
+        let loss = if b.alpha > 0.0 {
+            loss_main + dcor.mul_scalar(b.alpha)
+        } else {
+            loss_main
+        };
+        let mut grads = loss.backward();
+        let SplitPair {
             trusted,
             untrusted,
             device,
-        },
-        StepReport {
-            main,
-            sensitive,
-            main_correct,
-            batch,
-            q_grad_norm,
-        },
-    ))
-}
-
-/// Trains `pair` with NoPeek for `cfg.epochs` epochs on `data` (weight `cfg.alpha`, `cfg.optimizer` for both
-/// partitions) in the guarded loop; the outcome says `diverged` when the main task left the band and could
-/// not be brought back.
-///
-/// # Errors
-/// [`crate::Error::Invalid`] on a bad config, options or data; model errors.
-pub fn train_nopeek(
-    pair: SplitPair,
-    opt: &mut NoPeekOptimizers,
-    data: &DefenceData<'_>,
-    cfg: &SemiAdversarialConfig,
-    options: &NoPeekOptions,
-    phase: &str,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<DefenceOutcome<SplitPair>> {
-    options.validate()?;
-    let lr = cfg.optimizer.lr;
-    let mut step = |p: SplitPair, o: &mut NoPeekOptimizers, x, y, alpha| {
-        nopeek_step(p, o, x, y, data.norm, alpha, lr, options)
-    };
-    run_pair_defence(
-        pair,
-        opt,
-        data,
-        cfg,
-        &options.divergence,
-        &mut step,
-        |p| p,
-        phase,
-        progress,
-    )
+        } = pair;
+        let mut gt = GradientsParams::from_module(&mut grads, &trusted);
+        let gu = GradientsParams::from_module(&mut grads, &untrusted);
+        let q_grad_norm = clip_if_set(&mut gt, &trusted, self.clip_grad_norm);
+        let untrusted = opt.u.step(b.lr, untrusted, gu);
+        let trusted = opt.t.step(b.lr, trusted, gt);
+        let pair = SplitPair {
+            trusted,
+            untrusted,
+            device,
+        };
+        Ok((pair, main.report(sensitive, q_grad_norm)))
+    }
 }

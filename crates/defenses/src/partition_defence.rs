@@ -2,18 +2,19 @@
 //! partition `T = [0, k)` (whose feature map `f_k(x)` the untrusted host sees) and the untrusted partition
 //! `U = [k, n)` (the rest of the main task), their training data, and the guarded loop they run in.
 //!
-//! Both defences ([`crate::reconstruction`], [`crate::nopeek`]) train `T` so that `f_k(x)` keeps the main
-//! task but reveals less of `x`; the model is joined back ([`SplitPair::into_model`]) and saved in the usual
-//! weight format, so that `privsplit serve` serves it at the same partition point.
+//! Both defences ([`crate::reconstruction`], [`crate::nopeek`]) implement [`PartitionDefence`] and train in
+//! [`train_defence`]: `T` learns a feature map `f_k(x)` that keeps the main task but reveals less of `x`;
+//! the model is joined back ([`SplitPair::into_model`]) and saved in the usual weight format, so that
+//! `privsplit serve` serves it at the same partition point.
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use privsplit_attacks::rmle::InputNorm;
 use privsplit_models::stage::{Partition, StagedModel};
-use privsplit_models::train::{cross_entropy, scalar, Progress};
+use privsplit_models::train::Progress;
 
 use crate::divergence::{guarded_loop, DefenceOutcome, DivergenceConfig};
-use crate::semi_adversarial::{correct, SemiAdversarialConfig, StepReport};
+use crate::schedule::{MainTerm, SemiAdversarialConfig, StepReport};
 use crate::{Error, Result};
 
 /// The images and labels a partition-point defence trains on.
@@ -126,46 +127,113 @@ impl SplitPair {
 fn main_task(pair: &SplitPair, data: &DefenceData<'_>, idx: &[usize]) -> Result<(usize, f32)> {
     let (x, y) = data.batch(idx);
     let (_, logits) = pair.forward(data.norm.apply(x))?;
-    let logits = logits.detach();
-    let n = correct(&logits, &y);
-    Ok((n, scalar(&cross_entropy(logits, y))))
+    let (_, m) = MainTerm::measure(logits.detach(), &y);
+    Ok((m.main_correct, m.main))
 }
 
-/// One batch of a partition-point defence: `(networks, optimisers, pixels [b, c, h, w] (autodiff),
-/// labels [b], alpha)` -> `(networks, what it measured)`.
-pub(crate) type PairStep<'a, S, O> =
-    dyn FnMut(S, &mut O, Tensor<4>, Tensor<1, Int>, f32) -> Result<(S, StepReport)> + 'a;
+/// One training batch of a partition-point defence: pixels `x` `[b, c, h, w]` in `[0, 1]` and labels `y`
+/// `[b]` on the autodiff device, the normalisation between pixels and the model input, the weight `alpha`
+/// of the defence's term and the learning rate `lr` of every network.
+#[derive(Clone, Debug)]
+pub struct PairBatch<'a> {
+    /// Pixels `[b, c, h, w]` in `[0, 1]` (autodiff device).
+    pub x: Tensor<4>,
+    /// Main-task labels `[b]`.
+    pub y: Tensor<1, Int>,
+    /// Normalisation between pixels and the model input.
+    pub norm: &'a InputNorm,
+    /// Weight of the defence's term, >= 0 (0 = the main task alone).
+    pub alpha: f32,
+    /// Learning rate of every network's optimiser.
+    pub lr: f64,
+}
 
-/// Runs a partition-point defence in the guarded loop ([`guarded_loop`]) after checking `data` against the
-/// model; `pair` gives the split model inside the state `S`.
-#[allow(clippy::too_many_arguments)] // state, optimisers, data, schedule, check, step, accessor, progress
-pub(crate) fn run_pair_defence<S: Clone, O: Clone>(
-    state: S,
-    opt: &mut O,
+/// A defence of the partition point: the networks it trains around a [`SplitPair`], their optimiser
+/// states, and one batch of its training. Implemented by the settings of each defence
+/// ([`crate::reconstruction::ReconstructionOptions`], [`crate::nopeek::NoPeekOptions`]); trained by
+/// [`train_defence`].
+pub trait PartitionDefence {
+    /// The networks trained: the split model and any adversary (cloneable: a clone is a snapshot).
+    type Networks: Clone;
+    /// Their optimiser states (cloneable: a clone is a snapshot).
+    type Optimizers: Clone;
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the bad setting.
+    fn validate(&self) -> Result<()>;
+
+    /// The divergence check and its response.
+    fn divergence(&self) -> &DivergenceConfig;
+
+    /// The split model inside `nets`.
+    fn pair(nets: &Self::Networks) -> &SplitPair;
+
+    /// One batch: the networks after the step and what it measured (`sensitive` is the defence's own
+    /// measure of what the feature map reveals, see each defence).
+    ///
+    /// # Errors
+    /// Model errors (a shape mismatch).
+    fn step(
+        &self,
+        nets: Self::Networks,
+        opt: &mut Self::Optimizers,
+        batch: PairBatch<'_>,
+    ) -> Result<(Self::Networks, StepReport)>;
+}
+
+/// Trains `nets` with `defence` for `cfg.epochs` epochs on `data` (batches of `cfg.batch_size` shuffled from
+/// `cfg.seed`, `cfg.optimizer`'s learning rate for every network, weight `cfg.alpha`) in the guarded loop of
+/// [`crate::divergence`], after checking the settings and `data` against the model: the outcome says
+/// `diverged` when the main task left the band and could not be brought back, and lists every divergence
+/// event.
+///
+/// # Errors
+/// [`Error::Invalid`] on a bad config, settings or data (counts, image shape, a label out of range); model
+/// errors.
+pub fn train_defence<D: PartitionDefence>(
+    defence: &D,
+    nets: D::Networks,
+    opt: &mut D::Optimizers,
     data: &DefenceData<'_>,
     cfg: &SemiAdversarialConfig,
-    dcfg: &DivergenceConfig,
-    step: &mut PairStep<'_, S, O>,
-    pair: fn(&S) -> &SplitPair,
     phase: &str,
     progress: &mut dyn FnMut(Progress),
-) -> Result<DefenceOutcome<S>> {
+) -> Result<DefenceOutcome<D::Networks>> {
+    defence.validate()?;
     {
-        let p = pair(&state);
+        let p = D::pair(&nets);
         data.validate(p.trusted.input_shape(), p.trusted.arch().classes)?;
     }
-    let mut batch_step = |s: S, o: &mut O, idx: &[usize], alpha: f32| -> Result<(S, StepReport)> {
+    let lr = cfg.optimizer.lr;
+    let mut step = |n: D::Networks,
+                    o: &mut D::Optimizers,
+                    idx: &[usize],
+                    alpha: f32|
+     -> Result<(D::Networks, StepReport)> {
         let (x, y) = data.batch(idx);
-        step(s, o, x, y, alpha)
+        let norm = data.norm;
+        defence.step(
+            n,
+            o,
+            PairBatch {
+                x,
+                y,
+                norm,
+                alpha,
+                lr,
+            },
+        )
     };
-    let eval = |s: &S, idx: &[usize]| main_task(pair(s), data, idx);
+    let eval = |n: &D::Networks, idx: &[usize]| main_task(D::pair(n), data, idx);
     guarded_loop(
-        state,
+        nets,
         opt,
         data.labels.len(),
         cfg,
-        dcfg,
-        &mut batch_step,
+        defence.divergence(),
+        &mut step,
         &eval,
         phase,
         progress,

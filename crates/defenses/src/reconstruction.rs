@@ -14,7 +14,8 @@
 //! learning (e.g. Li et al., "Practical defenses against model inversion attacks for split neural
 //! networks", ICLR 2021 workshop; Titcombe et al. 2021); privsplit's version reuses the collateral
 //! defence's stabilisation: global gradient-norm clipping of `T`'s step, divergence detection with rollback
-//! ([`crate::divergence`]), and a bounded objective.
+//! ([`crate::divergence`]), and a bounded objective. The defence is [`ReconstructionOptions`] as a
+//! [`PartitionDefence`], trained by [`crate::partition_defence::train_defence`].
 //!
 //! **Objectives** ([`ReconObjective`]). Pixels and the decoder's sigmoid output lie in `[0, 1]`, so
 //! `-L_recon` is bounded in `[-1, 0]` already; [`ReconObjective::Capped`] uses `-min(L_recon, cap)`, which
@@ -28,16 +29,16 @@
 
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Int, Tensor};
+use burn::tensor::Tensor;
 use privsplit_attacks::decoder::{Decoder, DecoderConfig};
-use privsplit_attacks::rmle::InputNorm;
-use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig, Progress};
+use privsplit_models::train::{cross_entropy, OptimizerConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::adversarial_objective::clip_if_set;
-use crate::divergence::{DefenceOutcome, DivergenceConfig};
-use crate::partition_defence::{run_pair_defence, DefenceData, SplitPair};
-use crate::semi_adversarial::{adversary_steps, correct, SemiAdversarialConfig, StepReport};
+use crate::adversarial_objective::clipped_step;
+use crate::divergence::DivergenceConfig;
+use crate::partition_defence::{PairBatch, PartitionDefence, SplitPair};
+use crate::schedule::{MainTerm, StepReport};
+use crate::semi_adversarial::adversary_steps;
 use crate::{Error, Result};
 
 /// What `T` optimises against the decoder (see the module docs).
@@ -190,120 +191,78 @@ fn mse(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     (a - b).powi_scalar(2).mean()
 }
 
-/// One batch of the reconstruction defence (steps 1-3 of the module docs) on pixels `x` `[b, c, h, w]` in
-/// `[0, 1]` and labels `y` `[b]` (autodiff device), with learning rate `lr`. The report's `sensitive` is
-/// `L_recon` of step 2 (before `D`'s update), its `q_grad_norm` the norm of `T`'s gradient before clipping.
-///
-/// # Errors
-/// Model errors (a shape mismatch).
-#[allow(clippy::too_many_arguments)] // the batch, the normalisation and the step settings are distinct
-pub fn reconstruction_step(
-    nets: ReconNetworks,
-    opt: &mut ReconOptimizers,
-    x: Tensor<4>,
-    y: Tensor<1, Int>,
-    norm: &InputNorm,
-    alpha: f32,
-    lr: f64,
-    options: &ReconstructionOptions,
-) -> Result<(ReconNetworks, StepReport)> {
-    let ReconNetworks {
-        pair: SplitPair {
-            trusted,
-            untrusted,
-            device,
-        },
-        decoder,
-    } = nets;
-    let batch = y.dims()[0];
-    let input = norm.apply(x.clone());
-    let fm_frozen = trusted.forward(input.clone())?.detach();
+impl PartitionDefence for ReconstructionOptions {
+    type Networks = ReconNetworks;
+    type Optimizers = ReconOptimizers;
 
-    // (1) U on L_main, T frozen (detached feature map).
-    let logits = untrusted.forward(fm_frozen.clone())?.flatten::<2>(1, 3);
-    let main_correct = correct(&logits, &y);
-    let loss_u = cross_entropy(logits, y.clone());
-    let main = scalar(&loss_u);
-    let grads = GradientsParams::from_grads(loss_u.backward(), &untrusted);
-    let untrusted = opt.u.step(lr, untrusted, grads);
-
-    // (2) D on L_recon, T frozen; then the extra adversary steps on the same batch.
-    let target = x.clone().detach();
-    let (decoder, sensitive) = adversary_steps(
-        decoder,
-        &mut opt.d,
-        lr,
-        options.extra_adversary_steps,
-        |d| mse(d.forward(fm_frozen.clone()), target.clone()),
-    );
-
-    // (3) T on L_main - alpha * L_recon (or its capped form), U and D frozen.
-    let fm = trusted.forward(input)?;
-    let u_frozen = untrusted.clone().no_grad();
-    let mut loss_t = cross_entropy(u_frozen.forward(fm.clone())?.flatten::<2>(1, 3), y);
-    if alpha > 0.0 {
-        let d_frozen = decoder.clone().no_grad();
-        let recon = mse(d_frozen.forward(fm), target);
-        let term = match options.objective {
-            ReconObjective::NegMse => recon,
-            ReconObjective::Capped => recon.clamp_max(options.mse_cap),
-        };
-        loss_t = loss_t - term.mul_scalar(alpha);
+    fn validate(&self) -> Result<()> {
+        ReconstructionOptions::validate(self)
     }
-    let mut grads = GradientsParams::from_grads(loss_t.backward(), &trusted);
-    let q_grad_norm = clip_if_set(&mut grads, &trusted, options.clip_grad_norm);
-    let trusted = opt.t.step(lr, trusted, grads);
-    Ok((
-        ReconNetworks {
+
+    fn divergence(&self) -> &DivergenceConfig {
+        &self.divergence
+    }
+
+    fn pair(nets: &ReconNetworks) -> &SplitPair {
+        &nets.pair
+    }
+
+    /// One batch of the reconstruction defence (steps 1-3 of the module docs). The report's `sensitive` is
+    /// `L_recon` of step 2 (before `D`'s update), its `q_grad_norm` the norm of `T`'s gradient before
+    /// clipping.
+    fn step(
+        &self,
+        nets: ReconNetworks,
+        opt: &mut ReconOptimizers,
+        b: PairBatch<'_>,
+    ) -> Result<(ReconNetworks, StepReport)> {
+        let ReconNetworks {
+            pair:
+                SplitPair {
+                    trusted,
+                    untrusted,
+                    device,
+                },
+            decoder,
+        } = nets;
+        let input = b.norm.apply(b.x.clone());
+        let fm_frozen = trusted.forward(input.clone())?.detach();
+
+        // (1) U on L_main, T frozen (detached feature map).
+        let logits = untrusted.forward(fm_frozen.clone())?.flatten::<2>(1, 3);
+        let (loss_u, main) = MainTerm::measure(logits, &b.y);
+        let grads = GradientsParams::from_grads(loss_u.backward(), &untrusted);
+        let untrusted = opt.u.step(b.lr, untrusted, grads);
+
+        // (2) D on L_recon, T frozen; then the extra adversary steps on the same batch.
+        let target = b.x.detach();
+        let recon_loss = |d: &Decoder| mse(d.forward(fm_frozen.clone()), target.clone());
+        let extra = self.extra_adversary_steps;
+        let (decoder, sensitive) = adversary_steps(decoder, &mut opt.d, b.lr, extra, recon_loss);
+
+        // (3) T on L_main - alpha * L_recon (or its capped form), U and D frozen.
+        let fm = trusted.forward(input)?;
+        let u_frozen = untrusted.clone().no_grad();
+        let mut loss_t = cross_entropy(u_frozen.forward(fm.clone())?.flatten::<2>(1, 3), b.y);
+        if b.alpha > 0.0 {
+            let d_frozen = decoder.clone().no_grad();
+            let recon = mse(d_frozen.forward(fm), target);
+            let term = match self.objective {
+                ReconObjective::NegMse => recon,
+                ReconObjective::Capped => recon.clamp_max(self.mse_cap),
+            };
+            loss_t = loss_t - term.mul_scalar(b.alpha);
+        }
+        let (trusted, q_grad_norm) =
+            clipped_step(trusted, &mut opt.t, b.lr, loss_t, self.clip_grad_norm);
+        let nets = ReconNetworks {
             pair: SplitPair {
                 trusted,
                 untrusted,
                 device,
             },
             decoder,
-        },
-        StepReport {
-            main,
-            sensitive,
-            main_correct,
-            batch,
-            q_grad_norm,
-        },
-    ))
-}
-
-/// Trains `nets` with the reconstruction defence for `cfg.epochs` epochs on `data` (batches of
-/// `cfg.batch_size` shuffled from `cfg.seed`, `cfg.optimizer` for all three networks, weight `cfg.alpha`),
-/// in the guarded loop of [`crate::divergence`]: the outcome says `diverged` when the main task left the
-/// band and could not be brought back, and lists every divergence event.
-///
-/// # Errors
-/// [`Error::Invalid`] on a bad config, options or data (counts, image shape, a label out of range);
-/// model errors.
-#[allow(clippy::too_many_arguments)] // networks, optimisers, data, schedule, options, progress
-pub fn train_reconstruction(
-    nets: ReconNetworks,
-    opt: &mut ReconOptimizers,
-    data: &DefenceData<'_>,
-    cfg: &SemiAdversarialConfig,
-    options: &ReconstructionOptions,
-    phase: &str,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<DefenceOutcome<ReconNetworks>> {
-    options.validate()?;
-    let lr = cfg.optimizer.lr;
-    let mut step = |n: ReconNetworks, o: &mut ReconOptimizers, x, y, alpha| {
-        reconstruction_step(n, o, x, y, data.norm, alpha, lr, options)
-    };
-    run_pair_defence(
-        nets,
-        opt,
-        data,
-        cfg,
-        &options.divergence,
-        &mut step,
-        |n| &n.pair,
-        phase,
-        progress,
-    )
+        };
+        Ok((nets, main.report(sensitive, q_grad_norm)))
+    }
 }

@@ -1,8 +1,10 @@
 //! The schedule every alpha-weighted defence shares (semi-adversarial training, the reconstruction
 //! defence, NoPeek): its settings ([`SemiAdversarialConfig`]: alpha, epochs, batch size, optimiser, seed)
-//! and what one batch measured ([`StepReport`]), read by the divergence check ([`crate::divergence`]).
+//! and what one batch measured ([`StepReport`], its main-task part [`MainTerm`]), read by the divergence
+//! check ([`crate::divergence`]).
 
-use privsplit_models::train::OptimizerConfig;
+use burn::tensor::{Int, Tensor};
+use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -62,4 +64,52 @@ pub struct StepReport {
     pub batch: usize,
     /// Global L2 norm of `Q`'s gradient in step 3 before clipping.
     pub q_grad_norm: f32,
+}
+
+/// The main-task part of a defence batch (step 1 of every defence): what [`StepReport`] keeps of
+/// `L_main` before the step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MainTerm {
+    /// `L_main`, nats.
+    pub main: f32,
+    /// Images of the batch whose main class the logits got right.
+    pub main_correct: usize,
+    /// Images in the batch.
+    pub batch: usize,
+}
+
+impl MainTerm {
+    /// `L_main = CE(logits, y)` (mean cross-entropy, nats) of `logits` `[batch, classes]` against the
+    /// labels `y` `[batch]`: the loss tensor to train on (`[1]`) and its measurement.
+    pub fn measure(logits: Tensor<2>, y: &Tensor<1, Int>) -> (Tensor<1>, Self) {
+        let batch = y.dims()[0];
+        let main_correct = correct(&logits, y);
+        let loss = cross_entropy(logits, y.clone());
+        let main = scalar(&loss);
+        let term = Self {
+            main,
+            main_correct,
+            batch,
+        };
+        (loss, term)
+    }
+
+    /// The batch's report: this main term, `L_sensitive` of the adversary's step (nats, or the defence's
+    /// own measure of leakage) and the protected network's gradient norm before clipping.
+    pub fn report(self, sensitive: f32, q_grad_norm: f32) -> StepReport {
+        StepReport {
+            main: self.main,
+            sensitive,
+            main_correct: self.main_correct,
+            batch: self.batch,
+            q_grad_norm,
+        }
+    }
+}
+
+/// Rows of `logits` `[batch, classes]` whose argmax equals `y` `[batch]`.
+fn correct(logits: &Tensor<2>, y: &Tensor<1, Int>) -> usize {
+    let pred = logits.clone().detach().argmax(1).flatten::<1>(0, 1);
+    let eq = pred.equal(y.clone()).int().sum();
+    eq.to_data().iter::<i64>().next().unwrap_or(0).max(0) as usize
 }

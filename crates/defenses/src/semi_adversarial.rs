@@ -30,11 +30,11 @@ use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig, Progress};
 use serde::{Deserialize, Serialize};
 
 use crate::adversarial_objective::{
-    adversarial_term, clip_if_set, copy_grads, zero_grads, AdversarialObjective,
+    adversarial_term, clipped_step, copy_grads, zero_grads, AdversarialObjective,
 };
 pub use crate::divergence::DefenceOutcome;
-use crate::divergence::{guarded_loop, DivergenceCause, DivergenceConfig};
-pub use crate::schedule::{SemiAdversarialConfig, StepReport};
+use crate::divergence::{guarded_loop, DivergenceConfig};
+pub use crate::schedule::{MainTerm, SemiAdversarialConfig, StepReport};
 use crate::{Error, Result};
 
 /// The three networks of semi-adversarial training, on the training (autodiff) device.
@@ -82,7 +82,7 @@ pub enum OptimizerSharing {
 }
 
 /// privsplit's additions to the authors' three-step training (serde; every field has a default, and the
-/// defaults reproduce the plain three-step training of [`step_with`] / [`train`]).
+/// defaults reproduce the plain three-step training of [`step_with`] / [`train_guarded`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SemiAdversarialOptions {
@@ -165,14 +165,10 @@ pub fn step_with(
         mut adversary,
     } = trio;
     let shared = options.optimizer_sharing == OptimizerSharing::Shared;
-    let batch = y.dims()[0];
     let z_frozen = private.forward(x.clone()).detach();
 
     // (1) C on L_main, Q frozen (detached input).
-    let logits = head.forward(z_frozen.clone());
-    let main_correct = correct(&logits, &y);
-    let loss_c = cross_entropy(logits, y.clone());
-    let main = scalar(&loss_c);
+    let (loss_c, main) = MainTerm::measure(head.forward(z_frozen.clone()), &y);
     let grads_c = GradientsParams::from_grads(loss_c.backward(), &head);
     let stale_c = shared.then(|| copy_grads(&grads_c, &head));
     let mut head = opt.c.step(lr, head, grads_c);
@@ -189,13 +185,9 @@ pub fn step_with(
     } else {
         z_frozen
     };
-    let (adversary, sensitive) = adversary_steps(
-        adversary,
-        &mut opt.f,
-        lr,
-        options.extra_adversary_steps,
-        |f| cross_entropy(f.forward(z_frozen.clone()), s.clone()),
-    );
+    let sensitive_loss = |f: &Adversary| cross_entropy(f.forward(z_frozen.clone()), s.clone());
+    let extra = options.extra_adversary_steps;
+    let (adversary, sensitive) = adversary_steps(adversary, &mut opt.f, lr, extra, sensitive_loss);
     if let Some(stale) = stale_c {
         head = opt.c.step(lr, head, stale);
         let zq = zero_grads(&private);
@@ -211,9 +203,8 @@ pub fn step_with(
         loss_q =
             loss_q + adversarial_term(options.objective, f_frozen.forward(z), s).mul_scalar(alpha);
     }
-    let mut grads = GradientsParams::from_grads(loss_q.backward(), &private);
-    let q_grad_norm = clip_if_set(&mut grads, &private, options.clip_grad_norm);
-    let private = opt.q.step(lr, private, grads);
+    let (private, q_grad_norm) =
+        clipped_step(private, &mut opt.q, lr, loss_q, options.clip_grad_norm);
     let (head, adversary) = if shared {
         let (zc, zf) = (zero_grads(&head), zero_grads(&adversary));
         (opt.c.step(lr, head, zc), opt.f.step(lr, adversary, zf))
@@ -221,80 +212,20 @@ pub fn step_with(
         (head, adversary)
     };
 
-    (
-        Trio {
-            private,
-            head,
-            adversary,
-        },
-        StepReport {
-            main,
-            sensitive,
-            main_correct,
-            batch,
-            q_grad_norm,
-        },
-    )
-}
-
-/// Rows of `logits` `[batch, classes]` whose argmax equals `y`.
-pub(crate) fn correct(
-    logits: &burn::tensor::Tensor<2>,
-    y: &burn::tensor::Tensor<1, burn::tensor::Int>,
-) -> usize {
-    let pred = logits.clone().detach().argmax(1).flatten::<1>(0, 1);
-    let eq = pred.equal(y.clone()).int().sum();
-    eq.to_data().iter::<i64>().next().unwrap_or(0).max(0) as usize
+    let trio = Trio {
+        private,
+        head,
+        adversary,
+    };
+    (trio, main.report(sensitive, q_grad_norm))
 }
 
 /// Runs `cfg.epochs` epochs of semi-adversarial training on `x` `[n, inputs]` (images in `[0, 1]`), main
-/// labels `y` `[n]` and sensitive labels `s` `[n]`, on `device` (autodiff). `phase` names the progress
-/// reports; their `loss` is the mean `L_main` of the epoch so far.
-///
-/// # Errors
-/// [`Error::Invalid`] on a bad config or mismatched inputs; [`Error::Model`] when batching fails or a
-/// loss is not finite (`Diverged`: lower the learning rate or alpha).
-#[allow(clippy::too_many_arguments)] // the three inputs and the two optimiser-related arguments are distinct
-pub fn train(
-    trio: Trio,
-    opt: &mut TrioOptimizers,
-    x: &Features,
-    y: &[u8],
-    s: &[u8],
-    cfg: &SemiAdversarialConfig,
-    device: &Device,
-    phase: &str,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Trio> {
-    let out = train_guarded(
-        trio,
-        opt,
-        x,
-        y,
-        s,
-        cfg,
-        &SemiAdversarialOptions::default(),
-        device,
-        phase,
-        progress,
-    )?;
-    if let Some(e) = out
-        .events
-        .iter()
-        .find(|e| e.cause == DivergenceCause::NonFinite)
-    {
-        return Err(privsplit_models::Error::Diverged {
-            phase: phase.to_string(),
-            epoch: e.epoch,
-            loss: e.loss,
-        }
-        .into());
-    }
-    Ok(out.trio)
-}
-
-/// As [`train`], with the objective, clipping, optimiser sharing and divergence check of `options`: the
-/// main task is measured before the defence ([`Band`]), then every `options.divergence.check_every`
+/// labels `y` `[n]` and sensitive labels `s` `[n]`, on `device` (autodiff), with the objective, clipping,
+/// optimiser sharing and divergence check of `options` (the default options are the authors' training,
+/// monitored only; [`DefenceOutcome::finite`] turns a non-finite loss into an error). `phase` names the
+/// progress reports; their `loss` is the mean `L_main` of the epoch so far. The main task is measured
+/// before the defence ([`crate::divergence::Band`]), then every `options.divergence.check_every`
 /// batches; a good window becomes the checkpoint (networks and optimiser states), a window outside the
 /// band (see [`crate::divergence`]) is recorded and answered by `options.divergence.action`. A non-finite
 /// loss ends the window at once. Never returns a collapsed state without `diverged = true`, nor the
@@ -347,9 +278,8 @@ pub fn train_guarded(
     let main_task = |t: &Trio, idx: &[usize]| -> Result<(usize, f32)> {
         let xb = x.batch(idx, device)?;
         let yb = labels_batch(y, idx, device)?;
-        let logits = t.head.forward(t.private.forward(xb)).detach();
-        let n = correct(&logits, &yb);
-        Ok((n, scalar(&cross_entropy(logits, yb))))
+        let (_, m) = MainTerm::measure(t.head.forward(t.private.forward(xb)).detach(), &yb);
+        Ok((m.main_correct, m.main))
     };
     guarded_loop(
         trio,

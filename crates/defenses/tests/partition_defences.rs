@@ -9,12 +9,11 @@ use burn::tensor::{Device, Int, Tensor};
 use privsplit_attacks::decoder::DecoderConfig;
 use privsplit_attacks::rmle::InputNorm;
 use privsplit_defenses::dcor::distance_correlation;
-use privsplit_defenses::nopeek::{nopeek_step, train_nopeek, NoPeekOptimizers, NoPeekOptions};
-use privsplit_defenses::partition_defence::{DefenceData, SplitPair};
-use privsplit_defenses::reconstruction::{
-    reconstruction_step, train_reconstruction, ReconNetworks, ReconOptimizers,
-    ReconstructionOptions,
+use privsplit_defenses::nopeek::{NoPeekOptimizers, NoPeekOptions};
+use privsplit_defenses::partition_defence::{
+    train_defence, DefenceData, PairBatch, PartitionDefence, SplitPair,
 };
+use privsplit_defenses::reconstruction::{ReconNetworks, ReconOptimizers, ReconstructionOptions};
 use privsplit_defenses::semi_adversarial::SemiAdversarialConfig;
 use privsplit_defenses::synthetic::seven_segment_set;
 use privsplit_models::classifier::{images_tensor, labels};
@@ -75,17 +74,16 @@ fn reconstruction_step_moves_each_network_as_trained_alone() {
         parameter_values(&nets.pair.untrusted),
         parameter_values(&nets.decoder),
     );
-    let (after, report) = reconstruction_step(
-        nets.clone(),
-        &mut opt,
-        xb.clone(),
-        yb.clone(),
-        &norm,
-        1.0,
-        0.05,
-        &opts,
-    )
-    .unwrap();
+    let step = |x: &Tensor<4>, y: &Tensor<1, Int>, alpha: f32| PairBatch {
+        x: x.clone(),
+        y: y.clone(),
+        norm: &norm,
+        alpha,
+        lr: 0.05,
+    };
+    let (after, report) = opts
+        .step(nets.clone(), &mut opt, step(&xb, &yb, 1.0))
+        .unwrap();
     assert_eq!(report.batch, 16);
     assert!(report.main.is_finite() && report.sensitive > 0.0 && report.sensitive < 1.0);
 
@@ -120,8 +118,9 @@ fn reconstruction_step_moves_each_network_as_trained_alone() {
 
     // alpha changes only T's step: at alpha 0 T follows L_main alone, and differs from alpha 1's T.
     let mut opt0 = ReconOptimizers::new(&sgd);
-    let (zero, _) =
-        reconstruction_step(nets.clone(), &mut opt0, xb, yb, &norm, 0.0, 0.05, &opts).unwrap();
+    let (zero, _) = opts
+        .step(nets.clone(), &mut opt0, step(&xb, &yb, 0.0))
+        .unwrap();
     assert_eq!(
         parameter_values(&zero.pair.untrusted),
         parameter_values(&after.pair.untrusted)
@@ -146,17 +145,16 @@ fn nopeek_lowers_the_distance_correlation_of_the_feature_map() {
         let (xb, yb) = batch(&x, &y, &pair.device);
         let mut opt = NoPeekOptimizers::new(&OptimizerConfig::adam(3e-3));
         for _ in 0..40 {
-            let (p, r) = nopeek_step(
-                pair,
-                &mut opt,
-                xb.clone(),
-                yb.clone(),
-                &InputNorm::default(),
+            let batch = PairBatch {
+                x: xb.clone(),
+                y: yb.clone(),
+                norm: &InputNorm::default(),
                 alpha,
-                3e-3,
-                &NoPeekOptions::default(),
-            )
-            .unwrap();
+                lr: 3e-3,
+            };
+            let (p, r) = NoPeekOptions::default()
+                .step(pair, &mut opt, batch)
+                .unwrap();
             assert!(
                 r.sensitive >= 0.0 && r.sensitive <= 1.0001,
                 "{}",
@@ -191,12 +189,12 @@ fn guarded_defences_train_join_and_round_trip_through_the_weight_format() {
     };
     let pair = SplitPair::new(model(5), K, &Device::flex()).unwrap();
     let nets = ReconNetworks::new(pair.clone(), &small_decoder(), 6).unwrap();
-    let out = train_reconstruction(
+    let out = train_defence(
+        &ReconstructionOptions::default(),
         nets,
         &mut ReconOptimizers::new(&cfg.optimizer),
         &d,
         &cfg,
-        &ReconstructionOptions::default(),
         "recon",
         &mut |_| {},
     )
@@ -219,16 +217,18 @@ fn guarded_defences_train_join_and_round_trip_through_the_weight_format() {
         "saved and loaded defended model differ"
     );
 
-    let out = train_nopeek(
-        pair.clone(),
-        &mut NoPeekOptimizers::new(&cfg.optimizer),
-        &d,
-        &cfg,
-        &NoPeekOptions::default(),
-        "nopeek",
-        &mut |_| {},
-    )
-    .unwrap();
+    let nopeek = |data: &DefenceData<'_>| {
+        train_defence(
+            &NoPeekOptions::default(),
+            pair.clone(),
+            &mut NoPeekOptimizers::new(&cfg.optimizer),
+            data,
+            &cfg,
+            "nopeek",
+            &mut |_| {},
+        )
+    };
+    let out = nopeek(&d).unwrap();
     assert_eq!(out.steps, 3);
     assert_ne!(
         parameter_values(&out.trio.trusted),
@@ -238,28 +238,10 @@ fn guarded_defences_train_join_and_round_trip_through_the_weight_format() {
     // Bad input is rejected with the input named.
     let short = &y[..10];
     let bad = DefenceData { labels: short, ..d };
-    let e = train_nopeek(
-        pair.clone(),
-        &mut NoPeekOptimizers::new(&cfg.optimizer),
-        &bad,
-        &cfg,
-        &NoPeekOptions::default(),
-        "nopeek",
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let e = nopeek(&bad).unwrap_err();
     assert!(e.to_string().contains("defence training set"), "{e}");
     let big = vec![10usize; 48];
-    let e = train_nopeek(
-        pair.clone(),
-        &mut NoPeekOptimizers::new(&cfg.optimizer),
-        &DefenceData { labels: &big, ..d },
-        &cfg,
-        &NoPeekOptions::default(),
-        "nopeek",
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let e = nopeek(&DefenceData { labels: &big, ..d }).unwrap_err();
     assert!(e.to_string().contains("label"), "{e}");
     assert!(SplitPair::new(model(5), 0, &Device::flex()).is_err());
     let bad_cap = ReconstructionOptions {

@@ -99,6 +99,7 @@ fn main() {
             &dev,
             "plain",
             &mut |_| {},
+            None,
         )
         .unwrap();
         for &alpha in &alphas {
@@ -156,6 +157,7 @@ fn main() {
                 &dev,
                 "recovery",
                 &mut |_| {},
+                None,
             )
             .unwrap();
             let main = accuracy(&predict(&head, &z_te, 1024).unwrap(), &te.labels);

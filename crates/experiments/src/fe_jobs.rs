@@ -14,7 +14,8 @@ use privsplit_fe::bench::{self, BenchConfig};
 use privsplit_fe::format::read_file;
 use privsplit_fe::inference::{decode_batch, decrypt_batch, encode_batch};
 use privsplit_fe::{
-    DlogTable, FunctionalKey, MasterSecretKey, PublicKey, QuantConfig, QuantisedQuadratic,
+    DlogTable, EncryptionKey, FunctionalKey, MasterSecretKey, PublicKey, QuantConfig,
+    QuantisedQuadratic,
 };
 use privsplit_io::write_atomic;
 use serde::{Deserialize, Serialize};

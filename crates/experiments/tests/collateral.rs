@@ -26,6 +26,27 @@ fn guarded() -> SemiAdversarialOptions {
     }
 }
 
+/// The schedule both tests share: batches of 32, alpha in {0, 1}, the guarded defence, `epochs` =
+/// (plain, defence, recovery) epochs, the defence's adversary and the fresh attackers.
+fn schedule(
+    epochs: [usize; 3],
+    defence_adversary: AdversaryKind,
+    attackers: Vec<Attacker>,
+) -> CollateralConfig {
+    let [plain_epochs, defence_epochs, recovery_epochs] = epochs;
+    CollateralConfig {
+        batch_size: 32,
+        plain_epochs,
+        defence_epochs,
+        recovery_epochs,
+        alphas: vec![0.0, 1.0],
+        defence_adversary,
+        attackers,
+        defence: guarded(),
+        ..CollateralConfig::default()
+    }
+}
+
 fn mean_collateral(a: &AlphaOutcome) -> f32 {
     a.attacks.iter().map(|r| r.collateral_accuracy).sum::<f32>() / a.attacks.len() as f32
 }
@@ -36,19 +57,12 @@ fn mean_collateral(a: &AlphaOutcome) -> f32 {
 #[test]
 fn defence_brings_collateral_accuracy_towards_chance() {
     let data = seven_segment_split(3000, 600, 7);
+    let attackers = vec![Attacker::Mlp, Attacker::Logistic, Attacker::Knn];
     let cfg = CollateralConfig {
-        batch_size: 32,
         lr: 0.01,
         momentum: 0.9,
-        plain_epochs: 5,
-        defence_epochs: 3,
-        recovery_epochs: 3,
-        alphas: vec![0.0, 1.0],
-        defence_adversary: AdversaryKind::Mlp,
-        attackers: vec![Attacker::Mlp, Attacker::Logistic, Attacker::Knn],
         seed: 1,
-        defence: guarded(),
-        ..CollateralConfig::default()
+        ..schedule([5, 3, 3], AdversaryKind::Mlp, attackers)
     };
     let t = std::time::Instant::now();
     let out = run_collateral(&cfg, &data, &mut |_| {}).unwrap();
@@ -108,14 +122,8 @@ fn defence_brings_collateral_accuracy_towards_chance() {
 #[test]
 fn seeds_are_summarised_as_mean_and_std_of_the_runs() {
     let data = seven_segment_split(600, 300, 5);
+    let attackers = vec![Attacker::AuthorsFfn, Attacker::RandomForest];
     let cfg = CollateralConfig {
-        batch_size: 32,
-        plain_epochs: 2,
-        defence_epochs: 1,
-        recovery_epochs: 1,
-        alphas: vec![0.0, 1.0],
-        defence_adversary: AdversaryKind::AuthorsFfn,
-        attackers: vec![Attacker::AuthorsFfn, Attacker::RandomForest],
         seeds: vec![3, 4],
         initial_adversary: true,
         defence: SemiAdversarialOptions {
@@ -127,7 +135,7 @@ fn seeds_are_summarised_as_mean_and_std_of_the_runs() {
             attack_epochs: Some(3),
             average_last: 2,
         },
-        ..CollateralConfig::default()
+        ..schedule([2, 1, 1], AdversaryKind::AuthorsFfn, attackers)
     };
     let runs = run_collateral_seeds(&cfg, &data, InputScaling::Unit, &mut |_| {}).unwrap();
     assert_eq!(runs.runs.len(), 2);

@@ -49,7 +49,7 @@ fn problem() -> Problem {
         seed: 4,
         device: Default::default(),
     };
-    let net = fit(net, &x, &set.labels, &pre, &dev, "pre", &mut |_| {}).unwrap();
+    let net = fit(net, &x, &set.labels, &pre, &dev, "pre", &mut |_| {}, None).unwrap();
     let adversary = AdversaryConfig {
         kind: AdversaryKind::Mlp,
         inputs: 4,

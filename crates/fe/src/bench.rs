@@ -12,7 +12,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::dlog::DlogTable;
-use crate::quadratic::{ciphertext_group_bytes, decrypt, setup};
+use crate::quadratic::{ciphertext_group_bytes, decrypt, setup, EncryptionKey};
 use crate::quant::{FloatQuadratic, QuantConfig, QuantisedQuadratic};
 use crate::sgp::{sgp_decrypt, BilinearForm, SgpMasterKey};
 use crate::{Error, Result};

@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use crate::dlog::DlogTable;
-use crate::quadratic::{decrypt, Ciphertext, FunctionalKey};
+use crate::quadratic::{decrypt, Ciphertext, EncryptionKey, FunctionalKey};
 use crate::quant::QuantisedQuadratic;
 use crate::Result;
 

@@ -22,7 +22,8 @@ mod small_multiples;
 pub use dlog::DlogTable;
 pub use error::{DecryptionFailure, Error, Result};
 pub use quadratic::{
-    decrypt, setup, Ciphertext, FunctionalKey, MasterSecretKey, PreparedPublicKey, PublicKey,
+    decrypt, setup, Ciphertext, EncryptionKey, FunctionalKey, MasterSecretKey, PreparedPublicKey,
+    PublicKey,
 };
 pub use quant::{FloatQuadratic, QuantConfig, QuantisedQuadratic};
 pub use sgp::{sgp_decrypt, BilinearForm, SgpCiphertext, SgpKey, SgpMasterKey};

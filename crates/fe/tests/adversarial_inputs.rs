@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use group::prime::PrimeCurveAffine;
 use privsplit_fe::blstrs::{G1Affine, G2Affine};
-use privsplit_fe::quadratic::CIPHERTEXT_HEADER_BYTES;
+use privsplit_fe::quadratic::{EncryptionKey, CIPHERTEXT_HEADER_BYTES};
 use privsplit_fe::{
     decrypt, setup, Ciphertext, DecryptionFailure, DlogTable, Error, FunctionalKey, PublicKey,
     QuantisedQuadratic,

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use privsplit_fe::blstrs::{G1Affine, G2Affine};
-use privsplit_fe::quadratic::{ciphertext_group_bytes, decrypt_to_gt, CIPHERTEXT_HEADER_BYTES};
+use privsplit_fe::quadratic::{
+    ciphertext_group_bytes, decrypt_to_gt, EncryptionKey, CIPHERTEXT_HEADER_BYTES,
+};
 use privsplit_fe::{
     decrypt, setup, sgp_decrypt, BilinearForm, Ciphertext, DecryptionFailure, DlogTable, Error,
     FloatQuadratic, FunctionalKey, MasterSecretKey, PublicKey, QuantConfig, QuantisedQuadratic,

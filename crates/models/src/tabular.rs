@@ -133,6 +133,7 @@ pub fn train_tabular(
         &dev,
         "tabular mlp",
         progress,
+        None,
     )?;
     Ok(net.model.valid())
 }

@@ -178,43 +178,23 @@ pub fn cross_entropy(
         .forward(logits, labels)
 }
 
-/// Trains `model` on `(x, y)` with cross-entropy, shuffling each epoch from `cfg.seed`.
+/// A per-epoch hook of [`fit`]: `(epoch from 1, the model as it stands)`; an error stops training.
+pub type EpochHook<'a, M> = dyn FnMut(usize, &M) -> Result<()> + 'a;
+
+/// Trains `model` on `(x, y)` with cross-entropy, shuffling each epoch from `cfg.seed` (one optimiser
+/// state for the whole run).
 ///
 /// `model` must live on an autodiff device (e.g. `Device::flex().autodiff()`); `x` rows are images or
-/// features, `y` the class of each row. `progress` receives a [`Progress`] after every step.
+/// features, `y` the class of each row. `progress` receives a [`Progress`] after every step; `on_epoch`,
+/// when given, is called as `on_epoch(epoch, &model)` (epoch from 1) after every epoch with the model as
+/// it stands: the hook for per-epoch evaluation, e.g. the mean test accuracy of the last epochs (Ryffel et
+/// al.'s evaluation, public repository `learn/collateral`).
 ///
 /// # Errors
 /// [`Error::Invalid`] when `x.rows != y.len()`, the set is empty, or `cfg` is invalid;
-/// [`Error::Diverged`] when a loss is not finite.
+/// [`Error::Diverged`] when a loss is not finite; any error `on_epoch` returns, which stops training.
+#[allow(clippy::too_many_arguments)] // the model, the set (2), the schedule, the device and three hooks
 pub fn fit<M: Classifier>(
-    model: M,
-    x: &Features,
-    y: &[u8],
-    cfg: &TrainConfig,
-    device: &Device,
-    phase: &str,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<M> {
-    fit_observed(
-        model,
-        x,
-        y,
-        cfg,
-        device,
-        phase,
-        progress,
-        &mut |_, _| Ok(()),
-    )
-}
-
-/// As [`fit`], calling `on_epoch(epoch, &model)` (epoch from 1) after every epoch with the model as it
-/// stands (one optimiser state for the whole run): the hook for per-epoch evaluation, e.g. the mean test
-/// accuracy of the last epochs (Ryffel et al.'s evaluation, public repository `learn/collateral`).
-///
-/// # Errors
-/// As [`fit`]; any error `on_epoch` returns, which stops training.
-#[allow(clippy::too_many_arguments)] // fit's arguments plus the hook
-pub fn fit_observed<M: Classifier>(
     mut model: M,
     x: &Features,
     y: &[u8],
@@ -222,7 +202,7 @@ pub fn fit_observed<M: Classifier>(
     device: &Device,
     phase: &str,
     progress: &mut dyn FnMut(Progress),
-    on_epoch: &mut dyn FnMut(usize, &M) -> Result<()>,
+    mut on_epoch: Option<&mut EpochHook<'_, M>>,
 ) -> Result<M> {
     cfg.validate(phase)?;
     check_xy(x, y, phase)?;
@@ -255,7 +235,9 @@ pub fn fit_observed<M: Classifier>(
                 loss: loss_sum / (step + 1) as f32,
             });
         }
-        on_epoch(epoch + 1, &model)?;
+        if let Some(hook) = on_epoch.as_mut() {
+            hook(epoch + 1, &model)?;
+        }
     }
     Ok(model)
 }

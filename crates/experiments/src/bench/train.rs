@@ -285,7 +285,16 @@ fn quadratic_step_ms(args: &BenchTrainConfig) -> Result<f64> {
         device: args.device,
     };
     let mut clock = StepClock::new();
-    fit(model, &x, &y, &cfg, &device, "bench", &mut |_| clock.tick())?;
+    fit(
+        model,
+        &x,
+        &y,
+        &cfg,
+        &device,
+        "bench",
+        &mut |_| clock.tick(),
+        None,
+    )?;
     median_after(clock.1, args.warmup)
 }
 

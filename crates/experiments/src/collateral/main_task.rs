@@ -62,6 +62,7 @@ pub fn run_main_task(
         &device,
         "main task",
         progress,
+        None,
     )?;
     let trained = TrainedSplit {
         private: model.private.valid(),

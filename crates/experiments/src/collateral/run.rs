@@ -271,6 +271,7 @@ impl<'a> Phases<'a> {
                 &self.device,
                 "plain",
                 progress,
+                None,
             )?;
             return Ok(Plain {
                 net,
@@ -403,6 +404,7 @@ impl<'a> Phases<'a> {
                 &self.device,
                 &phase,
                 progress,
+                None,
             )?;
             return Ok(Defended {
                 net,
@@ -471,6 +473,7 @@ impl<'a> Phases<'a> {
             &self.device,
             phase,
             progress,
+            None,
         )?)
     }
 

@@ -11,6 +11,7 @@ use privsplit_attacks::ReconstructionAttack;
 use privsplit_report::{line_plot, write_atomic, write_csv, write_json, LinePlot, Report, Series};
 
 use super::run::{AlphaResult, AttackSummary, CutCost, DefendReport, Status, MODEL_FILE};
+use crate::sweep::Verdict;
 use crate::Result;
 
 /// Files at the top of a defend run folder.
@@ -45,53 +46,70 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(String::new, |x| format!("{x:.digits$}"))
 }
 
-fn ssim_of(attacks: &[AttackSummary], attack: ReconstructionAttack) -> String {
-    opt(
-        attacks.iter().find(|a| a.attack == attack).map(|a| a.ssim),
-        4,
-    )
+/// The measured columns of an `alphas.csv` row, `test_accuracy` to `safe_by_rule`: the test accuracy in
+/// `[0, 1]`, its drop from the undefended model in points, the largest SSIM gain, each attack's SSIM at `k`
+/// and the rule's verdict.
+fn measured_cells(
+    test_accuracy: f64,
+    accuracy_drop: f64,
+    max_gain: Option<f64>,
+    attacks: &[AttackSummary],
+    verdict: Option<&Verdict>,
+) -> Vec<String> {
+    let ssim_of = |attack: ReconstructionAttack| {
+        opt(
+            attacks.iter().find(|a| a.attack == attack).map(|a| a.ssim),
+            4,
+        )
+    };
+    vec![
+        format!("{test_accuracy:.4}"),
+        format!("{:.2}", accuracy_drop * 100.0),
+        opt(max_gain, 4),
+        ssim_of(ReconstructionAttack::Cgan),
+        ssim_of(ReconstructionAttack::Inverse),
+        ssim_of(ReconstructionAttack::Rmle),
+        verdict.map_or(String::new(), |v| v.safe.to_string()),
+    ]
 }
 
 /// The CSV rows: the undefended model (defence `none`, alpha 0), then every result.
 pub fn alpha_rows(r: &DefendReport) -> Vec<Vec<String>> {
     let u = &r.undefended;
-    let mut rows = vec![vec![
-        "none".into(),
-        "0".into(),
-        "0".into(),
-        "undefended".into(),
-        "false".into(),
-        format!("{:.4}", u.test_accuracy),
-        "0.00".into(),
-        opt(u.max_gain, 4),
-        ssim_of(&u.attacks, ReconstructionAttack::Cgan),
-        ssim_of(&u.attacks, ReconstructionAttack::Inverse),
-        ssim_of(&u.attacks, ReconstructionAttack::Rmle),
-        u.verdict
-            .as_ref()
-            .map_or(String::new(), |v| v.safe.to_string()),
-        "undefended".into(),
-    ]];
-    for a in &r.results {
-        rows.push(vec![
-            a.defence.name().into(),
+    let undefended = measured_cells(
+        u.test_accuracy,
+        0.0,
+        u.max_gain,
+        &u.attacks,
+        u.verdict.as_ref(),
+    );
+    let first: Vec<String> = ["none", "0", "0", "undefended", "false"]
+        .into_iter()
+        .map(String::from)
+        .chain(undefended)
+        .chain(["undefended".to_string()])
+        .collect();
+    let results = r.results.iter().map(|a| -> Vec<String> {
+        let head = [
+            a.defence.name().to_string(),
             a.alpha.to_string(),
             a.final_alpha.to_string(),
-            a.status.label().into(),
+            a.status.label().to_string(),
             a.diverged.to_string(),
-            format!("{:.4}", a.test_accuracy),
-            format!("{:.2}", a.accuracy_drop * 100.0),
-            opt(a.max_gain, 4),
-            ssim_of(&a.attacks, ReconstructionAttack::Cgan),
-            ssim_of(&a.attacks, ReconstructionAttack::Inverse),
-            ssim_of(&a.attacks, ReconstructionAttack::Rmle),
-            a.verdict
-                .as_ref()
-                .map_or(String::new(), |v| v.safe.to_string()),
-            a.folder.clone(),
-        ]);
-    }
-    rows
+        ];
+        let measured = measured_cells(
+            a.test_accuracy,
+            a.accuracy_drop,
+            a.max_gain,
+            &a.attacks,
+            a.verdict.as_ref(),
+        );
+        head.into_iter()
+            .chain(measured)
+            .chain([a.folder.clone()])
+            .collect()
+    });
+    std::iter::once(first).chain(results).collect()
 }
 
 /// The trade-off plot's series: per defence, the undefended point then each non-diverged alpha (x = largest

@@ -9,9 +9,9 @@ use burn::tensor::Device;
 use privsplit_attacks::ReconstructionAttack;
 use privsplit_data::Split;
 use privsplit_defenses::divergence::DivergenceEvent;
-use privsplit_defenses::nopeek::{train_nopeek, NoPeekOptimizers};
-use privsplit_defenses::partition_defence::{DefenceData, SplitPair};
-use privsplit_defenses::reconstruction::{train_reconstruction, ReconNetworks, ReconOptimizers};
+use privsplit_defenses::nopeek::NoPeekOptimizers;
+use privsplit_defenses::partition_defence::{train_defence, DefenceData, SplitPair};
+use privsplit_defenses::reconstruction::{ReconNetworks, ReconOptimizers};
 use privsplit_models::classifier::{images_tensor, labels};
 use privsplit_models::stage::StagedModel;
 use privsplit_models::weights::save_model;
@@ -390,45 +390,40 @@ fn defend_one(
             ));
         }
     };
-    Ok(match defence {
+    let out = match defence {
         DefenceKind::Reconstruction => {
             let nets = ReconNetworks::new(pair, &cfg.reconstruction.decoder, cfg.schedule.seed)?;
             let mut opt = ReconOptimizers::new(&schedule.optimizer);
-            let out = train_reconstruction(
+            train_defence(
+                &cfg.reconstruction,
                 nets,
                 &mut opt,
                 train,
                 &schedule,
-                &cfg.reconstruction,
                 &phase,
                 &mut report,
-            )?;
-            (
-                out.trio.pair.into_model()?,
-                out.diverged,
-                out.final_alpha,
-                out.events,
-            )
+            )?
+            .map(|n| n.pair)
         }
         DefenceKind::Nopeek => {
             let mut opt = NoPeekOptimizers::new(&schedule.optimizer);
-            let out = train_nopeek(
+            train_defence(
+                &cfg.nopeek,
                 pair,
                 &mut opt,
                 train,
                 &schedule,
-                &cfg.nopeek,
                 &phase,
                 &mut report,
-            )?;
-            (
-                out.trio.into_model()?,
-                out.diverged,
-                out.final_alpha,
-                out.events,
-            )
+            )?
         }
-    })
+    };
+    Ok((
+        out.trio.into_model()?,
+        out.diverged,
+        out.final_alpha,
+        out.events,
+    ))
 }
 
 /// Writes `model` ([`MODEL_FILE`]) and the sweep report of it into `dir` (created).

@@ -325,10 +325,7 @@ impl SweepConfig {
             eval_images: 200,
             rmle_images: 16,
             inverse: train.clone(),
-            cgan: CganConfig {
-                train,
-                ..CganConfig::default()
-            },
+            cgan: CganConfig::with_generator(train),
             rmle: RmleConfig::default(),
             norm: InputNorm::default(),
             ssim_threshold: DEFAULT_SSIM_THRESHOLD,
@@ -366,8 +363,10 @@ impl SweepConfig {
             channels: 16,
             min_channels: 8,
         };
-        c.cgan.train = c.inverse.clone();
-        c.cgan.disc_channels = 8;
+        c.cgan = CganConfig {
+            disc_channels: 8,
+            ..CganConfig::with_generator(c.inverse.clone())
+        };
         c.rmle.steps = 30;
         c.latency_reps = 3;
         c.grid_images = 2;
@@ -399,9 +398,8 @@ impl SweepConfig {
             },
         };
         c.cgan = CganConfig {
-            train: c.inverse.clone(),
             disc_channels: 8,
-            ..CganConfig::default()
+            ..CganConfig::with_generator(c.inverse.clone())
         };
         c.rmle = RmleConfig {
             steps: 100,

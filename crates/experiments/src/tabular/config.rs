@@ -303,7 +303,7 @@ impl TabularSweepConfig {
             hidden: 64,
             seed: 7,
         };
-        a.cgan.train = a.inverse.clone();
+        a.cgan = RowCganConfig::with_generator(a.inverse.clone());
         a.rmle.steps = 60;
         a.rmle.learning_rate = 0.1;
         a.rmle_rows = 24;

@@ -15,24 +15,31 @@ use crate::secret::SecretScalar;
 use crate::small_multiples::{ct_signed_lookup, multiples};
 use crate::{Error, Result};
 
-impl PublicKey {
-    /// Encrypts `x` (`[inputs]`, each in the declared range; the bias slot 1 is prepended), using the
-    /// library's variable-base scalar multiplication on `pk`. See [`PreparedPublicKey::encrypt`] for the
-    /// faster path.
+/// A key that encrypts input vectors for the quadratic scheme (Ryffel et al. 2019, §3, **Encrypt**): the
+/// master public key [`PublicKey`] (the library's scalar multiplication of its points) or its comb-table
+/// form [`PreparedPublicKey`] (per coordinate 2 G1 + 2 G2 comb multiplications, variable time in the
+/// ephemeral `gamma`, `W`, plus table look-ups for `x_i`; the faster path). Both give ciphertexts of the
+/// same key and the same encoding; encryption is parallel over coordinates with rayon. Sealed: implemented
+/// by these two types only.
+pub trait EncryptionKey: sealed::KeyPoints {
+    /// Encrypts `x` (`[inputs]`, each in the declared range; the bias slot 1 is prepended).
     ///
     /// # Errors
     /// [`Error::Length`], [`Error::InputOutOfRange`].
-    pub fn encrypt<R: RngCore + CryptoRng>(&self, x: &[i64], rng: &mut R) -> Result<Ciphertext> {
-        let h = &self.h;
-        let u = &self.u;
-        encrypt_with(self, self.id(), x, rng, |i, k| h[i] * k, |i, k| u[i] * k)
+    fn encrypt<R: RngCore + CryptoRng>(&self, x: &[i64], rng: &mut R) -> Result<Ciphertext> {
+        let (pk, pk_id) = self.key();
+        let (mul_h, mul_u) = (
+            |i, k: &Scalar| self.mul_h(i, k),
+            |i, k: &Scalar| self.mul_u(i, k),
+        );
+        encrypt_with(pk, pk_id, x, rng, mul_h, mul_u)
     }
 
-    /// [`PublicKey::encrypt`] for pixels.
+    /// [`EncryptionKey::encrypt`] for pixels (`[inputs]`, 0..=255).
     ///
     /// # Errors
-    /// As [`PublicKey::encrypt`].
-    pub fn encrypt_pixels<R: RngCore + CryptoRng>(
+    /// As [`EncryptionKey::encrypt`].
+    fn encrypt_pixels<R: RngCore + CryptoRng>(
         &self,
         pixels: &[u8],
         rng: &mut R,
@@ -42,41 +49,55 @@ impl PublicKey {
     }
 }
 
+mod sealed {
+    use blstrs::{G1Projective, G2Projective, Scalar};
+
+    use crate::quadratic::PublicKey;
+
+    /// The public key, its identifier and the scalar multiplications of its points `h_i = g1^{s_i}`,
+    /// `u_i = g2^{t_i}` that an encryption needs.
+    pub trait KeyPoints: Sync {
+        /// The public key and its identifier.
+        fn key(&self) -> (&PublicKey, [u8; 32]);
+        /// `h_i^k`.
+        fn mul_h(&self, i: usize, k: &Scalar) -> G1Projective;
+        /// `u_i^k`.
+        fn mul_u(&self, i: usize, k: &Scalar) -> G2Projective;
+    }
+}
+
+impl sealed::KeyPoints for PublicKey {
+    fn key(&self) -> (&PublicKey, [u8; 32]) {
+        (self, self.id())
+    }
+    fn mul_h(&self, i: usize, k: &Scalar) -> G1Projective {
+        self.h[i] * k
+    }
+    fn mul_u(&self, i: usize, k: &Scalar) -> G2Projective {
+        self.u[i] * k
+    }
+}
+
+impl EncryptionKey for PublicKey {}
+
+impl sealed::KeyPoints for PreparedPublicKey {
+    fn key(&self) -> (&PublicKey, [u8; 32]) {
+        (&self.pk, self.pk_id)
+    }
+    fn mul_h(&self, i: usize, k: &Scalar) -> G1Projective {
+        self.h[i].vartime_mul(k)
+    }
+    fn mul_u(&self, i: usize, k: &Scalar) -> G2Projective {
+        self.u[i].vartime_mul(k)
+    }
+}
+
+impl EncryptionKey for PreparedPublicKey {}
+
 impl PreparedPublicKey {
     /// The public key.
     pub fn public_key(&self) -> &PublicKey {
         &self.pk
-    }
-
-    /// Encrypts `x` (`[inputs]`) with the comb tables: per coordinate 2 G1 + 2 G2 comb multiplications
-    /// (variable time in the ephemeral `gamma`, `W`) plus table look-ups for `x_i`. Parallel over
-    /// coordinates with rayon.
-    ///
-    /// # Errors
-    /// [`Error::Length`], [`Error::InputOutOfRange`].
-    pub fn encrypt<R: RngCore + CryptoRng>(&self, x: &[i64], rng: &mut R) -> Result<Ciphertext> {
-        let (h, u) = (&self.h, &self.u);
-        encrypt_with(
-            &self.pk,
-            self.pk_id,
-            x,
-            rng,
-            |i, k| h[i].vartime_mul(k),
-            |i, k| u[i].vartime_mul(k),
-        )
-    }
-
-    /// [`PreparedPublicKey::encrypt`] for pixels.
-    ///
-    /// # Errors
-    /// As [`PreparedPublicKey::encrypt`].
-    pub fn encrypt_pixels<R: RngCore + CryptoRng>(
-        &self,
-        pixels: &[u8],
-        rng: &mut R,
-    ) -> Result<Ciphertext> {
-        let x: Vec<i64> = pixels.iter().map(|p| *p as i64).collect();
-        self.encrypt(&x, rng)
     }
 }
 

@@ -128,7 +128,7 @@ impl PublicKey {
     }
 
     /// Precomputes comb tables of every element (`teeth` in 1..=12; 6 is a good default) for
-    /// [`PreparedPublicKey::encrypt`].
+    /// [`EncryptionKey::encrypt`](super::encrypt::EncryptionKey::encrypt).
     ///
     /// # Errors
     /// [`Error::Parameter`] for a bad `teeth`.

@@ -17,7 +17,8 @@
 //!   Cost: `4 hidden` MSMs, `hidden` two-pair pairings, small `G_T` powers, `outputs` pairings.
 //!
 //! By concern: [`keys`] (setup, the master and functional keys and their encodings), [`encrypt`]
-//! (encryption and the ciphertext encoding), [`decrypt`](mod@decrypt) (decryption).
+//! (encryption by either form of the public key, [`EncryptionKey`], and the ciphertext encoding),
+//! [`decrypt`](mod@decrypt) (decryption).
 
 use blstrs::{G1Affine, G1Projective, G2Affine, G2Projective};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -31,6 +32,7 @@ pub mod encrypt;
 pub mod keys;
 
 pub use decrypt::{decrypt, decrypt_to_gt};
+pub use encrypt::EncryptionKey;
 pub use keys::setup;
 
 /// Largest input magnitude a public key may declare (the encryptor tabulates `0..=max` multiples).
