@@ -38,6 +38,10 @@ pub struct LinePlot {
     pub y_range: Option<(f64, f64)>,
     /// Image size `(width, height)` in pixels. Default `(800, 500)`.
     pub size: (u32, u32),
+    /// Half-widths of vertical error bars drawn at `y ± e` (e.g. one sample standard deviation over seeds),
+    /// in the y axis' units: index-aligned with `series`, then with that series' points. Empty (the
+    /// default), or an empty entry for a series, draws no bars for it.
+    pub y_errors: Vec<Vec<f64>>,
 }
 
 impl Default for LinePlot {
@@ -49,6 +53,7 @@ impl Default for LinePlot {
             series: Vec::new(),
             y_range: None,
             size: (800, 500),
+            y_errors: Vec::new(),
         }
     }
 }
@@ -116,7 +121,8 @@ pub(crate) fn encode_png(path: &Path, rgb: Vec<u8>, w: u32, h: u32) -> Result<Ve
 ///
 /// # Errors
 /// [`Error::Invalid`] when there is no point at all, a coordinate is not finite, the size is outside
-/// `64..=8192` pixels per side, or `y_range` is empty; [`Error::Render`] when drawing or encoding fails;
+/// `64..=8192` pixels per side, `y_range` is empty, or `y_errors` has more entries than `series`, an entry
+/// whose length is not its series' point count, or a half-width that is negative or not finite; [`Error::Render`] when drawing or encoding fails;
 /// [`Error::Io`] when the file cannot be written.
 pub fn line_plot(path: &Path, plot: &LinePlot) -> Result<()> {
     let (w, h) = plot.size;
@@ -127,7 +133,15 @@ pub fn line_plot(path: &Path, plot: &LinePlot) -> Result<()> {
             got: format!("{w}x{h}"),
         });
     }
+    check_errors(plot)?;
     let all = || plot.series.iter().flat_map(|s| s.points.iter().copied());
+    // The fitted y range covers the error bars' ends.
+    let bar_ends = || {
+        plot.series
+            .iter()
+            .zip(&plot.y_errors)
+            .flat_map(|(s, e)| s.points.iter().zip(e).flat_map(|(p, e)| [p.1 - e, p.1 + e]))
+    };
     if let Some((s, p)) = plot.series.iter().find_map(|s| {
         s.points
             .iter()
@@ -156,7 +170,7 @@ pub fn line_plot(path: &Path, plot: &LinePlot) -> Result<()> {
                 got: format!("{r:?}"),
             })
         }
-        None => padded_range(all().map(|p| p.1), 0.05).unwrap_or((0.0, 1.0)),
+        None => padded_range(all().map(|p| p.1).chain(bar_ends()), 0.05).unwrap_or((0.0, 1.0)),
     };
     ensure_font();
     let mut buf = vec![255u8; w as usize * h as usize * 3];
@@ -176,6 +190,42 @@ pub fn line_plot(path: &Path, plot: &LinePlot) -> Result<()> {
         &svg_path,
     )?;
     write_atomic(&svg_path, svg.as_bytes())
+}
+
+/// Checks `plot.y_errors` against `plot.series` (see [`line_plot`]'s errors).
+fn check_errors(plot: &LinePlot) -> Result<()> {
+    let bad = |expected: String, got: String| {
+        Err(Error::Invalid {
+            what: format!("y_errors of plot {:?}", plot.title),
+            expected,
+            got,
+        })
+    };
+    if plot.y_errors.len() > plot.series.len() {
+        return bad(
+            format!("at most one entry per series ({})", plot.series.len()),
+            format!("{} entries", plot.y_errors.len()),
+        );
+    }
+    for (s, e) in plot.series.iter().zip(&plot.y_errors) {
+        if !e.is_empty() && e.len() != s.points.len() {
+            return bad(
+                format!(
+                    "{} half-widths for series {:?} (one per point)",
+                    s.points.len(),
+                    s.name
+                ),
+                e.len().to_string(),
+            );
+        }
+        if let Some(v) = e.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+            return bad(
+                format!("finite half-widths >= 0 for series {:?}", s.name),
+                v.to_string(),
+            );
+        }
+    }
+    Ok(())
 }
 
 type Ranges = (std::ops::Range<f64>, std::ops::Range<f64>);
@@ -221,6 +271,13 @@ fn draw<DB: DrawingBackend>(
             chart
                 .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| render_err(path, e))?;
+            if let Some(errors) = plot.y_errors.get(i) {
+                chart
+                    .draw_series(s.points.iter().zip(errors).map(|(&(x, y), &e)| {
+                        ErrorBar::new_vertical(x, y - e, y, y + e, color.stroke_width(1), 8)
+                    }))
+                    .map_err(|e| render_err(path, e))?;
+            }
         }
         if plot.series.iter().any(|s| !s.name.is_empty()) {
             chart

@@ -250,6 +250,7 @@ fn line_plot_writes_a_png() {
         ],
         y_range: Some((0.4, 1.0)),
         size: (640, 400),
+        y_errors: vec![],
     };
     line_plot(&p, &plot).unwrap();
     let img = image::open(&p).unwrap().to_rgb8();
@@ -276,4 +277,71 @@ fn line_plot_writes_a_png() {
         ..plot
     };
     assert!(matches!(line_plot(&p, &empty), Err(Error::Invalid { .. })));
+}
+
+/// Rows (pixel y) of `img` holding the first palette colour (31, 119, 180).
+fn rows_of_first_colour(img: &image::RgbImage) -> Vec<u32> {
+    let mut rows: Vec<u32> = img
+        .enumerate_pixels()
+        .filter(|(_, _, px)| px.0 == [31, 119, 180])
+        .map(|(_, y, _)| y)
+        .collect();
+    rows.dedup();
+    rows
+}
+
+#[test]
+fn line_plot_draws_error_bars_and_rejects_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bars.png");
+    // A flat line at y = 50 on a 0..100 axis; bars of ±30 reach 30 % of the axis either side of it. No
+    // name: no legend, whose sample line would carry the colour elsewhere.
+    let plain = LinePlot {
+        title: "bars".into(),
+        series: vec![Series {
+            name: String::new(),
+            points: vec![(0.0, 50.0), (1.0, 50.0), (2.0, 50.0)],
+        }],
+        y_range: Some((0.0, 100.0)),
+        size: (400, 400),
+        ..LinePlot::default()
+    };
+    line_plot(&p, &plain).unwrap();
+    let without = rows_of_first_colour(&image::open(&p).unwrap().to_rgb8());
+    let (lo, hi) = (without[0], without[without.len() - 1]);
+    assert!(hi - lo < 12, "line and markers only: rows {lo}..{hi}");
+    let barred = LinePlot {
+        y_errors: vec![vec![30.0, 0.0, 30.0]],
+        ..plain.clone()
+    };
+    line_plot(&p, &barred).unwrap();
+    let with = rows_of_first_colour(&image::open(&p).unwrap().to_rgb8());
+    // The plot area is under 400 px tall, so 30 % of it is more than 60 px from the line either way.
+    assert!(
+        with[0] + 60 < lo,
+        "no bar above the line: {} vs {lo}",
+        with[0]
+    );
+    assert!(with[with.len() - 1] > hi + 60, "no bar below the line");
+    let svg = std::fs::read_to_string(p.with_extension("svg")).unwrap();
+    assert!(
+        svg.contains("<line") || svg.contains("<polyline"),
+        "SVG written"
+    );
+    for bad in [
+        vec![vec![1.0, 1.0]],              // not one per point
+        vec![vec![1.0, -1.0, 1.0]],        // negative
+        vec![vec![1.0, f64::NAN, 1.0]],    // not finite
+        vec![vec![], vec![1.0, 1.0, 1.0]], // more entries than series
+    ] {
+        let plot = LinePlot {
+            y_errors: bad.clone(),
+            ..plain.clone()
+        };
+        let err = line_plot(&p, &plot).unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid { what, .. } if what.contains("y_errors")),
+            "{bad:?}: {err}"
+        );
+    }
 }

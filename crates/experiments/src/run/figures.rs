@@ -41,46 +41,68 @@ pub fn write_sample_grid(set: &ImageSet, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Main-task and collateral accuracy (%) per alpha, with chance, as PNG at `path` and SVG next to it.
+/// Main-task and collateral accuracy (%) per alpha, with chance, as PNG at `path` and SVG next to it: the
+/// mean over the run's seeds, with error bars of one sample standard deviation when there is more than one
+/// seed.
 ///
 /// # Errors
 /// Report-writing errors.
 pub fn write_tradeoff_plot(r: &RunReport<'_>, path: &Path) -> Result<()> {
     let rows = &r.collateral.per_alpha;
+    let pct = |v: f32| f64::from(v) * 100.0;
     let mut series = vec![Series {
         name: "main task (characters)".into(),
         points: rows
             .iter()
-            .map(|a| (f64::from(a.alpha), f64::from(a.main_accuracy) * 100.0))
+            .map(|a| (f64::from(a.alpha), pct(a.main_accuracy)))
             .collect(),
     }];
+    let mut y_errors = vec![rows.iter().map(|a| pct(a.main_accuracy_std)).collect()];
     for attacker in r.attackers() {
+        let found: Vec<_> = rows
+            .iter()
+            .filter_map(|a| {
+                a.attacks
+                    .iter()
+                    .find(|x| x.attacker == attacker.name())
+                    .map(|x| (a.alpha, x))
+            })
+            .collect();
         series.push(Series {
             name: format!("collateral ({})", attacker.name()),
-            points: rows
+            points: found
                 .iter()
-                .filter_map(|a| {
-                    a.attacks
-                        .iter()
-                        .find(|x| x.attacker == attacker.name())
-                        .map(|x| (f64::from(a.alpha), f64::from(x.collateral_accuracy) * 100.0))
-                })
+                .map(|(alpha, x)| (f64::from(*alpha), pct(x.collateral_accuracy)))
                 .collect(),
         });
+        y_errors.push(found.iter().map(|(_, x)| pct(x.collateral_std)).collect());
     }
-    let chance = f64::from(r.collateral.chance) * 100.0;
+    let chance = pct(r.collateral.chance);
     series.push(Series {
         name: "chance (font)".into(),
         points: rows.iter().map(|a| (f64::from(a.alpha), chance)).collect(),
     });
+    let seeds = r.collateral.seeds.len();
+    let (title, y_errors) = if seeds > 1 {
+        (
+            format!("Semi-adversarial defence: accuracy vs alpha (mean ± std, {seeds} seeds)"),
+            y_errors,
+        )
+    } else {
+        (
+            "Semi-adversarial defence: accuracy vs alpha".to_string(),
+            Vec::new(),
+        )
+    };
     line_plot(
         path,
         &LinePlot {
-            title: "Semi-adversarial defence: accuracy vs alpha".into(),
+            title,
             x_label: "alpha (weight of -L_font)".into(),
             y_label: "test accuracy (%)".into(),
             series,
             y_range: Some((0.0, 100.0)),
+            y_errors,
             ..LinePlot::default()
         },
     )?;
