@@ -219,18 +219,12 @@ fn seeds_are_summarised_as_mean_and_std_of_the_runs() {
 fn the_initial_phase_scores_the_jointly_trained_adversary() {
     let data = seven_segment_split(3000, 600, 7);
     let cfg = CollateralConfig {
-        batch_size: 32,
         lr: 0.05,
         momentum: 0.5,
-        plain_epochs: 10,
-        defence_epochs: 0,
-        recovery_epochs: 1,
         alphas: vec![0.0],
-        defence_adversary: AdversaryKind::Mlp,
-        attackers: vec![Attacker::Logistic],
         initial_adversary: true,
         seed: 1,
-        ..CollateralConfig::default()
+        ..schedule([10, 0, 1], AdversaryKind::Mlp, vec![Attacker::Logistic])
     };
     let out = run_collateral(&cfg, &data, &mut |_| {}).unwrap();
     let init = out.initial_phase.unwrap();
