@@ -198,7 +198,10 @@ fn collateral(rep: &mut Report, r: &RunReport<'_>) {
             pct(i.chance),
         ));
     }
-    sec.figure("tradeoff.png", "Main-task and collateral accuracy per alpha (also tradeoff.svg).");
+    sec.figure(
+        "tradeoff.png",
+        "Main-task and collateral accuracy per alpha (also tradeoff.svg).",
+    );
 }
 
 fn encryption(rep: &mut Report, r: &RunReport<'_>) {
