@@ -15,12 +15,14 @@
 pub mod kube;
 pub mod merge;
 pub mod options;
+pub mod shards;
 pub mod slurm;
 pub mod spec;
 
 pub use merge::{check_shards, merge_plan, MergedPlan, ShardOutput};
 pub use options::PlanOptions;
+pub use shards::{build_manifest, write_plan};
 pub use spec::{
-    build_manifest, config_sha256, file_sha256, write_plan, CollateralGrid, GridData, PlanGrid,
-    PlanManifest, PlanSpec, Resources, ShardParams, ShardSpec, SweepGrid, MANIFEST_FILE,
+    config_sha256, file_sha256, CollateralGrid, GridData, PlanGrid, PlanManifest, PlanSpec,
+    Resources, ShardParams, ShardSpec, SweepGrid, MANIFEST_FILE,
 };
