@@ -81,8 +81,8 @@ pub struct Bytes {
 pub struct BenchReport {
     /// Model description and k.
     pub model: String,
-    /// The device the untrusted partition ran on (`flex`, `cuda`, ...; `cpu (toy MLP)` for the toy model),
-    /// read from the loaded partition.
+    /// The device the untrusted partition ran on (`flex`, `cuda`, ...; `cpu (toy MLP)` for the toy model):
+    /// the name of the device both untrusted set-ups were loaded on.
     pub untrusted_device: String,
     /// Partition point.
     pub k: usize,
