@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+/// mimalloc instead of the system allocator: training allocates and frees the same large tensor buffers every step;
+/// glibc returns them to the OS and page-faults them back in (docs/BENCHMARKS.md §1, issue 9).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit codes, documented in `--help` and the README.
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 a step failed (training, attack, encryption, network, I/O); \
 2 usage error (bad arguments); 3 invalid config or input (the message names the setting or the unreadable \
