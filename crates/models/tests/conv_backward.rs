@@ -1,5 +1,5 @@
-//! The conv2d gradients of the CPU backend (burn-flex with privsplit's im2col + gemm backward patch,
-//! `vendor/burn-flex/PATCHES.md`) equal an independent direct-loop computation in f64, on shapes that
+//! The conv2d forward pass and gradients of the CPU backend (burn-flex with privsplit's im2col + gemm
+//! patch, `vendor/burn-flex/PATCHES.md`) equal an independent direct-loop computation in f64, on shapes that
 //! cover stride 1-2, padding 0-2 (also asymmetric), kernels 1x1/3x3/4x4/5x5, dilation, groups, batch 1/3
 //! and channels 1/3/20, and do not depend on the number of threads.
 #![allow(clippy::unwrap_used)] // tests: a panic with the value is the failure report
@@ -100,8 +100,50 @@ fn reference(c: &Case, x: &[f32], w: &[f32], r: &[f32]) -> (Vec<f64>, Vec<f64>, 
     (dx, dw, db)
 }
 
-/// `(dx, dw, db)` from burn's autodiff on the CPU backend.
-fn autodiff_grads(c: &Case, x: &[f32], w: &[f32], bias: &[f32], r: &[f32]) -> [Vec<f32>; 3] {
+/// `y = conv2d(x, w, b)` by direct loops in f64 (same index map as [`reference`]).
+fn reference_forward(c: &Case, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f64> {
+    let [h, wd] = c.hw;
+    let [oh, ow] = c.out_hw();
+    let [kh, kw] = c.k;
+    let cpg = c.c_in / c.groups;
+    let opg = c.c_out / c.groups;
+    let mut y = vec![0.0f64; c.batch * c.c_out * oh * ow];
+    for b in 0..c.batch {
+        for o in 0..c.c_out {
+            let g = o / opg;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = f64::from(bias[o]);
+                    for cl in 0..cpg {
+                        let ci = g * cpg + cl;
+                        for ky in 0..kh {
+                            let iy = (oy * c.stride[0] + ky * c.dilation[0]) as isize
+                                - c.pad[0].0 as isize;
+                            if iy < 0 || iy >= h as isize {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ix = (ox * c.stride[1] + kx * c.dilation[1]) as isize
+                                    - c.pad[1].0 as isize;
+                                if ix < 0 || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xi = ((b * c.c_in + ci) * h + iy as usize) * wd + ix as usize;
+                                let wi = ((o * cpg + cl) * kh + ky) * kw + kx;
+                                acc += f64::from(w[wi]) * f64::from(x[xi]);
+                            }
+                        }
+                    }
+                    y[((b * c.c_out + o) * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// `(y, dx, dw, db)` from burn's autodiff on the CPU backend.
+fn autodiff_grads(c: &Case, x: &[f32], w: &[f32], bias: &[f32], r: &[f32]) -> [Vec<f32>; 4] {
     let dev = Device::flex().autodiff();
     let [h, wd] = c.hw;
     let [oh, ow] = c.out_hw();
@@ -119,9 +161,11 @@ fn autodiff_grads(c: &Case, x: &[f32], w: &[f32], bias: &[f32], r: &[f32]) -> [V
     );
     let y = conv2d(xt.clone(), wt.clone(), Some(bt.clone()), c.options());
     assert_eq!(y.dims(), [c.batch, c.c_out, oh, ow], "{c:?}");
+    let y_values = y.clone().into_data().try_to_vec::<f32>().unwrap();
     let grads = (y * rt).sum().backward();
     let v = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
     [
+        y_values,
         v(xt.grad(&grads).unwrap()),
         v(wt.grad(&grads).unwrap()),
         bt.grad(&grads)
@@ -158,8 +202,9 @@ fn inputs(c: &Case, seed: u64) -> [Vec<f32>; 4] {
 
 fn check(c: &Case, seed: u64) {
     let [x, w, b, r] = inputs(c, seed);
-    let [dx, dw, db] = autodiff_grads(c, &x, &w, &b, &r);
+    let [y, dx, dw, db] = autodiff_grads(c, &x, &w, &b, &r);
     let (ex, ew, eb) = reference(c, &x, &w, &r);
+    assert_close("y", c, &y, &reference_forward(c, &x, &w, &b));
     assert_close("dx", c, &dx, &ex);
     assert_close("dw", c, &dw, &ew);
     assert_close("db", c, &db, &eb);
@@ -266,7 +311,7 @@ fn conv2d_gradients_match_with_dilation_groups_and_asymmetric_padding() {
 }
 
 #[test]
-fn conv2d_gradients_are_bitwise_the_same_on_one_and_three_threads() {
+fn conv2d_forward_and_gradients_are_bitwise_the_same_on_one_and_three_threads() {
     // Batch 40 spans several chunks and weight partial sums.
     let c = case(40, 20, 50, 12, 5, 1, 0);
     let [x, w, b, r] = inputs(&c, 300);
@@ -283,5 +328,41 @@ fn conv2d_gradients_are_bitwise_the_same_on_one_and_three_threads() {
         let a: Vec<u32> = a.iter().map(|v| v.to_bits()).collect();
         let b: Vec<u32> = b.iter().map(|v| v.to_bits()).collect();
         assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn conv2d_forward_of_an_image_does_not_depend_on_its_batch() {
+    // Split inference runs the same image in batches of different sizes; its output must be
+    // bitwise the same (one gemm per image in the patched forward).
+    let dev = Device::flex();
+    for c in [
+        case(40, 20, 50, 12, 5, 1, 0),
+        case(9, 1, 20, 28, 5, 1, 0),
+        case(5, 17, 32, 28, 4, 2, 1),
+    ] {
+        let [x, w, b, _] = inputs(&c, 400);
+        let [h, wd] = c.hw;
+        let [oh, ow] = c.out_hw();
+        let wt =
+            Tensor::<4>::from_data(TensorData::new(w, [c.c_out, c.c_in, c.k[0], c.k[1]]), &dev);
+        let bt = Tensor::<1>::from_data(TensorData::new(b, [c.c_out]), &dev);
+        let run = |xs: &[f32], n: usize| {
+            let xt = Tensor::<4>::from_data(TensorData::new(xs.to_vec(), [n, c.c_in, h, wd]), &dev);
+            let y = conv2d(xt, wt.clone(), Some(bt.clone()), c.options());
+            y.into_data().try_to_vec::<f32>().unwrap()
+        };
+        let all = run(&x, c.batch);
+        let image = c.c_in * h * wd;
+        let out = c.c_out * oh * ow;
+        for i in [0, c.batch / 2, c.batch - 1] {
+            let one = run(&x[i * image..(i + 1) * image], 1);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&one),
+                bits(&all[i * out..(i + 1) * out]),
+                "image {i}, {c:?}"
+            );
+        }
     }
 }

@@ -79,6 +79,17 @@ macro_rules! conv3d_typed {
                     return $fn_direct(x, weight, bias, options);
                 }
             )?
+            // privsplit patch (PATCHES.md): 2D (and 1D) convolutions as NCHW im2col + one gemm
+            // per image, written straight into the output.
+            if let Some(y) = super::conv2d_gemm::try_conv3d_as_2d::<$T>(
+                &x,
+                &weight,
+                bias.as_ref(),
+                options,
+                $dtype,
+            ) {
+                return y;
+            }
             conv3d_impl::<$T>(x, weight, bias, options, $dtype, $zero, $gemm_fn)
         }
     };

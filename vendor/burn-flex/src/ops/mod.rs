@@ -97,8 +97,8 @@ pub mod comparison;
 #[macro_use]
 mod conv_common;
 pub mod conv;
-/// privsplit patch (PATCHES.md): conv2d backward as im2col + gemm.
-pub mod conv_backward;
+/// privsplit patch (PATCHES.md): conv2d forward and backward as im2col + gemm.
+pub mod conv2d_gemm;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;

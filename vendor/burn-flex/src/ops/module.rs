@@ -2,7 +2,7 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{conv, conv_backward, conv_transpose, deform_conv, interpolate, pool};
+use crate::ops::{conv, conv2d_gemm, conv_transpose, deform_conv, interpolate, pool};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -83,7 +83,7 @@ impl ModuleOps<Flex> for Flex {
         output_grad: FloatTensor<Flex>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
-        conv_backward::conv2d_x_backward(x, weight, output_grad, &options)
+        conv2d_gemm::conv2d_x_backward(x, weight, output_grad, &options)
     }
 
     fn conv2d_weight_backward(
@@ -92,7 +92,7 @@ impl ModuleOps<Flex> for Flex {
         output_grad: FloatTensor<Flex>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
-        conv_backward::conv2d_weight_backward(x, weight, output_grad, &options)
+        conv2d_gemm::conv2d_weight_backward(x, weight, output_grad, &options)
     }
 
     fn conv2d_bias_backward(
@@ -100,7 +100,7 @@ impl ModuleOps<Flex> for Flex {
         bias: FloatTensor<Flex>,
         output_grad: FloatTensor<Flex>,
     ) -> FloatTensor<Flex> {
-        conv_backward::conv2d_bias_backward(bias, output_grad)
+        conv2d_gemm::conv2d_bias_backward(bias, output_grad)
     }
 
     fn deform_conv2d(

@@ -1,9 +1,15 @@
-//! Backward passes of 2D convolution: the gradients for the input, the weight and the bias.
+//! 2D convolution as im2col + gemm on NCHW data: the forward pass of the general case and the
+//! backward passes (gradients for the input, the weight and the bias).
 //!
-//! Not in burn-flex 0.22.1 (patch carried by privsplit, see `PATCHES.md`): without these
+//! Not in burn-flex 0.22.1 (patch carried by privsplit, see `PATCHES.md`): without the backward
 //! overrides burn-backend's generic defaults run, which compute the input gradient as a
 //! `conv_transpose2d` and the weight gradient as a `conv2d` with batch and channels swapped,
-//! each with several layout copies.
+//! each with several layout copies; and the 0.22.1 forward converts the input to NHWC, builds
+//! im2col tiles in fresh zeroed buffers and scatters the gemm result with a channel stride.
+//!
+//! Forward, per image `b` and group `g`: `y_b,g = w_g · col_b,g + bias` (one gemm
+//! `[c_out/g, (c_in/g) * kh * kw] x [(c_in/g) * kh * kw, oh * ow]` written straight into `y`;
+//! one gemm per image, so an image's output does not depend on the batch it is in).
 //!
 //! For `y = conv2d(x, w)` with `x: [batch, c_in, h, w]`, `w: [c_out, c_in / groups, kh, kw]`,
 //! `y: [batch, c_out, oh, ow]`, write `col = im2col(x)`: `[c_in * kh * kw, batch * oh * ow]`
@@ -43,7 +49,9 @@ const COL_BUDGET: usize = 256 * 1024;
 const WEIGHT_PARTS: usize = 8;
 
 /// Element types computed natively.
-trait Real: bytemuck::Pod + burn_backend::Element + Copy + Send + Sync + 'static {
+pub(crate) trait Real:
+    bytemuck::Pod + burn_backend::Element + Copy + Send + Sync + 'static
+{
     const ZERO: Self;
     const ONE: Self;
     fn add(self, other: Self) -> Self;
@@ -65,6 +73,75 @@ impl Real for f64 {
     fn add(self, other: Self) -> Self {
         self + other
     }
+}
+
+impl Real for f16 {
+    const ZERO: Self = f16::ZERO;
+    const ONE: Self = f16::ONE;
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        self + other
+    }
+}
+
+/// Scratch buffers larger than this (elements) are not kept between calls.
+const SCRATCH_KEEP: usize = 4 * COL_BUDGET;
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    static SCRATCH: core::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+        const { core::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` on two scratch buffers of `a` and `b` elements whose contents are unspecified (stale
+/// values from an earlier call): `f` must write every element before reading it. The buffers are
+/// kept per thread between calls (up to `SCRATCH_KEEP` elements), so the steady state of a
+/// training loop neither zeroes nor page-faults them.
+fn with_scratch<T: Real, R>(a: usize, b: usize, f: impl FnOnce(&mut [T], &mut [T]) -> R) -> R {
+    let fresh = |f: &mut dyn FnMut(&mut [T], &mut [T]) -> R| {
+        let mut x = vec![T::ZERO; a];
+        let mut y = vec![T::ZERO; b];
+        f(&mut x, &mut y)
+    };
+    let mut f = Some(f);
+    let mut call = |x: &mut [T], y: &mut [T]| match f.take() {
+        Some(f) => f(x, y),
+        None => unreachable!("scratch closure called twice"),
+    };
+    #[cfg(feature = "std")]
+    {
+        let size = core::mem::size_of::<T>();
+        let align = core::mem::align_of::<T>();
+        if a.max(b) <= SCRATCH_KEEP {
+            let kept = SCRATCH.try_with(|cell| {
+                let Ok(mut bufs) = cell.try_borrow_mut() else {
+                    return None;
+                };
+                let (xa, xb) = &mut *bufs;
+                // Byte buffers with `align` bytes of slack, so a `T`-aligned window always fits.
+                for (buf, n) in [(&mut *xa, a), (&mut *xb, b)] {
+                    if buf.len() < n * size + align {
+                        buf.resize(n * size + align, 0);
+                    }
+                }
+                let wa = aligned_window::<T>(xa, a);
+                let wb = aligned_window::<T>(xb, b);
+                Some(call(wa, wb))
+            });
+            if let Ok(Some(r)) = kept {
+                return r;
+            }
+        }
+    }
+    fresh(&mut call)
+}
+
+/// The first `n` elements of `T` at the first `T`-aligned offset of `buf`.
+#[cfg(feature = "std")]
+fn aligned_window<T: Real>(buf: &mut [u8], n: usize) -> &mut [T] {
+    let offset = buf.as_ptr().align_offset(core::mem::align_of::<T>());
+    let bytes = &mut buf[offset..offset + n * core::mem::size_of::<T>()];
+    bytemuck::cast_slice_mut(bytes)
 }
 
 /// Shapes and options of one 2D convolution.
@@ -299,12 +376,20 @@ fn gemm_strided<T: Real>(
     if m == 0 || n == 0 {
         return;
     }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    dst[i * dst_rs + j * dst_cs] = T::ZERO;
+                }
+            }
+        }
+        return;
+    }
     // Bounds of every element the gemm touches.
     assert!((m - 1) * dst_rs + (n - 1) * dst_cs < dst.len());
-    if k > 0 {
-        assert!((m - 1) * lhs_rs + (k - 1) * lhs_cs < lhs.len());
-        assert!((k - 1) * rhs_rs + (n - 1) * rhs_cs < rhs.len());
-    }
+    assert!((m - 1) * lhs_rs + (k - 1) * lhs_cs < lhs.len());
+    assert!((k - 1) * rhs_rs + (n - 1) * rhs_cs < rhs.len());
     #[cfg(feature = "rayon")]
     let parallelism = if parallel && m * n * k >= 192 * 192 * 192 {
         gemm::Parallelism::Rayon(0)
@@ -356,6 +441,107 @@ fn map_ordered<R: Send, F: Fn(usize) -> R + Send + Sync>(n: usize, f: F) -> Vec<
     }
 }
 
+/// `conv2d` forward: `[batch, c_out, oh, ow]`, one gemm per image and group, with the bias
+/// (when given) written first and accumulated onto.
+fn forward_impl<T: Real>(x: &[T], weight: &[T], bias: Option<&[T]>, g: &Geometry) -> Vec<T> {
+    let p = g.spatial_out();
+    let out_image = g.c_out * p;
+    let chunk = g.chunk();
+    let rows = g.rows_per_group();
+    let opg = g.out_per_group();
+    let one_task = g.batch <= chunk;
+    let mut y = vec![T::ZERO; g.batch * out_image];
+    if out_image == 0 {
+        return y;
+    }
+    for_each_chunk_mut(&mut y, chunk * out_image, |c, y_chunk| {
+        let b0 = c * chunk;
+        let nb = y_chunk.len() / out_image;
+        let ncols = nb * p;
+        with_scratch(g.c_in * g.kh * g.kw * ncols, 0, |col, _| {
+            im2col(col, x, g, b0, nb);
+            for (bl, y_img) in y_chunk.chunks_exact_mut(out_image).enumerate() {
+                if let Some(bias) = bias {
+                    for (row, &b) in y_img.chunks_exact_mut(p).zip(bias) {
+                        row.fill(b);
+                    }
+                }
+                for grp in 0..g.groups {
+                    // y_b,g [opg, p] (+)= w_g [opg, rows] · col_b,g [rows, p]
+                    gemm_strided(
+                        [opg, p, rows],
+                        &mut y_img[grp * opg * p..(grp + 1) * opg * p],
+                        [p, 1],
+                        bias.is_some(),
+                        &weight[grp * opg * rows..(grp + 1) * opg * rows],
+                        [rows, 1],
+                        &col[grp * rows * ncols + bl * p..(grp + 1) * rows * ncols],
+                        [ncols, 1],
+                        one_task,
+                    );
+                }
+            }
+        });
+    });
+    y
+}
+
+/// `conv2d` forward through [`forward_impl`] for a 2D convolution in burn-flex's 3D form
+/// (`x: [batch, c_in, 1, h, w]`, `weight: [c_out, c_in / groups, 1, kh, kw]`, depth stride 1,
+/// no depth padding or dilation); `None` for a true 3D convolution. Returns
+/// `[batch, c_out, 1, oh, ow]`.
+pub(crate) fn try_conv3d_as_2d<T: Real>(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    options: &ConvOptions<3>,
+    dtype: DType,
+) -> Option<FlexTensor> {
+    let xs = x.layout().shape();
+    let ws = weight.layout().shape();
+    if xs.len() != 5
+        || ws.len() != 5
+        || xs[2] != 1
+        || ws[2] != 1
+        || options.stride[0] != 1
+        || options.padding_begin()[0] != 0
+        || options.dilation[0] != 1
+    {
+        return None;
+    }
+    let options_2d = ConvOptions::new_with_padding(
+        [options.stride[1], options.stride[2]],
+        [options.padding[1], options.padding[2]],
+        [options.dilation[1], options.dilation[2]],
+        options.groups,
+    );
+    let out_size = |i: usize, len: usize, k: usize| {
+        let (pb, pe) = options_2d.padding[i];
+        let span = options_2d.dilation[i] * (k - 1) + 1;
+        (len + pb + pe)
+            .checked_sub(span)
+            .map(|v| v / options_2d.stride[i] + 1)
+    };
+    let (oh, ow) = (out_size(0, xs[3], ws[3])?, out_size(1, xs[4], ws[4])?);
+    let x = x.to_contiguous();
+    let weight = weight.to_contiguous();
+    let bias = bias.map(|b| b.to_contiguous());
+    let (batch, c_out) = (xs[0], ws[0]);
+    let g = Geometry::new(
+        &[xs[0], xs[1], xs[3], xs[4]],
+        &[ws[0], ws[1], ws[3], ws[4]],
+        &[batch, c_out, oh, ow],
+        &options_2d,
+    );
+    let y = forward_impl::<T>(
+        x.storage(),
+        weight.storage(),
+        bias.as_ref().map(|b| b.storage::<T>()),
+        &g,
+    );
+    Some(tensor_from(y, vec![batch, c_out, 1, oh, ow], dtype))
+}
+
 /// Runs `f(chunk_index, chunk)` over consecutive `len`-element chunks of `data`, in parallel with
 /// rayon when enabled.
 fn for_each_chunk_mut<T: Send, F: Fn(usize, &mut [T]) + Send + Sync>(
@@ -392,24 +578,24 @@ fn x_backward_impl<T: Real>(weight: &[T], dy: &[T], g: &Geometry) -> Vec<T> {
         let b0 = c * chunk;
         let nb = dx_chunk.len() / image;
         let ncols = nb * p;
-        let mut dy_t = vec![T::ZERO; g.c_out * ncols];
-        pack_dy(&mut dy_t, dy, g, b0, nb);
-        let mut dcol = vec![T::ZERO; g.groups * rows * ncols];
-        for grp in 0..g.groups {
-            // dcol_g [rows, ncols] = w_gᵀ [rows, opg] · dy_t_g [opg, ncols]
-            gemm_strided(
-                [rows, ncols, opg],
-                &mut dcol[grp * rows * ncols..(grp + 1) * rows * ncols],
-                [ncols, 1],
-                false,
-                &weight[grp * opg * rows..(grp + 1) * opg * rows],
-                [1, rows],
-                &dy_t[grp * opg * ncols..(grp + 1) * opg * ncols],
-                [ncols, 1],
-                one_task,
-            );
-        }
-        col2im(dx_chunk, &dcol, g, nb);
+        with_scratch(g.c_out * ncols, g.groups * rows * ncols, |dy_t, dcol| {
+            pack_dy(dy_t, dy, g, b0, nb);
+            for grp in 0..g.groups {
+                // dcol_g [rows, ncols] = w_gᵀ [rows, opg] · dy_t_g [opg, ncols]
+                gemm_strided(
+                    [rows, ncols, opg],
+                    &mut dcol[grp * rows * ncols..(grp + 1) * rows * ncols],
+                    [ncols, 1],
+                    false,
+                    &weight[grp * opg * rows..(grp + 1) * opg * rows],
+                    [1, rows],
+                    &dy_t[grp * opg * ncols..(grp + 1) * opg * ncols],
+                    [ncols, 1],
+                    one_task,
+                );
+            }
+            col2im(dx_chunk, dcol, g, nb);
+        });
     });
     dx
 }
@@ -429,32 +615,36 @@ fn weight_backward_impl<T: Real>(x: &[T], dy: &[T], g: &Geometry) -> Vec<T> {
         let end = (start + per_part).min(g.batch);
         let mut dw = vec![T::ZERO; g.c_out * rows];
         let max_cols = chunk.min(end - start) * p;
-        let mut col_buf = vec![T::ZERO; g.c_in * g.kh * g.kw * max_cols];
-        let mut dy_buf = vec![T::ZERO; g.c_out * max_cols];
-        let mut b0 = start;
-        while b0 < end {
-            let nb = chunk.min(end - b0);
-            let ncols = nb * p;
-            let col = &mut col_buf[..g.c_in * g.kh * g.kw * ncols];
-            im2col(col, x, g, b0, nb);
-            let dy_t = &mut dy_buf[..g.c_out * ncols];
-            pack_dy(dy_t, dy, g, b0, nb);
-            for grp in 0..g.groups {
-                // dw_g [opg, rows] (+)= dy_t_g [opg, ncols] · col_gᵀ [ncols, rows]
-                gemm_strided(
-                    [opg, rows, ncols],
-                    &mut dw[grp * opg * rows..(grp + 1) * opg * rows],
-                    [rows, 1],
-                    b0 != start,
-                    &dy_t[grp * opg * ncols..(grp + 1) * opg * ncols],
-                    [ncols, 1],
-                    &col[grp * rows * ncols..(grp + 1) * rows * ncols],
-                    [1, ncols],
-                    one_task,
-                );
-            }
-            b0 += nb;
-        }
+        with_scratch(
+            g.c_in * g.kh * g.kw * max_cols,
+            g.c_out * max_cols,
+            |col_buf, dy_buf| {
+                let mut b0 = start;
+                while b0 < end {
+                    let nb = chunk.min(end - b0);
+                    let ncols = nb * p;
+                    let col = &mut col_buf[..g.c_in * g.kh * g.kw * ncols];
+                    im2col(col, x, g, b0, nb);
+                    let dy_t = &mut dy_buf[..g.c_out * ncols];
+                    pack_dy(dy_t, dy, g, b0, nb);
+                    for grp in 0..g.groups {
+                        // dw_g [opg, rows] (+)= dy_t_g [opg, ncols] · col_gᵀ [ncols, rows]
+                        gemm_strided(
+                            [opg, rows, ncols],
+                            &mut dw[grp * opg * rows..(grp + 1) * opg * rows],
+                            [rows, 1],
+                            b0 != start,
+                            &dy_t[grp * opg * ncols..(grp + 1) * opg * ncols],
+                            [ncols, 1],
+                            &col[grp * rows * ncols..(grp + 1) * rows * ncols],
+                            [1, ncols],
+                            one_task,
+                        );
+                    }
+                    b0 += nb;
+                }
+            },
+        );
         dw
     });
     let mut parts = partials.into_iter();
