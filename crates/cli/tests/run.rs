@@ -334,6 +334,18 @@ fn authors_config_runs_at_a_tiny_size_and_reports_mean_and_std() {
     assert_eq!(report["collateral"]["network"]["outputs"], 4);
     for a in report["collateral"]["per_alpha"].as_array().unwrap() {
         assert_eq!(a["runs"], 2);
+        // Each seed's main-task accuracy and the lowest of them, beside the mean ± std.
+        let runs: Vec<f64> = a["main_accuracy_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(
+            a["lowest_main_accuracy"].as_f64().unwrap(),
+            runs[0].min(runs[1])
+        );
         let status = a["status"].as_str().unwrap();
         if status == "DIVERGED" {
             assert!(a["attacks"].as_array().unwrap().is_empty());
@@ -349,12 +361,23 @@ fn authors_config_runs_at_a_tiny_size_and_reports_mean_and_std() {
     }
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains(" ± "), "mean ± std in the report:\n{md}");
+    assert!(
+        md.contains("(lowest run "),
+        "the lowest seed's main task:\n{md}"
+    );
     let csv = std::fs::read_to_string(dir.join("attribute_leakage.csv")).unwrap();
     assert!(
         csv.lines()
             .next()
             .unwrap()
             .contains("collateral_random_forest_std"),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains("main_accuracy_std,main_accuracy_min"),
         "{csv}"
     );
     assert!(!dir.join("encryption_cost.csv").exists());

@@ -147,6 +147,10 @@ fn seeds_are_summarised_as_mean_and_std_of_the_runs() {
         let good: Vec<_> = per_run.iter().filter(|a| !a.diverged).collect();
         assert_eq!(s.runs, 2);
         assert_eq!(s.diverged, 2 - good.len());
+        // Every run's main-task accuracy, in seed order, and the lowest of them.
+        let every: Vec<f32> = per_run.iter().map(|a| a.main_accuracy).collect();
+        assert_eq!(s.main_accuracy_runs, every);
+        assert_eq!(s.lowest_main_accuracy(), Some(every[0].min(every[1])));
         if good.is_empty() {
             assert!(s.attacks.is_empty() && s.worst_collateral.is_none());
             continue;

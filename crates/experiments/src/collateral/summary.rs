@@ -82,9 +82,19 @@ pub struct AlphaSummary {
     pub divergence_events: usize,
     /// `alpha` at the end of each run's defence (below `alpha` after `halve-alpha` rollbacks).
     pub final_alphas: Vec<f32>,
+    /// Main-task test accuracy of each run in `[0, 1]`, in seed order, diverged runs included: the
+    /// single runs behind `main_accuracy` (a "no run below 95 %" claim reads these, not the mean).
+    #[serde(default)]
+    pub main_accuracy_runs: Vec<f32>,
 }
 
 impl AlphaSummary {
+    /// The lowest main-task accuracy over the runs, diverged ones included, in `[0, 1]`; `None` without
+    /// runs.
+    pub fn lowest_main_accuracy(&self) -> Option<f32> {
+        self.main_accuracy_runs.iter().copied().reduce(f32::min)
+    }
+
     /// Whether every run at this alpha diverged (no defence result to show).
     pub fn all_diverged(&self) -> bool {
         self.runs > 0 && self.diverged == self.runs
@@ -189,6 +199,7 @@ pub fn summarise(runs: &[CollateralOutcome]) -> Vec<AlphaSummary> {
                 ],
                 divergence_events: all.iter().map(|a| a.divergence_events.len()).sum(),
                 final_alphas: all.iter().map(|a| a.final_alpha).collect(),
+                main_accuracy_runs: all.iter().map(|a| a.main_accuracy).collect(),
             }
         })
         .collect()

@@ -54,7 +54,7 @@ fn leakage_overview(rep: &mut Report, r: &RunReport<'_>) {
         .map(|a| {
             vec![
                 a.alpha.to_string(),
-                a.pct(a.main_accuracy, a.main_accuracy_std),
+                a.main_text(),
                 a.main_task_cost_points
                     .map_or_else(|| "-".into(), |c| format!("{c:.1}")),
                 match (a.status.as_str(), a.worst_collateral) {
@@ -145,11 +145,7 @@ fn collateral(rep: &mut Report, r: &RunReport<'_>) {
         .per_alpha
         .iter()
         .map(|a| {
-            let mut row = vec![
-                format!("{}", a.alpha),
-                a.status.clone(),
-                a.pct(a.main_accuracy, a.main_accuracy_std),
-            ];
+            let mut row = vec![format!("{}", a.alpha), a.status.clone(), a.main_text()];
             row.extend(attackers.iter().map(|at| a.collateral_text(at.name())));
             row
         })

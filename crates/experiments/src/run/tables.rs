@@ -23,6 +23,7 @@ pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
             "runs",
             "diverged_runs",
             "main_accuracy_std",
+            "main_accuracy_min",
         ]
         .map(String::from),
     );
@@ -58,6 +59,9 @@ pub fn tables(r: &RunReport<'_>) -> Vec<CsvTable> {
                 a.runs.to_string(),
                 a.diverged_runs.to_string(),
                 format!("{:.4}", a.main_accuracy_std),
+                a.lowest_main_accuracy
+                    .map(|m| format!("{m:.4}"))
+                    .unwrap_or_default(),
             ]);
             row.extend(attack_column(|x| x.collateral_std));
             row
