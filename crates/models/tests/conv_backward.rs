@@ -52,93 +52,78 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// `(dx, dw, db)` of `L = Σ conv2d(x, w, b) · r` by direct loops in f64: for every output position
-/// and every kernel tap that reads an input inside the padding-free region,
-/// `dx[b, ci, iy, ix] += r · w[o, ci - g·cpg, ky, kx]`, `dw[o, ci - g·cpg, ky, kx] += r · x[b, ci, iy, ix]`,
-/// `db[o] += r`, with `iy = oy·s_h + ky·d_h - p_h` (and the same for columns).
-fn reference(c: &Case, x: &[f32], w: &[f32], r: &[f32]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+/// Calls `tap(y_index, x_index, w_index)` for every output element `y[b, o, oy, ox]` and every kernel tap
+/// that reads an input inside the unpadded region: `x[b, ci, iy, ix]` with `iy = oy·s_h + ky·d_h - p_h` (the
+/// same for columns) and `w[o, ci - g·cpg, ky, kx]`, `g = o / (c_out / groups)`. The index map of conv2d,
+/// shared by the forward and the gradient references below.
+fn for_each_tap(c: &Case, mut tap: impl FnMut(usize, usize, usize)) {
     let [h, wd] = c.hw;
     let [oh, ow] = c.out_hw();
     let [kh, kw] = c.k;
     let cpg = c.c_in / c.groups;
     let opg = c.c_out / c.groups;
+    for b in 0..c.batch {
+        for o in 0..c.c_out {
+            let g = o / opg;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let yi = ((b * c.c_out + o) * oh + oy) * ow + ox;
+                    for cl in 0..cpg {
+                        let ci = g * cpg + cl;
+                        for ky in 0..kh {
+                            let iy = (oy * c.stride[0] + ky * c.dilation[0]) as isize
+                                - c.pad[0].0 as isize;
+                            if iy < 0 || iy >= h as isize {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ix = (ox * c.stride[1] + kx * c.dilation[1]) as isize
+                                    - c.pad[1].0 as isize;
+                                if ix < 0 || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xi = ((b * c.c_in + ci) * h + iy as usize) * wd + ix as usize;
+                                let wi = ((o * cpg + cl) * kh + ky) * kw + kx;
+                                tap(yi, xi, wi);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Output channel of the flat output index `yi` (`[batch, c_out, oh, ow]`).
+fn out_channel(c: &Case, yi: usize) -> usize {
+    let [oh, ow] = c.out_hw();
+    (yi / (oh * ow)) % c.c_out
+}
+
+/// `(dx, dw, db)` of `L = Σ conv2d(x, w, b) · r` by direct loops in f64 over [`for_each_tap`]:
+/// `dx[x_index] += r[y_index] · w[w_index]`, `dw[w_index] += r[y_index] · x[x_index]`, `db[o] += r[y_index]`.
+fn reference(c: &Case, x: &[f32], w: &[f32], r: &[f32]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let mut dx = vec![0.0f64; x.len()];
     let mut dw = vec![0.0f64; w.len()];
     let mut db = vec![0.0f64; c.c_out];
-    for b in 0..c.batch {
-        for o in 0..c.c_out {
-            let g = o / opg;
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let rv = f64::from(r[((b * c.c_out + o) * oh + oy) * ow + ox]);
-                    db[o] += rv;
-                    for cl in 0..cpg {
-                        let ci = g * cpg + cl;
-                        for ky in 0..kh {
-                            let iy = (oy * c.stride[0] + ky * c.dilation[0]) as isize
-                                - c.pad[0].0 as isize;
-                            if iy < 0 || iy >= h as isize {
-                                continue;
-                            }
-                            for kx in 0..kw {
-                                let ix = (ox * c.stride[1] + kx * c.dilation[1]) as isize
-                                    - c.pad[1].0 as isize;
-                                if ix < 0 || ix >= wd as isize {
-                                    continue;
-                                }
-                                let xi = ((b * c.c_in + ci) * h + iy as usize) * wd + ix as usize;
-                                let wi = ((o * cpg + cl) * kh + ky) * kw + kx;
-                                dx[xi] += rv * f64::from(w[wi]);
-                                dw[wi] += rv * f64::from(x[xi]);
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    for (yi, rv) in r.iter().enumerate() {
+        db[out_channel(c, yi)] += f64::from(*rv);
     }
+    for_each_tap(c, |yi, xi, wi| {
+        let rv = f64::from(r[yi]);
+        dx[xi] += rv * f64::from(w[wi]);
+        dw[wi] += rv * f64::from(x[xi]);
+    });
     (dx, dw, db)
 }
 
-/// `y = conv2d(x, w, b)` by direct loops in f64 (same index map as [`reference`]).
+/// `y = conv2d(x, w, b)` by direct loops in f64 over [`for_each_tap`].
 fn reference_forward(c: &Case, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f64> {
-    let [h, wd] = c.hw;
     let [oh, ow] = c.out_hw();
-    let [kh, kw] = c.k;
-    let cpg = c.c_in / c.groups;
-    let opg = c.c_out / c.groups;
-    let mut y = vec![0.0f64; c.batch * c.c_out * oh * ow];
-    for b in 0..c.batch {
-        for o in 0..c.c_out {
-            let g = o / opg;
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut acc = f64::from(bias[o]);
-                    for cl in 0..cpg {
-                        let ci = g * cpg + cl;
-                        for ky in 0..kh {
-                            let iy = (oy * c.stride[0] + ky * c.dilation[0]) as isize
-                                - c.pad[0].0 as isize;
-                            if iy < 0 || iy >= h as isize {
-                                continue;
-                            }
-                            for kx in 0..kw {
-                                let ix = (ox * c.stride[1] + kx * c.dilation[1]) as isize
-                                    - c.pad[1].0 as isize;
-                                if ix < 0 || ix >= wd as isize {
-                                    continue;
-                                }
-                                let xi = ((b * c.c_in + ci) * h + iy as usize) * wd + ix as usize;
-                                let wi = ((o * cpg + cl) * kh + ky) * kw + kx;
-                                acc += f64::from(w[wi]) * f64::from(x[xi]);
-                            }
-                        }
-                    }
-                    y[((b * c.c_out + o) * oh + oy) * ow + ox] = acc;
-                }
-            }
-        }
-    }
+    let mut y: Vec<f64> = (0..c.batch * c.c_out * oh * ow)
+        .map(|yi| f64::from(bias[out_channel(c, yi)]))
+        .collect();
+    for_each_tap(c, |yi, xi, wi| y[yi] += f64::from(w[wi]) * f64::from(x[xi]));
     y
 }
 
