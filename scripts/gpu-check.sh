@@ -5,6 +5,7 @@
 # both side by side. Outputs go to $OUT (default runs/gpu-check-<UTC time>/).
 #
 #   bash scripts/gpu-check.sh            # needs: nvidia-smi (driver), Rust, python3 + pip for the LLVM wheels
+#   DEVICES=flex bash scripts/gpu-check.sh   # the same steps on the CPU only (no cuda build): checks the script
 #
 # What the build needs, installed here without any download at build time:
 #   - LLVM 23.1 for CubeCL (scripts/install-llvm.sh: PyPI mlc-llvm-static + NVPTX);
@@ -15,7 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+devices="${DEVICES:-cuda flex}"
+case " $devices " in *" cuda "*) with_cuda=1 ;; *) with_cuda=0 ;; esac
+if [ "$with_cuda" = 1 ] && { ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; }; then
     echo "gpu-check: no NVIDIA GPU or driver (nvidia-smi -L failed); nothing to check" >&2
     exit 4
 fi
@@ -24,28 +27,33 @@ if [ ! -d "$fmnist" ]; then
     echo "gpu-check: Fashion-MNIST missing at $fmnist; run: bash scripts/install-deps.sh" >&2
     exit 4
 fi
-bash scripts/install-llvm.sh
-if [ -z "${CUDA_PATH:-}" ]; then
-    if [ -d /usr/local/cuda/nvvm/libdevice ]; then
-        export CUDA_PATH=/usr/local/cuda
-    else
-        wheels="${PRIVSPLIT_CUDA_DIR:-$HOME/.cache/privsplit-cuda}"
-        if [ ! -d "$wheels/nvidia/cuda_nvcc/nvvm/libdevice" ]; then
-            echo "gpu-check: installing libdevice from PyPI nvidia-cuda-nvcc-cu12 into $wheels"
-            python3 -m pip install -q --disable-pip-version-check --no-deps --target "$wheels" nvidia-cuda-nvcc-cu12
+features=()
+if [ "$with_cuda" = 1 ]; then
+    bash scripts/install-llvm.sh
+    features=(--features cuda)
+    if [ -z "${CUDA_PATH:-}" ]; then
+        if [ -d /usr/local/cuda/nvvm/libdevice ]; then
+            export CUDA_PATH=/usr/local/cuda
+        else
+            wheels="${PRIVSPLIT_CUDA_DIR:-$HOME/.cache/privsplit-cuda}"
+            if [ ! -d "$wheels/nvidia/cuda_nvcc/nvvm/libdevice" ]; then
+                echo "gpu-check: installing libdevice from PyPI nvidia-cuda-nvcc-cu12 into $wheels"
+                python3 -m pip install -q --disable-pip-version-check --no-deps --target "$wheels" nvidia-cuda-nvcc-cu12
+            fi
+            export CUDA_PATH="$wheels/nvidia/cuda_nvcc"
         fi
-        export CUDA_PATH="$wheels/nvidia/cuda_nvcc"
     fi
+    echo "gpu-check: $(nvidia-smi -L | head -1); CUDA_PATH=$CUDA_PATH"
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/gpu-check}"
-echo "gpu-check: $(nvidia-smi -L | head -1); CUDA_PATH=$CUDA_PATH; building with --features cuda"
-time cargo build --release -p privsplit-cli --features cuda
+echo "gpu-check: devices: $devices; building privsplit ${features[*]:-(CPU only)}"
+time cargo build --release -p privsplit-cli "${features[@]}"
 bin="$CARGO_TARGET_DIR/release/privsplit"
 out="${OUT:-runs/gpu-check-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$out"
 threads="${THREADS:-$(nproc)}"
 
-for dev in cuda flex; do
+for dev in $devices; do
     echo "== $dev: privsplit bench train --device $dev --threads $threads"
     "$bin" bench train --device "$dev" --threads "$threads" --no-pytorch | tee "$out/bench-train-$dev.md"
     echo "== $dev: privsplit sweep --device $dev --points 2,4 --eval-images 32"
@@ -57,8 +65,10 @@ for dev in cuda flex; do
 done
 
 echo
-echo "== GPU (cuda) vs CPU (flex, $threads threads), outputs in $out"
-for f in cuda flex; do
+echo "== $devices side by side ($threads CPU threads), outputs in $out"
+for f in $devices; do
     echo "-- bench train on $f"; cat "$out/bench-train-$f.md"
 done
-printf 'sweep subset (points 2,4): cuda %s s, flex %s s\n' "$(cat "$out/sweep-cuda.seconds")" "$(cat "$out/sweep-flex.seconds")"
+for f in $devices; do
+    printf 'sweep subset (points 2,4) on %s: %s s\n' "$f" "$(cat "$out/sweep-$f.seconds")"
+done
