@@ -13,7 +13,7 @@ use privsplit_defenses::semi_adversarial::{
     TrioOptimizers,
 };
 use privsplit_models::adversary::{Adversary, AdversaryConfig};
-use privsplit_models::quadratic::{PublicHead, QuadraticConfig, SplitNetwork};
+use privsplit_models::quadratic::{PublicHead, QuadraticConfig, QuadraticPrivate, SplitNetwork};
 use privsplit_models::tensor::{sensitive_labels, Features};
 use privsplit_models::train::{accuracy, fit, majority_rate, predict, Progress};
 
@@ -273,6 +273,7 @@ impl<'a> Phases<'a> {
                 progress,
                 None,
             )?;
+            self.check_learned("plain phase", &net.private, &net.head)?;
             return Ok(Plain {
                 net,
                 adversary: None,
@@ -294,6 +295,7 @@ impl<'a> Phases<'a> {
         let mut opt = TrioOptimizers::new(&sa.optimizer);
         let out = self.guarded(trio, &mut opt, &sa, "plain", progress)?;
         let t = out.trio;
+        self.check_learned("plain phase", &t.private, &t.head)?;
         let z_test = t.private.outputs(&self.x_test)?;
         let scores = InitialPhase {
             main_accuracy: accuracy(&predict(&t.head, &z_test, 1024)?, &self.data.test.labels),
@@ -308,6 +310,59 @@ impl<'a> Phases<'a> {
             adversary: Some((t.adversary, opt)),
             scores: Some(scores),
         })
+    }
+
+    /// The smallest test accuracy of a model that learned the main task: a quarter of the way from the
+    /// test split's majority rate `m` to 100 %, `m + (1 - m) / 4` (32.5 % for 10 balanced classes).
+    fn learned_floor(&self) -> f32 {
+        let m = majority_rate(&self.data.test.labels);
+        m + (1.0 - m) / 4.0
+    }
+
+    /// `None` when the model `Q`, `C` learned the main task; otherwise what is wrong: non-finite outputs,
+    /// or a test accuracy (the one every report shows) below [`Self::learned_floor`]. Training that
+    /// diverged, stalled or only memorised the training split (e.g. a learning rate too large for the
+    /// inputs' scale) ends there, and every leak, cost and recommendation measured on it would be a
+    /// collapsed model's.
+    fn not_learned(&self, private: &QuadraticPrivate, head: &PublicHead) -> Result<Option<String>> {
+        let z = private.outputs(&self.x_test)?;
+        let finite = z.data.iter().all(|v| v.is_finite());
+        let acc = accuracy(&predict(head, &z, 1024)?, &self.data.test.labels);
+        if finite && acc >= self.learned_floor() {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "test accuracy {:.1} % (majority rate {:.1} %){}",
+            100.0 * acc,
+            100.0 * majority_rate(&self.data.test.labels),
+            if finite { "" } else { ", non-finite outputs" }
+        )))
+    }
+
+    /// [`Self::not_learned`] as an error for a model every result is measured against (the plain phase,
+    /// the undefended model after its recovery).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming `what`, the accuracy, the floor and the settings to change.
+    fn check_learned(
+        &self,
+        what: &str,
+        private: &QuadraticPrivate,
+        head: &PublicHead,
+    ) -> Result<()> {
+        match self.not_learned(private, head)? {
+            None => Ok(()),
+            Some(got) => Err(Error::invalid(
+                format!("collateral {what} (seed {})", self.seed),
+                format!(
+                    "a model that learned the main task (finite outputs, test accuracy at least {:.1} %, \
+                     a quarter of the way from the majority rate to 100 %); lower collateral.lr, raise \
+                     collateral.plain_epochs, or check the data",
+                    100.0 * self.learned_floor()
+                ),
+                got,
+            )),
+        }
     }
 
     fn guarded(
@@ -359,6 +414,12 @@ impl<'a> Phases<'a> {
         )?;
         let main_accuracy = accuracy(&predict(&head, &z_test, 1024)?, &self.data.test.labels);
         let recovery_seconds = start.elapsed().as_secs_f64();
+        // A model that no longer does the main task after its recovery: for alpha = 0 (the undefended
+        // reference) an error; for a defence, a divergence (its leak is never reported as a result).
+        let collapsed = self.not_learned(&private, &head)?.is_some();
+        if collapsed && alpha == 0.0 {
+            self.check_learned("undefended model after recovery", &private, &head)?;
+        }
 
         let start = Instant::now();
         let attacks = self.attack(z_train, z_test, alpha, aseed + 3, progress)?;
@@ -371,7 +432,7 @@ impl<'a> Phases<'a> {
             recovery_seconds,
             attack_seconds,
             seed: self.seed,
-            diverged: defended.diverged,
+            diverged: defended.diverged || collapsed,
             final_alpha: defended.final_alpha,
             divergence_events: defended.events,
             weights: private.export()?,
@@ -545,6 +606,7 @@ impl<'a> Phases<'a> {
             "recovery plain",
             progress,
         )?;
+        self.check_learned("undefended model after recovery", &plain.private, &head)?;
         Ok(TrainedSplit {
             private: plain.private.valid(),
             head: head.valid(),
