@@ -101,8 +101,7 @@ fn an_undefended_model_that_did_not_learn_is_an_error() {
         run_collateral_seeds(&cfg.collateral, &data, cfg.fonts.input_scaling, &mut |_| {})
     };
     let err = run("0.01", 5)
-        .err()
-        .expect("a collapsed undefended model must be an error")
+        .expect_err("a collapsed undefended model must be an error")
         .to_string();
     eprintln!("{err}");
     assert!(
