@@ -24,6 +24,7 @@
 //! [`run_main_task`] trains the same network on the main task alone (no sensitive attribute needed).
 
 mod job;
+mod learned;
 mod main_task;
 mod run;
 mod summary;

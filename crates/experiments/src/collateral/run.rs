@@ -17,6 +17,7 @@ use privsplit_models::quadratic::{PublicHead, QuadraticConfig, QuadraticPrivate,
 use privsplit_models::tensor::{sensitive_labels, Features};
 use privsplit_models::train::{accuracy, fit, majority_rate, predict, Progress};
 
+use super::learned;
 use super::summary::{summarise, CollateralRuns, InitialPhaseStat};
 use super::{
     check_split, init_network, AlphaOutcome, CollateralConfig, CollateralOutcome, InitialPhase,
@@ -312,56 +313,20 @@ impl<'a> Phases<'a> {
         })
     }
 
-    /// The smallest test accuracy of a model that learned the main task: a quarter of the way from the
-    /// test split's majority rate `m` to 100 %, `m + (1 - m) / 4` (32.5 % for 10 balanced classes).
-    fn learned_floor(&self) -> f32 {
-        let m = majority_rate(&self.data.test.labels);
-        m + (1.0 - m) / 4.0
-    }
-
-    /// `None` when the model `Q`, `C` learned the main task; otherwise what is wrong: non-finite outputs,
-    /// or a test accuracy (the one every report shows) below [`Self::learned_floor`]. Training that
-    /// diverged, stalled or only memorised the training split (e.g. a learning rate too large for the
-    /// inputs' scale) ends there, and every leak, cost and recommendation measured on it would be a
-    /// collapsed model's.
-    fn not_learned(&self, private: &QuadraticPrivate, head: &PublicHead) -> Result<Option<String>> {
-        let z = private.outputs(&self.x_test)?;
-        let finite = z.data.iter().all(|v| v.is_finite());
-        let acc = accuracy(&predict(head, &z, 1024)?, &self.data.test.labels);
-        if finite && acc >= self.learned_floor() {
-            return Ok(None);
-        }
-        Ok(Some(format!(
-            "test accuracy {:.1} % (majority rate {:.1} %){}",
-            100.0 * acc,
-            100.0 * majority_rate(&self.data.test.labels),
-            if finite { "" } else { ", non-finite outputs" }
-        )))
-    }
-
-    /// [`Self::not_learned`] as an error for a model every result is measured against (the plain phase,
-    /// the undefended model after its recovery).
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] naming `what`, the accuracy, the floor and the settings to change.
+    /// [`learned::shortfall`] of `Q`, `C` on the test split as an error ([`learned::not_learned`]) for a
+    /// model every result is measured against (the plain phase, the undefended model after its recovery).
     fn check_learned(
         &self,
         what: &str,
         private: &QuadraticPrivate,
         head: &PublicHead,
     ) -> Result<()> {
-        match self.not_learned(private, head)? {
+        let labels = &self.data.test.labels;
+        let z = private.outputs(&self.x_test)?;
+        let acc = accuracy(&predict(head, &z, 1024)?, labels);
+        match learned::shortfall(&z, acc, labels) {
             None => Ok(()),
-            Some(got) => Err(Error::invalid(
-                format!("collateral {what} (seed {})", self.seed),
-                format!(
-                    "a model that learned the main task (finite outputs, test accuracy at least {:.1} %, \
-                     a quarter of the way from the majority rate to 100 %); lower collateral.lr, raise \
-                     collateral.plain_epochs, or check the data",
-                    100.0 * self.learned_floor()
-                ),
-                got,
-            )),
+            Some(got) => Err(learned::not_learned(what, self.seed, labels, got)),
         }
     }
 
@@ -416,10 +381,13 @@ impl<'a> Phases<'a> {
         let recovery_seconds = start.elapsed().as_secs_f64();
         // A model that no longer does the main task after its recovery: for alpha = 0 (the undefended
         // reference) an error; for a defence, a divergence (its leak is never reported as a result).
-        let collapsed = self.not_learned(&private, &head)?.is_some();
-        if collapsed && alpha == 0.0 {
-            self.check_learned("undefended model after recovery", &private, &head)?;
+        let labels = &self.data.test.labels;
+        let shortfall = learned::shortfall(&z_test, main_accuracy, labels);
+        if let (Some(got), true) = (&shortfall, alpha == 0.0) {
+            let what = "undefended model after recovery";
+            return Err(learned::not_learned(what, self.seed, labels, got.clone()));
         }
+        let collapsed = shortfall.is_some();
 
         let start = Instant::now();
         let attacks = self.attack(z_train, z_test, alpha, aseed + 3, progress)?;
