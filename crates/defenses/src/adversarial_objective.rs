@@ -15,9 +15,13 @@
 //! | [`AdversarialObjective::Uniform`] | `KL(u ‖ p) = -log K - (1/K) Σ_k log p_k` | `[0, ∞)`, 0 iff `p` uniform |
 //! | [`AdversarialObjective::Entropy`] | `log K - H(p)`, `H(p) = -Σ_k p_k log p_k` | `[0, log K]` |
 //!
-//! with `p = softmax(F(Q(x)))` over the `K` sensitive classes, averaged over the batch. Both bounded terms
+//! | [`AdversarialObjective::Mmd`] | `MMD` of the groups' `output(x)` ([`crate::mmd`]; no adversary) | `[0, ∞)`, 0 iff equally distributed |
+//!
+//! with `p = softmax(F(Q(x)))` over the `K` sensitive classes, averaged over the batch. The bounded terms
 //! are minimised (not maximised) by `Q`, so the optimum is reached at a finite point: the adversary
-//! cannot tell the fonts apart.
+//! cannot tell the fonts apart. The MMD penalty can also be *added* to any of the first three
+//! (`SemiAdversarialOptions::mmd_weight`): the adversary's term hides what one network can read, the
+//! kernel term the local differences a nearest-neighbour vote or a tree reads.
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -37,16 +41,25 @@ pub enum AdversarialObjective {
     Uniform,
     /// `log K - H(p)`: the adversary's prediction entropy maximised (bounded in `[0, log K]`).
     Entropy,
+    /// No adversary term: the kernel two-sample penalty between the sensitive groups' outputs alone
+    /// ([`crate::mmd`]; `>= 0`, 0 iff the groups' outputs are equally distributed).
+    Mmd,
 }
 
 impl AdversarialObjective {
-    /// `"neg-ce"`, `"uniform"` or `"entropy"`.
+    /// `"neg-ce"`, `"uniform"`, `"entropy"` or `"mmd"`.
     pub fn name(self) -> &'static str {
         match self {
             Self::NegCe => "neg-ce",
             Self::Uniform => "uniform",
             Self::Entropy => "entropy",
+            Self::Mmd => "mmd",
         }
+    }
+
+    /// Whether the term is computed from the adversary's logits (every objective but [`Self::Mmd`]).
+    pub fn uses_adversary(self) -> bool {
+        !matches!(self, Self::Mmd)
     }
 }
 
@@ -72,6 +85,7 @@ pub fn adversarial_term(
             // -H per row = Σ p log p; mean over the batch; + log K.
             (p * logp).sum_dim(1).mean().add_scalar(log_k)
         }
+        AdversarialObjective::Mmd => Tensor::<1>::zeros([1], &logits.device()),
     }
 }
 
@@ -221,5 +235,9 @@ mod tests {
         assert_eq!(AdversarialObjective::default().name(), "neg-ce");
         let parsed: AdversarialObjective = serde_json::from_str("\"uniform\"").unwrap();
         assert_eq!(parsed, AdversarialObjective::Uniform);
+        let parsed: AdversarialObjective = serde_json::from_str("\"mmd\"").unwrap();
+        assert_eq!(parsed, AdversarialObjective::Mmd);
+        assert!(!parsed.uses_adversary() && AdversarialObjective::NegCe.uses_adversary());
+        assert_eq!(parsed.name(), "mmd");
     }
 }

@@ -6,6 +6,7 @@ pub use error::{Error, Result};
 // Defences against attribute inference from `output(x)`.
 pub mod adversarial_objective;
 pub mod divergence;
+pub mod mmd;
 pub mod schedule;
 pub mod semi_adversarial;
 
