@@ -275,7 +275,10 @@ fn print_config_shows_the_embedded_default_with_overrides() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let cfg: toml::Table = String::from_utf8_lossy(&out.stdout).parse().unwrap();
-    assert_eq!(cfg["fonts"]["train"].as_integer(), Some(6000));
+    assert_eq!(cfg["fonts"]["train"].as_integer(), Some(12000));
+    let defence = &cfg["collateral"]["defence"];
+    assert_eq!(defence["mmd_weight"].as_float(), Some(3.0));
+    assert_eq!(defence["lr_schedule"].as_str(), Some("cosine"));
     assert_eq!(
         cfg["collateral"]["alphas"].as_array().unwrap()[1].as_float(),
         Some(0.6)
