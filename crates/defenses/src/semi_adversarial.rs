@@ -361,6 +361,8 @@ mod tests {
     use privsplit_models::tensor::labels_batch;
     use privsplit_models::train::parameter_values;
 
+    use crate::adversarial_objective::AdversarialObjective;
+
     #[test]
     fn each_step_moves_only_the_network_it_trains() {
         let dev = burn::tensor::Device::flex().autodiff();
@@ -450,6 +452,119 @@ mod tests {
             parameter_values(&again.adversary),
             parameter_values(&after.adversary)
         );
+    }
+
+    /// `Q`'s step with the kernel penalty equals an independent step on `L_main + alpha * T` built by hand
+    /// from the trained `C` and `F` (steps 1-2 re-run alone), for the penalty alone and added to the
+    /// authors' term.
+    #[test]
+    fn q_step_follows_the_mmd_objective() {
+        let dev = burn::tensor::Device::flex().autodiff();
+        let cfg = QuadraticConfig {
+            inputs: 16,
+            hidden: 5,
+            outputs: 3,
+            head_hidden: 6,
+            classes: 3,
+        };
+        let trio = Trio {
+            private: cfg.init_private(&dev, 1).unwrap(),
+            head: cfg.init_head(&dev, 2).unwrap(),
+            adversary: AdversaryConfig {
+                kind: AdversaryKind::Mlp,
+                inputs: 3,
+                classes: 2,
+            }
+            .init(&dev, 3)
+            .unwrap(),
+        };
+        let x = Features::new((0..8 * 16).map(|i| (i % 7) as f32 / 7.0).collect(), 8, 16).unwrap();
+        let idx: Vec<usize> = (0..8).collect();
+        let (y, s) = ([0u8, 1, 2, 0, 1, 2, 0, 1], [0u8, 1, 0, 1, 0, 1, 1, 0]);
+        let xb = x.batch(&idx, &dev).unwrap();
+        let yb = labels_batch(&y, &idx, &dev).unwrap();
+        let sb = labels_batch(&s, &idx, &dev).unwrap();
+        let sgd = OptimizerConfig::sgd(0.1, 0.0);
+        let alpha = 2.0;
+        for (objective, mmd_weight) in [
+            (AdversarialObjective::Mmd, 0.0),
+            (AdversarialObjective::NegCe, 3.0),
+        ] {
+            let options = SemiAdversarialOptions {
+                objective,
+                mmd_weight,
+                ..SemiAdversarialOptions::default()
+            };
+            let mut opt = TrioOptimizers::new(&sgd);
+            let (after, _) = step_with(
+                trio.clone(),
+                &mut opt,
+                xb.clone(),
+                yb.clone(),
+                sb.clone(),
+                alpha,
+                0.1,
+                &options,
+            );
+            // C and F after steps 1-2, re-run alone on the initial Q's detached outputs.
+            let z0 = trio.private.forward(xb.clone()).detach();
+            let loss = cross_entropy(trio.head.forward(z0.clone()), yb.clone());
+            let g = GradientsParams::from_grads(loss.backward(), &trio.head);
+            let c1 = sgd.init().step(0.1, trio.head.clone(), g);
+            let loss = cross_entropy(trio.adversary.forward(z0), sb.clone());
+            let g = GradientsParams::from_grads(loss.backward(), &trio.adversary);
+            let f1 = sgd.init().step(0.1, trio.adversary.clone(), g);
+            // Q on L_main + alpha * (T_objective + beta * MMD), by hand.
+            let z = trio.private.forward(xb.clone());
+            let mut term = mmd_term(z.clone(), sb.clone()).mul_scalar(if mmd_weight > 0.0 {
+                mmd_weight
+            } else {
+                1.0
+            });
+            if objective.uses_adversary() {
+                let adv = cross_entropy(f1.clone().no_grad().forward(z.clone()), sb.clone());
+                term = term + adv.neg();
+            }
+            let loss = cross_entropy(c1.no_grad().forward(z), yb.clone()) + term.mul_scalar(alpha);
+            let g = GradientsParams::from_grads(loss.backward(), &trio.private);
+            let q1 = sgd.init().step(0.1, trio.private.clone(), g);
+            // Equal up to f32 rounding (the sum is formed in another order).
+            let (got, want) = (parameter_values(&after.private), parameter_values(&q1));
+            let moved: f32 = want
+                .iter()
+                .zip(parameter_values(&trio.private))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            let off: f32 = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                moved > 1e-3 && off < 1e-6,
+                "{objective:?} + {mmd_weight} x MMD: moved {moved}, off by {off}"
+            );
+            // The penalty moved Q: without it (neg-ce alone, or alpha 0 for `mmd`) Q lands elsewhere.
+            let plain = SemiAdversarialOptions {
+                objective: AdversarialObjective::NegCe,
+                ..SemiAdversarialOptions::default()
+            };
+            let (other, _) = step_with(
+                trio.clone(),
+                &mut TrioOptimizers::new(&sgd),
+                xb.clone(),
+                yb.clone(),
+                sb.clone(),
+                if objective.uses_adversary() {
+                    alpha
+                } else {
+                    0.0
+                },
+                0.1,
+                &plain,
+            );
+            assert_ne!(parameter_values(&other.private), parameter_values(&q1));
+        }
     }
 
     #[test]
