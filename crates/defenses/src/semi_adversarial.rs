@@ -363,8 +363,9 @@ mod tests {
 
     use crate::adversarial_objective::AdversarialObjective;
 
-    #[test]
-    fn each_step_moves_only_the_network_it_trains() {
+    /// A seeded trio (16 inputs, `k` = 3, 3 classes, 2 sensitive groups) on the autodiff flex device and
+    /// a batch of 8 images.
+    fn small_trio() -> (Device, Trio, Features) {
         let dev = burn::tensor::Device::flex().autodiff();
         let cfg = QuadraticConfig {
             inputs: 16,
@@ -385,6 +386,12 @@ mod tests {
             .unwrap(),
         };
         let x = Features::new((0..8 * 16).map(|i| (i % 7) as f32 / 7.0).collect(), 8, 16).unwrap();
+        (dev, trio, x)
+    }
+
+    #[test]
+    fn each_step_moves_only_the_network_it_trains() {
+        let (dev, trio, x) = small_trio();
         let idx: Vec<usize> = (0..8).collect();
         let y = [0u8, 1, 2, 0, 1, 2, 0, 1];
         let s = [0u8, 1, 0, 1, 0, 1, 1, 0];
@@ -459,26 +466,7 @@ mod tests {
     /// authors' term.
     #[test]
     fn q_step_follows_the_mmd_objective() {
-        let dev = burn::tensor::Device::flex().autodiff();
-        let cfg = QuadraticConfig {
-            inputs: 16,
-            hidden: 5,
-            outputs: 3,
-            head_hidden: 6,
-            classes: 3,
-        };
-        let trio = Trio {
-            private: cfg.init_private(&dev, 1).unwrap(),
-            head: cfg.init_head(&dev, 2).unwrap(),
-            adversary: AdversaryConfig {
-                kind: AdversaryKind::Mlp,
-                inputs: 3,
-                classes: 2,
-            }
-            .init(&dev, 3)
-            .unwrap(),
-        };
-        let x = Features::new((0..8 * 16).map(|i| (i % 7) as f32 / 7.0).collect(), 8, 16).unwrap();
+        let (dev, trio, x) = small_trio();
         let idx: Vec<usize> = (0..8).collect();
         let (y, s) = ([0u8, 1, 2, 0, 1, 2, 0, 1], [0u8, 1, 0, 1, 0, 1, 1, 0]);
         let xb = x.batch(&idx, &dev).unwrap();
