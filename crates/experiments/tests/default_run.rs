@@ -1,7 +1,8 @@
 //! The embedded default experiment's collateral step at a small size shows the phenomenon the full default
 //! run reports (docs/RESULTS.md §1e): an undefended `output(x)` that leaks the font far above chance, a
 //! guarded defence that brings the best attacker close to chance at a small main-task cost, and no alpha
-//! that diverges. Needs the authors' packaged fonts (`bash scripts/install-deps.sh`); skipped without them
+//! that diverges. At half the default's training images (6,000 + 1,000), alphas 0 and 1.5 (session 9: 96.4 %
+//! / 94.3 % main task, best leak 90.6 % / 55.9 %, chance 51.1 %). Needs the authors' packaged fonts (`bash scripts/install-deps.sh`); skipped without them
 //! outside CI.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -19,8 +20,8 @@ fn default_config_leaks_undefended_and_defends_without_diverging() {
         return;
     }
     let sets: Vec<String> = [
-        "fonts.train=3000",
-        "fonts.test=600",
+        "fonts.train=6000",
+        "fonts.test=1000",
         "collateral.alphas=[0, 1.5]",
         "collateral.attackers=['mlp', 'knn', 'random_forest']",
     ]
@@ -48,7 +49,7 @@ fn default_config_leaks_undefended_and_defends_without_diverging() {
     let leak = plain.worst_collateral.unwrap();
     let leak_defended = defended.worst_collateral.unwrap();
     assert!(
-        plain.main_accuracy.mean >= 0.88,
+        plain.main_accuracy.mean >= 0.93,
         "undefended main task {:?}",
         plain.main_accuracy
     );
@@ -57,11 +58,11 @@ fn default_config_leaks_undefended_and_defends_without_diverging() {
         "undefended best leak {leak} vs chance {chance}"
     );
     assert!(
-        leak_defended <= chance + 0.15 && leak_defended <= leak - 0.15,
+        leak_defended <= chance + 0.10 && leak_defended <= leak - 0.25,
         "defended best leak {leak_defended} vs undefended {leak}, chance {chance}"
     );
     let cost = plain.main_accuracy.mean - defended.main_accuracy.mean;
-    assert!(cost <= 0.05, "main-task cost {cost}");
+    assert!(cost <= 0.04, "main-task cost {cost}");
 }
 
 /// An undefended model that does not do the main task is an error naming it, never a report of a collapsed
