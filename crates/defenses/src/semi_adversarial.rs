@@ -483,17 +483,22 @@ mod tests {
                 mmd_weight,
                 ..SemiAdversarialOptions::default()
             };
-            let mut opt = TrioOptimizers::new(&sgd);
-            let (after, _) = step_with(
-                trio.clone(),
-                &mut opt,
-                xb.clone(),
-                yb.clone(),
-                sb.clone(),
-                alpha,
-                0.1,
-                &options,
-            );
+            let step = |alpha: f32, options: &SemiAdversarialOptions| -> Trio {
+                let mut opt = TrioOptimizers::new(&sgd);
+                let batch = (xb.clone(), yb.clone(), sb.clone());
+                step_with(
+                    trio.clone(),
+                    &mut opt,
+                    batch.0,
+                    batch.1,
+                    batch.2,
+                    alpha,
+                    0.1,
+                    options,
+                )
+                .0
+            };
+            let after = step(alpha, &options);
             // C and F after steps 1-2, re-run alone on the initial Q's detached outputs.
             let z0 = trio.private.forward(xb.clone()).detach();
             let loss = cross_entropy(trio.head.forward(z0.clone()), yb.clone());
@@ -537,18 +542,12 @@ mod tests {
                 objective: AdversarialObjective::NegCe,
                 ..SemiAdversarialOptions::default()
             };
-            let (other, _) = step_with(
-                trio.clone(),
-                &mut TrioOptimizers::new(&sgd),
-                xb.clone(),
-                yb.clone(),
-                sb.clone(),
+            let other = step(
                 if objective.uses_adversary() {
                     alpha
                 } else {
                     0.0
                 },
-                0.1,
                 &plain,
             );
             assert_ne!(parameter_values(&other.private), parameter_values(&q1));
