@@ -1,6 +1,6 @@
 //! The schedule every alpha-weighted defence shares (semi-adversarial training, the reconstruction
 //! defence, NoPeek): its settings ([`SemiAdversarialConfig`]: alpha, epochs, batch size, optimiser, seed)
-//! and what one batch measured ([`StepReport`], its main-task part [`MainTerm`]), read by the divergence
+//! the learning rate over a phase ([`LrSchedule`]), and what one batch measured ([`StepReport`], its main-task part [`MainTerm`]), read by the divergence
 //! check ([`crate::divergence`]).
 
 use burn::tensor::{Int, Tensor};
@@ -112,4 +112,43 @@ fn correct(logits: &Tensor<2>, y: &Tensor<1, Int>) -> usize {
     let pred = logits.clone().detach().argmax(1).flatten::<1>(0, 1);
     let eq = pred.equal(y.clone()).int().sum();
     eq.to_data().iter::<i64>().next().unwrap_or(0).max(0) as usize
+}
+
+/// The learning rate over a training phase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// The configured rate throughout.
+    #[default]
+    Constant,
+    /// `lr_t = lr * (1 + cos(pi * t / T)) / 2` for step `t` of `T`.
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The rate at step `t` (0-based) of `total` for base rate `lr`.
+    pub fn at(self, lr: f64, t: usize, total: usize) -> f64 {
+        match self {
+            Self::Constant => lr,
+            Self::Cosine => {
+                let f = (t as f64 / total.max(1) as f64).min(1.0);
+                lr * 0.5 * (1.0 + (std::f64::consts::PI * f).cos())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod lr_tests {
+    use super::LrSchedule;
+
+    #[test]
+    fn cosine_schedule_runs_from_the_rate_to_zero() {
+        let c = LrSchedule::Cosine;
+        assert_eq!(c.at(0.01, 0, 100), 0.01);
+        assert!((c.at(0.01, 50, 100) - 0.005).abs() < 1e-12);
+        assert!((c.at(0.01, 25, 100) - 0.01 * (2.0 + 2f64.sqrt()) / 4.0).abs() < 1e-12);
+        assert!(c.at(0.01, 100, 100).abs() < 1e-12 && c.at(0.01, 500, 100).abs() < 1e-12);
+        assert_eq!(LrSchedule::Constant.at(0.01, 99, 100), 0.01);
+    }
 }

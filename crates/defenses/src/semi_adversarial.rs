@@ -35,7 +35,7 @@ use crate::adversarial_objective::{
 pub use crate::divergence::DefenceOutcome;
 use crate::divergence::{guarded_loop, DivergenceConfig};
 use crate::mmd::mmd_term;
-pub use crate::schedule::{MainTerm, SemiAdversarialConfig, StepReport};
+pub use crate::schedule::{LrSchedule, MainTerm, SemiAdversarialConfig, StepReport};
 use crate::{Error, Result};
 use burn::tensor::{Int, Tensor};
 
@@ -110,30 +110,6 @@ pub struct SemiAdversarialOptions {
     /// collateral run trains its undefended reference, alpha = 0, at the constant rate whatever this says:
     /// measured, the constant rate gives the stronger reference, so the reported cost is not flattered.)
     pub lr_schedule: LrSchedule,
-}
-
-/// The learning rate over a training phase.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LrSchedule {
-    /// The configured rate throughout.
-    #[default]
-    Constant,
-    /// `lr_t = lr * (1 + cos(pi * t / T)) / 2` for step `t` of `T`.
-    Cosine,
-}
-
-impl LrSchedule {
-    /// The rate at step `t` (0-based) of `total` for base rate `lr`.
-    pub fn at(self, lr: f64, t: usize, total: usize) -> f64 {
-        match self {
-            Self::Constant => lr,
-            Self::Cosine => {
-                let f = (t as f64 / total.max(1) as f64).min(1.0);
-                lr * 0.5 * (1.0 + (std::f64::consts::PI * f).cos())
-            }
-        }
-    }
 }
 
 impl SemiAdversarialOptions {
@@ -555,13 +531,7 @@ mod tests {
     }
 
     #[test]
-    fn cosine_schedule_runs_from_the_rate_to_zero() {
-        let c = LrSchedule::Cosine;
-        assert_eq!(c.at(0.01, 0, 100), 0.01);
-        assert!((c.at(0.01, 50, 100) - 0.005).abs() < 1e-12);
-        assert!((c.at(0.01, 25, 100) - 0.01 * (2.0 + 2f64.sqrt()) / 4.0).abs() < 1e-12);
-        assert!(c.at(0.01, 100, 100).abs() < 1e-12 && c.at(0.01, 500, 100).abs() < 1e-12);
-        assert_eq!(LrSchedule::Constant.at(0.01, 99, 100), 0.01);
+    fn defence_options_parse_the_penalty_and_the_schedule() {
         let parsed: SemiAdversarialOptions =
             serde_json::from_str(r#"{"lr_schedule": "cosine", "mmd_weight": 3.0}"#).unwrap();
         assert_eq!(parsed.lr_schedule, LrSchedule::Cosine);
