@@ -1,7 +1,7 @@
 //! The schedule every alpha-weighted defence shares (semi-adversarial training, the reconstruction
-//! defence, NoPeek): its settings ([`SemiAdversarialConfig`]: alpha, epochs, batch size, optimiser, seed)
-//! the learning rate over a phase ([`LrSchedule`]), and what one batch measured ([`StepReport`], its main-task part [`MainTerm`]), read by the divergence
-//! check ([`crate::divergence`]).
+//! defence, NoPeek): its settings ([`SemiAdversarialConfig`]: alpha, epochs, batch size, optimiser, seed),
+//! the learning rate over a phase ([`LrSchedule`]), and what one batch measured ([`StepReport`], its
+//! main-task part [`MainTerm`]), read by the divergence check ([`crate::divergence`]).
 
 use burn::tensor::{Int, Tensor};
 use privsplit_models::train::{cross_entropy, scalar, OptimizerConfig};
