@@ -64,7 +64,9 @@ impl AdversarialObjective {
 }
 
 /// The term `T` of the module docs for adversary logits `[batch, K]` and sensitive labels `s` `[batch]`,
-/// as a one-element tensor (nats) to be scaled by `alpha` and added to `L_main`.
+/// as a one-element tensor (nats) to be scaled by `alpha` and added to `L_main`. For
+/// [`AdversarialObjective::Mmd`], which has no adversary term, 0: its penalty takes `output(x)`, not
+/// logits ([`crate::mmd::mmd_term`]).
 pub fn adversarial_term(
     objective: AdversarialObjective,
     logits: Tensor<2>,

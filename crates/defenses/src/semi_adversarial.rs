@@ -107,8 +107,8 @@ pub struct SemiAdversarialOptions {
     /// Learning rate over the defence phase: constant, or cosine-annealed from the configured rate to 0
     /// over the phase's steps (Loshchilov & Hutter, ICLR 2017, eq. 5 without restarts), so that `Q` ends at
     /// a settled point of the game instead of a snapshot of the chase. Default constant. (privsplit's
-    /// collateral run trains its undefended reference, alpha = 0, at the constant rate whatever this says:
-    /// measured, the constant rate gives the stronger reference, so the reported cost is not flattered.)
+    /// collateral run trains its undefended reference, alpha = 0, at the constant rate whatever this says,
+    /// so the annealing cannot weaken the model the main-task cost is measured against.)
     pub lr_schedule: LrSchedule,
 }
 
@@ -297,6 +297,8 @@ pub fn train_guarded(
             ),
         });
     }
+    // The schedule's position: `guarded_loop` calls `step` once per batch and never rewinds (a rollback
+    // restores the networks, not the position), so the count of calls is the batch index of the phase.
     let total_steps = cfg.epochs * x.rows.div_ceil(cfg.batch_size);
     let mut steps_done = 0usize;
     let mut step = |t: Trio, o: &mut TrioOptimizers, idx: &[usize], alpha: f32| -> Result<_> {

@@ -9,7 +9,7 @@ use privsplit_attacks::attack_attribute;
 use privsplit_attacks::collateral::{AttackResult, SensitiveView};
 use privsplit_data::{InputScaling, Split};
 use privsplit_defenses::semi_adversarial::{
-    train_guarded, DefenceOutcome, SemiAdversarialConfig, SemiAdversarialOptions, Trio,
+    train_guarded, DefenceOutcome, LrSchedule, SemiAdversarialConfig, SemiAdversarialOptions, Trio,
     TrioOptimizers,
 };
 use privsplit_models::adversary::{Adversary, AdversaryConfig};
@@ -338,7 +338,16 @@ impl<'a> Phases<'a> {
         phase: &str,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<DefenceOutcome<Trio>> {
-        let options: &SemiAdversarialOptions = &self.cfg.defence;
+        // Three-step training at alpha = 0 (the plain phase and the undefended reference with the initial
+        // adversary) is no defence: it keeps the constant rate, as plain training does.
+        let options = SemiAdversarialOptions {
+            lr_schedule: if sa.alpha > 0.0 {
+                self.cfg.defence.lr_schedule
+            } else {
+                LrSchedule::Constant
+            },
+            ..self.cfg.defence
+        };
         Ok(train_guarded(
             trio,
             opt,
@@ -346,7 +355,7 @@ impl<'a> Phases<'a> {
             &self.data.train.labels,
             &self.s_train,
             sa,
-            options,
+            &options,
             &self.device,
             phase,
             progress,
